@@ -1,0 +1,5 @@
+import type { MigrationInterface } from 'typeorm';
+import { Initial1763800000000 } from './1763800000000-Initial';
+
+/** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
+export const MIGRATIONS: (new () => MigrationInterface)[] = [Initial1763800000000];

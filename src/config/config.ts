@@ -1,0 +1,125 @@
+import path from 'node:path';
+
+/**
+ * Every setting Grantry reads. This module is the only reader of process.env: the rest of the code receives an
+ * AppConfig, so a test or the CLI can build one from any environment it likes.
+ */
+export interface AppConfig {
+  nodeEnv: 'production' | 'development' | 'test';
+  port: number;
+  /** Undefined means: loopback with the embedded database, all interfaces with DATABASE_URL. */
+  host: string | undefined;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  runMigrations: boolean;
+  bootstrapToken: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  dbPoolSize: number;
+  dbStatementTimeoutMs: number;
+  dbConnectTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  pageSizeDefault: number;
+  pageSizeMax: number;
+  avatars: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const parsed = Number(raw);
+  if (parsed < min || parsed > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${raw}`);
+  return parsed;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = value(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function databaseUrl(env: Env): string | undefined {
+  const raw = value(env, 'DATABASE_URL');
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'is not a valid URL (expected postgres://user:password@host:port/database)',
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('DATABASE_URL', `must use the postgres:// scheme, got "${url.protocol}"`);
+  }
+  if (url.pathname.replace(/^\//, '') === '') throw new ConfigError('DATABASE_URL', 'must name a database');
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): AppConfig {
+  const pageSizeMax = integer(env, 'PAGE_SIZE_MAX', 100, 1, 10_000);
+  const pageSizeDefault = integer(env, 'PAGE_SIZE_DEFAULT', 20, 1, 10_000);
+  if (pageSizeDefault > pageSizeMax) {
+    throw new ConfigError('PAGE_SIZE_DEFAULT', `must not exceed PAGE_SIZE_MAX (${pageSizeMax})`);
+  }
+  const bootstrapToken = value(env, 'BOOTSTRAP_TOKEN');
+  if (bootstrapToken !== undefined && bootstrapToken.length < 16) {
+    throw new ConfigError('BOOTSTRAP_TOKEN', 'must be at least 16 characters long');
+  }
+  if (bootstrapToken !== undefined && /\s/.test(bootstrapToken)) {
+    throw new ConfigError('BOOTSTRAP_TOKEN', 'must not contain whitespace');
+  }
+  return {
+    nodeEnv: oneOf(env, 'NODE_ENV', ['production', 'development', 'test'] as const, 'production'),
+    port: integer(env, 'PORT', 9000, 0, 65535),
+    host: value(env, 'HOST'),
+    databaseUrl: databaseUrl(env),
+    dataDir: path.resolve(cwd, value(env, 'DATA_DIR') ?? 'data'),
+    runMigrations: boolean(env, 'RUN_MIGRATIONS', true),
+    bootstrapToken,
+    logLevel: oneOf(
+      env,
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
+    dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 1000),
+    dbStatementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 0, 3_600_000),
+    dbConnectTimeoutMs: integer(env, 'DB_CONNECT_TIMEOUT_MS', 2000, 100, 600_000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    pageSizeDefault,
+    pageSizeMax,
+    avatars: value(env, 'AVATARS') ?? 'initials',
+  };
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');

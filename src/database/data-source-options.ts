@@ -1,0 +1,37 @@
+import type { DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../migrations';
+import { ENTITIES } from './entities';
+
+export interface DatabaseSettings {
+  url: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+  applicationName: string;
+}
+
+/** The one set of TypeORM options, shared by the server, the CLI, the tests and ormconfig.ts. */
+export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: settings.url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    // The schema belongs to migrations/, everywhere, tests included.
+    synchronize: false,
+    // gen_random_uuid() is built into PostgreSQL 13+; uuid-ossp would need an extension.
+    uuidExtension: 'pgcrypto',
+    migrationsRun: false,
+    logging: false,
+    applicationName: settings.applicationName,
+    extra: {
+      max: settings.poolSize,
+      connectionTimeoutMillis: settings.connectTimeoutMs,
+      // Bounds every statement so a slow database answers with an error instead of holding the request.
+      statement_timeout: settings.statementTimeoutMs || undefined,
+      idle_in_transaction_session_timeout: 60_000,
+      keepAlive: true,
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { ApiTokenEntity } from '../identity/api-token.entity';
+import { GroupEntity } from '../identity/group.entity';
+import { InstallEntity } from '../identity/install.entity';
+import { RoleEntity } from '../identity/role.entity';
+import { UserEntity } from '../identity/user.entity';
+import { AccessTokenEntity } from '../oauth2/access-tokens/access-token.entity';
+import { AuthorizationCodeEntity } from '../oauth2/authorization-codes/authorization-code.entity';
+import { RefreshTokenEntity } from '../oauth2/refresh-tokens/refresh-token.entity';
+import { ApplicationEntity } from '../providers/application.entity';
+import { OAuth2ProviderEntity } from '../providers/oauth2-provider.entity';
+
+/** The explicit entity list (no globs): what the schema check compares with the migrations. */
+export const ENTITIES = [
+  InstallEntity,
+  UserEntity,
+  GroupEntity,
+  RoleEntity,
+  ApiTokenEntity,
+  OAuth2ProviderEntity,
+  ApplicationEntity,
+  AccessTokenEntity,
+  RefreshTokenEntity,
+  AuthorizationCodeEntity,
+];

@@ -1,0 +1,86 @@
+import { Check, Column, Entity, Index, JoinTable, ManyToMany, PrimaryGeneratedColumn } from 'typeorm';
+import { GroupEntity } from './group.entity';
+import { RoleEntity } from './role.entity';
+
+export const USER_TYPES = ['internal', 'external', 'service_account', 'internal_service_account'] as const;
+export type UserType = (typeof USER_TYPES)[number];
+
+@Entity({ name: 'users' })
+@Check(
+  'users_type_check',
+  `"type" IN ('internal', 'external', 'service_account', 'internal_service_account')`,
+)
+export class UserEntity {
+  @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'users_pkey' })
+  id!: number;
+
+  @Index('users_uuid_key', { unique: true })
+  @Column({ type: 'uuid', default: () => 'gen_random_uuid()' })
+  uuid!: string;
+
+  @Index('users_username_key', { unique: true })
+  @Column({ type: 'varchar', length: 150 })
+  username!: string;
+
+  @Column({ type: 'text', default: '' })
+  name!: string;
+
+  @Column({ type: 'varchar', length: 254, default: '' })
+  email!: string;
+
+  @Column({ name: 'is_active', type: 'boolean', default: true })
+  isActive!: boolean;
+
+  @Column({ name: 'last_login', type: 'timestamptz', nullable: true })
+  lastLogin!: Date | null;
+
+  @Column({ name: 'date_joined', type: 'timestamptz', default: () => 'now()' })
+  dateJoined!: Date;
+
+  @Column({ name: 'password_change_date', type: 'timestamptz', default: () => 'now()' })
+  passwordChangeDate!: Date;
+
+  @Column({ name: 'last_updated', type: 'timestamptz', default: () => 'now()' })
+  lastUpdated!: Date;
+
+  @Column({ type: 'text', default: 'users' })
+  path!: string;
+
+  @Column({ type: 'varchar', length: 32, default: 'internal' })
+  type!: UserType;
+
+  @Column({ type: 'jsonb', default: () => `'{}'::jsonb` })
+  attributes!: Record<string, unknown>;
+
+  @ManyToMany(() => GroupEntity, (group) => group.users)
+  @JoinTable({
+    name: 'user_groups',
+    joinColumn: {
+      name: 'user_id',
+      referencedColumnName: 'id',
+      foreignKeyConstraintName: 'user_groups_user_id_fkey',
+    },
+    inverseJoinColumn: {
+      name: 'group_id',
+      referencedColumnName: 'id',
+      foreignKeyConstraintName: 'user_groups_group_id_fkey',
+    },
+  })
+  groups?: GroupEntity[];
+
+  @ManyToMany(() => RoleEntity)
+  @JoinTable({
+    name: 'user_roles',
+    joinColumn: {
+      name: 'user_id',
+      referencedColumnName: 'id',
+      foreignKeyConstraintName: 'user_roles_user_id_fkey',
+    },
+    inverseJoinColumn: {
+      name: 'role_id',
+      referencedColumnName: 'id',
+      foreignKeyConstraintName: 'user_roles_role_id_fkey',
+    },
+  })
+  roles?: RoleEntity[];
+}

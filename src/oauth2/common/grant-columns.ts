@@ -1,0 +1,38 @@
+import { Column } from 'typeorm';
+
+/**
+ * Columns every OAuth2 grant shares (authentik's BaseGrantModel + ExpiringModel). Subclasses declare their own
+ * relations, foreign keys and indexes, whose names must be unique per table.
+ *
+ * The grant's secret (token string or code) is never stored: only its SHA-256, so a presented value is found by
+ * hashing it.
+ */
+export abstract class GrantColumns {
+  @Column({ name: 'provider_id', type: 'integer' })
+  providerId!: number;
+
+  @Column({ name: 'user_id', type: 'integer' })
+  userId!: number;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  expires!: Date | null;
+
+  @Column({ type: 'boolean', default: true })
+  expiring!: boolean;
+
+  @Column({ type: 'boolean', default: false })
+  revoked!: boolean;
+
+  /** Space-separated, as authentik stores it. */
+  @Column({ type: 'text', default: '' })
+  scope!: string;
+
+  @Column({ name: 'auth_time', type: 'timestamptz', nullable: true })
+  authTime!: Date | null;
+
+  @Column({ name: 'session_id', type: 'varchar', length: 255, nullable: true })
+  sessionId!: string | null;
+
+  @Column({ type: 'timestamptz', default: () => 'now()' })
+  created!: Date;
+}

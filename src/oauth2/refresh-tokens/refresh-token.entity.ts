@@ -1,0 +1,29 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { UserEntity } from '../../identity/user.entity';
+import { OAuth2ProviderEntity } from '../../providers/oauth2-provider.entity';
+import { GrantColumns } from '../common/grant-columns';
+
+@Entity({ name: 'oauth2_refresh_tokens' })
+@Index('oauth2_refresh_tokens_provider_expires_id_idx', ['providerId', 'expires', 'id'])
+@Index('oauth2_refresh_tokens_user_id_idx', ['userId'])
+@Index('oauth2_refresh_tokens_expires_idx', ['expires'])
+export class RefreshTokenEntity extends GrantColumns {
+  @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'oauth2_refresh_tokens_pkey' })
+  id!: number;
+
+  @Index('oauth2_refresh_tokens_token_hash_key', { unique: true })
+  @Column({ name: 'token_hash', type: 'bytea' })
+  tokenHash!: Buffer;
+
+  /** The ID token's claims, in the order they were issued. */
+  @Column({ name: 'id_token', type: 'jsonb', default: () => `'{}'::jsonb` })
+  idToken!: Record<string, unknown>;
+
+  @ManyToOne(() => OAuth2ProviderEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'provider_id', foreignKeyConstraintName: 'oauth2_refresh_tokens_provider_id_fkey' })
+  provider?: OAuth2ProviderEntity;
+
+  @ManyToOne(() => UserEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'user_id', foreignKeyConstraintName: 'oauth2_refresh_tokens_user_id_fkey' })
+  user?: UserEntity;
+}
