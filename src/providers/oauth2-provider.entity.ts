@@ -62,7 +62,7 @@ export class OAuth2ProviderEntity {
   @Column({ name: 'invalidation_flow', type: 'uuid', nullable: true })
   invalidationFlow!: string | null;
 
-  @Column({ name: 'property_mappings', type: 'uuid', array: true, default: () => `'{}'::uuid[]` })
+  @Column({ name: 'property_mappings', type: 'uuid', array: true, default: () => `'{}'` })
   propertyMappings!: string[];
 
   @Column({ name: 'client_type', type: 'varchar', length: 16, default: 'confidential' })
@@ -97,7 +97,7 @@ export class OAuth2ProviderEntity {
   @Column({ name: 'encryption_key', type: 'uuid', nullable: true })
   encryptionKey!: string | null;
 
-  @Column({ name: 'redirect_uris', type: 'jsonb', default: () => `'[]'::jsonb` })
+  @Column({ name: 'redirect_uris', type: 'jsonb', default: () => `'[]'` })
   redirectUris!: RedirectUri[];
 
   @Column({ name: 'logout_uri', type: 'text', default: '' })
@@ -116,18 +116,18 @@ export class OAuth2ProviderEntity {
     name: 'grant_types',
     type: 'text',
     array: true,
-    default: () => `'{authorization_code,refresh_token}'::text[]`,
+    default: () => `'{authorization_code,refresh_token}'`,
   })
   grantTypes!: GrantType[];
 
-  @Column({ name: 'jwt_federation_sources', type: 'uuid', array: true, default: () => `'{}'::uuid[]` })
+  @Column({ name: 'jwt_federation_sources', type: 'uuid', array: true, default: () => `'{}'` })
   jwtFederationSources!: string[];
 
   @Column({
     name: 'jwt_federation_providers',
     type: 'integer',
     array: true,
-    default: () => `'{}'::integer[]`,
+    default: () => `'{}'`,
   })
   jwtFederationProviders!: number[];
 

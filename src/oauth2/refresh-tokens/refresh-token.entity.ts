@@ -16,7 +16,7 @@ export class RefreshTokenEntity extends GrantColumns {
   tokenHash!: Buffer;
 
   /** The ID token's claims, in the order they were issued. */
-  @Column({ name: 'id_token', type: 'jsonb', default: () => `'{}'::jsonb` })
+  @Column({ name: 'id_token', type: 'jsonb', default: () => `'{}'` })
   idToken!: Record<string, unknown>;
 
   @ManyToOne(() => OAuth2ProviderEntity, { onDelete: 'CASCADE' })

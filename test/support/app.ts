@@ -1,0 +1,65 @@
+import { Writable } from 'node:stream';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app';
+import { type AppConfig, loadConfig } from '../../src/config/config';
+import { createLogger } from '../../src/logging/logger';
+
+export function testDatabaseUrl(): string {
+  const url = process.env.GRANTRY_TEST_DATABASE_URL;
+  if (!url) throw new Error('GRANTRY_TEST_DATABASE_URL is not set: run the tests through jest (global setup)');
+  return url;
+}
+
+/** Every log line the app wrote, for tests that check what is (not) logged. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    callback();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  dataSource: DataSource;
+  logs: LogCapture;
+  close(): Promise<void>;
+}
+
+/** The real AppModule on the test database, with the given environment overrides. Not listening unless asked. */
+export async function createTestApp(env: Record<string, string> = {}, listen = false): Promise<TestApp> {
+  const config: AppConfig = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'debug', ...env });
+  const logs = new LogCapture();
+  const app = await createApp(config, testDatabaseUrl(), createLogger(config, logs));
+  if (listen) await app.listen({ port: 0, host: '127.0.0.1' });
+  return { app, dataSource: app.get(DataSource), logs, close: () => app.close() };
+}
+
+export interface InjectResult {
+  status: number;
+  body: unknown;
+  headers: Record<string, unknown>;
+  text: string;
+}
+
+export async function request(
+  app: NestFastifyApplication,
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS',
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<InjectResult> {
+  const response = await app.getHttpAdapter().getInstance().inject({ method, url, headers });
+  let body: unknown = undefined;
+  try {
+    body = response.body === '' ? undefined : JSON.parse(response.body);
+  } catch {
+    body = undefined;
+  }
+  return { status: response.statusCode, body, headers: response.headers, text: response.body };
+}
+
+export const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });

@@ -1,0 +1,89 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { generateClientId, generateSecret, sha256 } from '../../src/common/crypto/secrets';
+import {
+  addUserToGroup,
+  assignRole,
+  createApiToken,
+  createGroup,
+  createRole,
+  createUser,
+  type CreateUserInput,
+} from '../../src/identity/accounts';
+import type { TokenIntent } from '../../src/identity/api-token.entity';
+import type { GroupEntity } from '../../src/identity/group.entity';
+import type { RoleEntity } from '../../src/identity/role.entity';
+import type { UserEntity } from '../../src/identity/user.entity';
+import { AccessTokenEntity } from '../../src/oauth2/access-tokens/access-token.entity';
+import { OAuth2ProviderEntity } from '../../src/providers/oauth2-provider.entity';
+
+let counter = 0;
+/** Unique per test run, so suites can share one database without colliding. */
+export function unique(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+export class Factories {
+  constructor(private readonly dataSource: DataSource) {}
+
+  private get manager(): EntityManager {
+    return this.dataSource.manager;
+  }
+
+  user(input: Partial<CreateUserInput> = {}): Promise<UserEntity> {
+    return createUser(this.manager, { username: unique('user'), ...input });
+  }
+
+  group(input: { name?: string; isSuperuser?: boolean; parent?: string } = {}): Promise<GroupEntity> {
+    return createGroup(this.manager, { name: unique('group').slice(0, 80), ...input });
+  }
+
+  async member(user: UserEntity, group: GroupEntity): Promise<void> {
+    await addUserToGroup(this.manager, user.username, group.name);
+  }
+
+  async role(permissions: string[], holder?: { user: UserEntity } | { group: GroupEntity }): Promise<RoleEntity> {
+    const role = await createRole(this.manager, { name: unique('role'), permissions });
+    if (holder && 'user' in holder) await assignRole(this.manager, role.name, { user: holder.user.username });
+    if (holder && 'group' in holder) await assignRole(this.manager, role.name, { group: holder.group.name });
+    return role;
+  }
+
+  async apiKey(user: UserEntity, options: { intent?: TokenIntent; expires?: Date | null } = {}): Promise<string> {
+    const { key } = await createApiToken(this.manager, { userId: user.id, ...options });
+    return key;
+  }
+
+  provider(name = unique('provider')): Promise<OAuth2ProviderEntity> {
+    return this.manager.save(
+      this.manager.create(OAuth2ProviderEntity, {
+        name,
+        clientId: generateClientId(),
+        clientSecretHash: sha256(generateSecret()),
+      }),
+    );
+  }
+
+  /** An OAuth2 access token row; returns its plaintext value. */
+  async accessToken(
+    user: UserEntity,
+    options: { scope?: string; expires?: Date | null; revoked?: boolean; provider?: OAuth2ProviderEntity } = {},
+  ): Promise<string> {
+    const provider = options.provider ?? (await this.provider());
+    const value = generateSecret();
+    const expires = options.expires === undefined ? new Date(Date.now() + 3600_000) : options.expires;
+    await this.manager.save(
+      this.manager.create(AccessTokenEntity, {
+        providerId: provider.id,
+        userId: user.id,
+        tokenHash: sha256(value),
+        scope: options.scope ?? 'openid',
+        expires,
+        expiring: expires !== null,
+        revoked: options.revoked ?? false,
+        idToken: {},
+      }),
+    );
+    return value;
+  }
+}

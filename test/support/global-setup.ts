@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../src/database/data-source-options';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { runMigrations } from '../../src/database/migrations';
+
+declare global {
+  var __GRANTRY_TEST_PG__: EmbeddedPostgres | undefined;
+}
+
+const TEST_DATABASE = 'grantry_test';
+
+/** Recreates `database` empty on the server behind `adminUrl`. */
+async function recreateDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(database)} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)} ENCODING 'UTF8' TEMPLATE template0`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Real PostgreSQL for the whole run: DATABASE_URL when given (its database name must contain "test", because it is
+ * wiped), otherwise an embedded cluster kept in the system temp dir between runs. Either way the database starts
+ * empty and gets the real migrations.
+ */
+export default async function globalSetup(): Promise<void> {
+  let url: string;
+  const given = process.env.DATABASE_URL;
+  if (given) {
+    const name = decodeURIComponent(new URL(given).pathname.replace(/^\//, ''));
+    if (!name.includes('test')) {
+      throw new Error(`refusing to run tests against database "${name}": its name must contain "test" (it is wiped)`);
+    }
+    const client = new Client({ connectionString: given });
+    await client.connect();
+    await client.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;');
+    await client.end();
+    url = given;
+  } else {
+    const id = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 12);
+    const dataDir = path.join(os.tmpdir(), `grantry-test-pg-${id}`);
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+    const embedded = await startEmbeddedPostgres({ dataDir, database: 'postgres' });
+    globalThis.__GRANTRY_TEST_PG__ = embedded;
+    await recreateDatabase(embedded.url, TEST_DATABASE);
+    const target = new URL(embedded.url);
+    target.pathname = `/${TEST_DATABASE}`;
+    url = target.toString();
+  }
+  const dataSource = new DataSource(
+    dataSourceOptions({ url, poolSize: 2, statementTimeoutMs: 0, connectTimeoutMs: 5000, applicationName: 'grantry-tests' }),
+  );
+  await dataSource.initialize();
+  await runMigrations(dataSource);
+  await dataSource.destroy();
+  process.env.DATABASE_URL = url;
+  process.env.GRANTRY_TEST_DATABASE_URL = url;
+}
