@@ -1,0 +1,178 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import {
+  alive,
+  postmasterPid,
+  printedAdminKey,
+  scratchDir,
+  SERVER_ENTRY,
+  startServer,
+  waitFor,
+} from './support/server-process';
+
+const WHOAMI = '/api/v3/grantry/whoami/';
+
+async function get(url: string, key?: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(5000) });
+  const text = await response.text();
+  return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+describe('the server process on the embedded PostgreSQL', () => {
+  const dataDir = scratchDir('grantry-e2e-server');
+  let adminKey: string;
+
+  afterAll(() => {
+    const pid = postmasterPid(dataDir);
+    if (pid && alive(pid)) process.kill(pid, 'SIGQUIT');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts on a fresh data dir, creates a superuser and prints its key once', async () => {
+    // A non-UTF-8 locale in the environment must not leak into the cluster.
+    const server = await startServer({ DATA_DIR: dataDir, LANG: 'C', LC_ALL: 'POSIX' });
+    try {
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const key = printedAdminKey(server);
+      expect(key).toMatch(/^[A-Za-z0-9_-]{64}$/);
+      adminKey = key ?? '';
+      expect(await get(`${server.url}${WHOAMI}`, adminKey)).toEqual({
+        status: 200,
+        body: expect.objectContaining({ username: 'akadmin', is_superuser: true }),
+      });
+      // The key appears once, in the plain-text notice, and in no structured log line.
+      const logLines = server.stdout.join('').split('\n').filter((line) => line.startsWith('{'));
+      expect(logLines.join('\n')).not.toContain(adminKey);
+      expect(server.stdout.join('').split(adminKey).length - 1).toBe(1);
+
+      const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'embedded.json'), 'utf8')) as { password: string };
+      expect((fs.statSync(path.join(dataDir, 'embedded.json')).mode & 0o777).toString(8)).toBe('600');
+      const port = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[3]);
+      const client = new Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.password, database: 'grantry' });
+      await client.connect();
+      const settings = await client.query<{ encoding: string; listen: string; sockets: string }>(
+        `SELECT current_setting('server_encoding') AS encoding, current_setting('listen_addresses') AS listen,
+                current_setting('unix_socket_directories') AS sockets`,
+      );
+      await client.end();
+      expect(settings.rows[0]).toEqual({ encoding: 'UTF8', listen: '127.0.0.1', sockets: '' });
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toEqual({ code: 0, signal: null });
+    }
+    // Stopping the service stopped its PostgreSQL.
+    expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  });
+
+  it('restarts on the existing data: same superuser and key, no new key printed', async () => {
+    const started = Date.now();
+    const server = await startServer({ DATA_DIR: dataDir });
+    try {
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(printedAdminKey(server)).toBeUndefined();
+      expect((await get(`${server.url}${WHOAMI}`, adminKey)).status).toBe(200);
+    } finally {
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    }
+  });
+
+  it('recovers when the service was killed and its PostgreSQL left running', async () => {
+    const first = await startServer({ DATA_DIR: dataDir });
+    const pgPid = postmasterPid(dataDir);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(pgPid && alive(pgPid)).toBe(true);
+
+    const second = await startServer({ DATA_DIR: dataDir });
+    expect(postmasterPid(dataDir)).toBe(pgPid);
+    expect((await get(`${second.url}${WHOAMI}`, adminKey)).status).toBe(200);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    // The adopted cluster is stopped with the service that adopted it.
+    expect(await waitFor(() => !alive(pgPid ?? 0), 10_000)).toBe(true);
+  });
+
+  it('recovers when both the service and PostgreSQL were killed (stale postmaster.pid)', async () => {
+    const first = await startServer({ DATA_DIR: dataDir });
+    const pgPid = postmasterPid(dataDir) ?? 0;
+    first.child.kill('SIGKILL');
+    process.kill(pgPid, 'SIGKILL');
+    await first.exited;
+    expect(await waitFor(() => !alive(pgPid), 10_000)).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(true);
+
+    const second = await startServer({ DATA_DIR: dataDir });
+    try {
+      expect((await get(`${second.url}${WHOAMI}`, adminKey)).status).toBe(200);
+    } finally {
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }
+  });
+
+  it('with BOOTSTRAP_TOKEN, makes that key a superuser key, idempotently across restarts', async () => {
+    const token = 'bootstrap-token-for-e2e-0123456789';
+    for (let round = 0; round < 2; round += 1) {
+      const server = await startServer({ DATA_DIR: dataDir, BOOTSTRAP_TOKEN: token });
+      try {
+        expect(printedAdminKey(server)).toBeUndefined();
+        expect(await get(`${server.url}${WHOAMI}`, token)).toEqual({
+          status: 200,
+          body: expect.objectContaining({ username: 'akadmin', is_superuser: true, authenticated_via: 'api_token' }),
+        });
+        expect(server.stdout.join('')).not.toContain(token);
+      } finally {
+        server.child.kill('SIGTERM');
+        expect((await server.exited).code).toBe(0);
+      }
+    }
+  });
+
+  it('refuses an invalid configuration with a message naming the variable', () => {
+    const result = spawnSync(process.execPath, [SERVER_ENTRY], {
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PORT: 'eighty' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe('Invalid configuration: PORT must be a whole number, got "eighty"\n');
+  });
+});
+
+describe('readiness when the database goes away and comes back', () => {
+  const dbDir = scratchDir('grantry-e2e-external-db');
+  afterAll(() => fs.rmSync(dbDir, { recursive: true, force: true }));
+
+  it('ready answers 503 while the database is down, live stays 200, and the service recovers without a restart', async () => {
+    let database = await startEmbeddedPostgres({ dataDir: dbDir });
+    const port = database.port;
+    const server = await startServer({ DATABASE_URL: database.url, HOST: '127.0.0.1', DB_CONNECT_TIMEOUT_MS: '1000' });
+    try {
+      expect((await get(`${server.url}/-/health/ready/`)).status).toBe(200);
+      await database.stop();
+
+      const down = Date.now();
+      expect(await get(`${server.url}/-/health/ready/`)).toEqual({
+        status: 503,
+        body: { status: 'unavailable', database: 'unavailable', migrations: 'unknown' },
+      });
+      expect(Date.now() - down).toBeLessThan(2_500);
+      expect(await get(`${server.url}/-/health/live/`)).toEqual({ status: 200, body: { status: 'ok' } });
+      const whoami = await get(`${server.url}${WHOAMI}`, 'some-key');
+      expect(whoami).toEqual({ status: 503, body: { detail: 'Service unavailable' } });
+
+      database = await startEmbeddedPostgres({ dataDir: dbDir, port });
+      const back = Date.now();
+      expect(await waitFor(async () => (await get(`${server.url}/-/health/ready/`)).status === 200, 5_000)).toBe(true);
+      expect(Date.now() - back).toBeLessThan(5_000);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      await database.stop();
+    }
+  });
+});
