@@ -54,11 +54,14 @@ describe('bearer authentication (authentik rules)', () => {
       await expectRejected(bearer(key), INVALID);
     });
 
-    it.each(['app_password', 'recovery', 'verification'] as const)('an API token with intent %s', async (intent) => {
-      const key = await f.apiKey(alice, { intent });
-      keys.push(key);
-      await expectRejected(bearer(key), INVALID);
-    });
+    it.each(['app_password', 'recovery', 'verification'] as const)(
+      'an API token with intent %s',
+      async (intent) => {
+        const key = await f.apiKey(alice, { intent });
+        keys.push(key);
+        await expectRejected(bearer(key), INVALID);
+      },
+    );
 
     it('an API token of an inactive user', async () => {
       const inactive = await f.user({ isActive: false });
@@ -79,7 +82,10 @@ describe('bearer authentication (authentik rules)', () => {
     });
 
     it('an expired OAuth2 access token with the API scope', async () => {
-      const key = await f.accessToken(alice, { scope: 'openid goauthentik.io/api', expires: new Date(Date.now() - HOUR) });
+      const key = await f.accessToken(alice, {
+        scope: 'openid goauthentik.io/api',
+        expires: new Date(Date.now() - HOUR),
+      });
       await expectRejected(bearer(key), INVALID);
     });
 
@@ -130,7 +136,9 @@ describe('bearer authentication (authentik rules)', () => {
       const key = await f.accessToken(alice, { scope: 'openid goauthentik.io/api profile' });
       const response = await request(t.app, 'GET', WHOAMI, bearer(key));
       expect(response.status).toBe(200);
-      expect(response.body).toEqual(expect.objectContaining({ pk: alice.id, authenticated_via: 'oauth2_access_token' }));
+      expect(response.body).toEqual(
+        expect.objectContaining({ pk: alice.id, authenticated_via: 'oauth2_access_token' }),
+      );
     });
 
     it('a non-expiring OAuth2 access token with the API scope', async () => {
@@ -195,6 +203,7 @@ describe('bearer authentication (authentik rules)', () => {
     await request(t.app, 'GET', WHOAMI, bearer(aliceKey));
     await request(t.app, 'GET', WHOAMI, bearer('unknown-key-that-must-not-be-logged'));
     expect(t.logs.lines.length).toBeGreaterThan(0);
-    for (const key of [...keys, 'unknown-key-that-must-not-be-logged']) expect(t.logs.text).not.toContain(key);
+    for (const key of [...keys, 'unknown-key-that-must-not-be-logged'])
+      expect(t.logs.text).not.toContain(key);
   });
 });

@@ -10,7 +10,13 @@ describe('bootstrap', () => {
 
   beforeAll(async () => {
     dataSource = new DataSource(
-      dataSourceOptions({ url: testDatabaseUrl(), poolSize: 2, statementTimeoutMs: 0, connectTimeoutMs: 5000, applicationName: 'test' }),
+      dataSourceOptions({
+        url: testDatabaseUrl(),
+        poolSize: 2,
+        statementTimeoutMs: 0,
+        connectTimeoutMs: 5000,
+        applicationName: 'test',
+      }),
     );
     await dataSource.initialize();
     auth = new AuthService(dataSource);
@@ -33,10 +39,15 @@ describe('bootstrap', () => {
     await bootstrap(dataSource, first);
     await bootstrap(dataSource, first);
     expect(await counts()).toEqual({ users: 1, tokens: 1, memberships: 1 });
-    expect(await auth.authenticate(first)).toEqual(expect.objectContaining({ username: 'akadmin', isSuperuser: true }));
+    expect(await auth.authenticate(first)).toEqual(
+      expect.objectContaining({ username: 'akadmin', isSuperuser: true }),
+    );
 
     const second = 'second-bootstrap-token-0123456789';
-    expect(await bootstrap(dataSource, second)).toEqual({ action: 'bootstrap-token', userId: expect.any(Number) });
+    expect(await bootstrap(dataSource, second)).toEqual({
+      action: 'bootstrap-token',
+      userId: expect.any(Number),
+    });
     expect(await counts()).toEqual({ users: 1, tokens: 1, memberships: 1 });
     expect(await auth.authenticate(first)).toBeNull();
     expect(await auth.authenticate(second)).toEqual(expect.objectContaining({ username: 'akadmin' }));
@@ -50,7 +61,11 @@ describe('bootstrap', () => {
 
   it('runs safely when several instances start at once', async () => {
     const token = 'concurrent-bootstrap-token-0123456789';
-    await Promise.all([bootstrap(dataSource, token), bootstrap(dataSource, token), bootstrap(dataSource, token)]);
+    await Promise.all([
+      bootstrap(dataSource, token),
+      bootstrap(dataSource, token),
+      bootstrap(dataSource, token),
+    ]);
     expect(await counts()).toEqual({ users: 1, tokens: 1, memberships: 1 });
     expect(await auth.authenticate(token)).not.toBeNull();
   });

@@ -33,7 +33,9 @@ describe('HTTP basics', () => {
   it('returns a request id, echoing a well-formed incoming one', async () => {
     const mine = await request(t.app, 'GET', '/-/health/live/', { 'x-request-id': 'abc-123' });
     expect(mine.headers['x-request-id']).toBe('abc-123');
-    const generated = await request(t.app, 'GET', '/-/health/live/', { 'x-request-id': 'bad id with spaces' });
+    const generated = await request(t.app, 'GET', '/-/health/live/', {
+      'x-request-id': 'bad id with spaces',
+    });
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -51,13 +53,17 @@ describe('HTTP basics', () => {
     });
 
     it('ready: 503 when a migration is missing', async () => {
-      await t.dataSource.query(`UPDATE migrations SET name = 'renamed-for-test' WHERE name = 'Initial1763800000000'`);
+      await t.dataSource.query(
+        `UPDATE migrations SET name = 'renamed-for-test' WHERE name = 'Initial1763800000000'`,
+      );
       try {
         const response = await request(t.app, 'GET', '/-/health/ready/');
         expect(response.status).toBe(503);
         expect(response.body).toEqual({ status: 'unavailable', database: 'ok', migrations: 'pending' });
       } finally {
-        await t.dataSource.query(`UPDATE migrations SET name = 'Initial1763800000000' WHERE name = 'renamed-for-test'`);
+        await t.dataSource.query(
+          `UPDATE migrations SET name = 'Initial1763800000000' WHERE name = 'renamed-for-test'`,
+        );
       }
     });
   });

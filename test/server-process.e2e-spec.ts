@@ -16,7 +16,10 @@ import {
 const WHOAMI = '/api/v3/grantry/whoami/';
 
 async function get(url: string, key?: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(5000) });
+  const response = await fetch(url, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+    signal: AbortSignal.timeout(5000),
+  });
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
 }
@@ -44,14 +47,27 @@ describe('the server process on the embedded PostgreSQL', () => {
         body: expect.objectContaining({ username: 'akadmin', is_superuser: true }),
       });
       // The key appears once, in the plain-text notice, and in no structured log line.
-      const logLines = server.stdout.join('').split('\n').filter((line) => line.startsWith('{'));
+      const logLines = server.stdout
+        .join('')
+        .split('\n')
+        .filter((line) => line.startsWith('{'));
       expect(logLines.join('\n')).not.toContain(adminKey);
       expect(server.stdout.join('').split(adminKey).length - 1).toBe(1);
 
-      const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'embedded.json'), 'utf8')) as { password: string };
+      const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'embedded.json'), 'utf8')) as {
+        password: string;
+      };
       expect((fs.statSync(path.join(dataDir, 'embedded.json')).mode & 0o777).toString(8)).toBe('600');
-      const port = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[3]);
-      const client = new Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.password, database: 'grantry' });
+      const port = Number(
+        fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[3],
+      );
+      const client = new Client({
+        host: '127.0.0.1',
+        port,
+        user: 'postgres',
+        password: credentials.password,
+        database: 'grantry',
+      });
       await client.connect();
       const settings = await client.query<{ encoding: string; listen: string; sockets: string }>(
         `SELECT current_setting('server_encoding') AS encoding, current_setting('listen_addresses') AS listen,
@@ -122,7 +138,11 @@ describe('the server process on the embedded PostgreSQL', () => {
         expect(printedAdminKey(server)).toBeUndefined();
         expect(await get(`${server.url}${WHOAMI}`, token)).toEqual({
           status: 200,
-          body: expect.objectContaining({ username: 'akadmin', is_superuser: true, authenticated_via: 'api_token' }),
+          body: expect.objectContaining({
+            username: 'akadmin',
+            is_superuser: true,
+            authenticated_via: 'api_token',
+          }),
         });
         expect(server.stdout.join('')).not.toContain(token);
       } finally {
@@ -150,7 +170,11 @@ describe('readiness when the database goes away and comes back', () => {
   it('ready answers 503 while the database is down, live stays 200, and the service recovers without a restart', async () => {
     let database = await startEmbeddedPostgres({ dataDir: dbDir });
     const port = database.port;
-    const server = await startServer({ DATABASE_URL: database.url, HOST: '127.0.0.1', DB_CONNECT_TIMEOUT_MS: '1000' });
+    const server = await startServer({
+      DATABASE_URL: database.url,
+      HOST: '127.0.0.1',
+      DB_CONNECT_TIMEOUT_MS: '1000',
+    });
     try {
       expect((await get(`${server.url}/-/health/ready/`)).status).toBe(200);
       await database.stop();
@@ -167,7 +191,9 @@ describe('readiness when the database goes away and comes back', () => {
 
       database = await startEmbeddedPostgres({ dataDir: dbDir, port });
       const back = Date.now();
-      expect(await waitFor(async () => (await get(`${server.url}/-/health/ready/`)).status === 200, 5_000)).toBe(true);
+      expect(
+        await waitFor(async () => (await get(`${server.url}/-/health/ready/`)).status === 200, 5_000),
+      ).toBe(true);
       expect(Date.now() - back).toBeLessThan(5_000);
     } finally {
       server.child.kill('SIGTERM');

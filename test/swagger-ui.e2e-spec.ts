@@ -23,7 +23,14 @@ describe('Swagger UI in headless Chromium', () => {
     key = await f.apiKey(user);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
     });
   });
 
@@ -53,9 +60,13 @@ describe('Swagger UI in headless Chromium', () => {
     const status = page.locator('.live-responses-table .response .response-col_status').first();
     await status.waitFor({ timeout: 10_000 });
     expect((await status.innerText()).trim()).toBe('200');
-    const body = await page.locator('.live-responses-table .response-col_description pre').first().innerText();
+    const body = await page
+      .locator('.live-responses-table .response-col_description pre')
+      .first()
+      .innerText();
     expect(JSON.parse(body)).toEqual(expect.objectContaining({ username, authenticated_via: 'api_token' }));
-    if (process.env.SWAGGER_SCREENSHOT) await page.screenshot({ path: process.env.SWAGGER_SCREENSHOT, fullPage: true });
+    if (process.env.SWAGGER_SCREENSHOT)
+      await page.screenshot({ path: process.env.SWAGGER_SCREENSHOT, fullPage: true });
     expect(pageErrors).toEqual([]);
   });
 });

@@ -232,12 +232,7 @@ function pgEnv(): NodeJS.ProcessEnv {
   return { ...env, LANG: 'C', LC_ALL: 'C' };
 }
 
-function initdb(
-  binDir: string,
-  pgData: string,
-  credentials: Credentials,
-  runAs: RunAs,
-): void {
+function initdb(binDir: string, pgData: string, credentials: Credentials, runAs: RunAs): void {
   fs.rmSync(pgData, { recursive: true, force: true });
   fs.mkdirSync(pgData, { mode: 0o700 });
   const pwFile = path.join(path.dirname(pgData), `.pwfile-${randomBytes(4).toString('hex')}`);

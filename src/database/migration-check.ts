@@ -19,7 +19,7 @@ async function main(): Promise<number> {
   const config = loadConfig();
   const scratch = `grantry_migration_check_${randomBytes(4).toString('hex')}`;
   let adminUrl: string;
-  let stop = async (): Promise<void> => undefined;
+  let stop = (): Promise<void> => Promise.resolve();
   if (config.databaseUrl) {
     adminUrl = config.databaseUrl;
   } else {
@@ -62,7 +62,9 @@ async function main(): Promise<number> {
       process.stderr.write('Reverting and re-applying the migrations did not give the same schema.\n');
       return 1;
     }
-    process.stdout.write(`migration:check ok: ${applied.length} migration(s) match the entities and revert cleanly\n`);
+    process.stdout.write(
+      `migration:check ok: ${applied.length} migration(s) match the entities and revert cleanly\n`,
+    );
     return 0;
   } finally {
     await dataSource.destroy().catch(() => undefined);
@@ -75,7 +77,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`migration:check failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `migration:check failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -7,7 +7,8 @@ import { createLogger } from '../../src/logging/logger';
 
 export function testDatabaseUrl(): string {
   const url = process.env.GRANTRY_TEST_DATABASE_URL;
-  if (!url) throw new Error('GRANTRY_TEST_DATABASE_URL is not set: run the tests through jest (global setup)');
+  if (!url)
+    throw new Error('GRANTRY_TEST_DATABASE_URL is not set: run the tests through jest (global setup)');
   return url;
 }
 

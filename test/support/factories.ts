@@ -42,14 +42,20 @@ export class Factories {
     await addUserToGroup(this.manager, user.username, group.name);
   }
 
-  async role(permissions: string[], holder?: { user: UserEntity } | { group: GroupEntity }): Promise<RoleEntity> {
+  async role(
+    permissions: string[],
+    holder?: { user: UserEntity } | { group: GroupEntity },
+  ): Promise<RoleEntity> {
     const role = await createRole(this.manager, { name: unique('role'), permissions });
     if (holder && 'user' in holder) await assignRole(this.manager, role.name, { user: holder.user.username });
     if (holder && 'group' in holder) await assignRole(this.manager, role.name, { group: holder.group.name });
     return role;
   }
 
-  async apiKey(user: UserEntity, options: { intent?: TokenIntent; expires?: Date | null } = {}): Promise<string> {
+  async apiKey(
+    user: UserEntity,
+    options: { intent?: TokenIntent; expires?: Date | null } = {},
+  ): Promise<string> {
     const { key } = await createApiToken(this.manager, { userId: user.id, ...options });
     return key;
   }
@@ -67,7 +73,12 @@ export class Factories {
   /** An OAuth2 access token row; returns its plaintext value. */
   async accessToken(
     user: UserEntity,
-    options: { scope?: string; expires?: Date | null; revoked?: boolean; provider?: OAuth2ProviderEntity } = {},
+    options: {
+      scope?: string;
+      expires?: Date | null;
+      revoked?: boolean;
+      provider?: OAuth2ProviderEntity;
+    } = {},
   ): Promise<string> {
     const provider = options.provider ?? (await this.provider());
     const value = generateSecret();

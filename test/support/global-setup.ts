@@ -20,7 +20,9 @@ async function recreateDatabase(adminUrl: string, database: string): Promise<voi
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(database)} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)} ENCODING 'UTF8' TEMPLATE template0`);
+    await client.query(
+      `CREATE DATABASE ${client.escapeIdentifier(database)} ENCODING 'UTF8' TEMPLATE template0`,
+    );
   } finally {
     await client.end();
   }
@@ -37,7 +39,9 @@ export default async function globalSetup(): Promise<void> {
   if (given) {
     const name = decodeURIComponent(new URL(given).pathname.replace(/^\//, ''));
     if (!name.includes('test')) {
-      throw new Error(`refusing to run tests against database "${name}": its name must contain "test" (it is wiped)`);
+      throw new Error(
+        `refusing to run tests against database "${name}": its name must contain "test" (it is wiped)`,
+      );
     }
     const client = new Client({ connectionString: given });
     await client.connect();
@@ -56,7 +60,13 @@ export default async function globalSetup(): Promise<void> {
     url = target.toString();
   }
   const dataSource = new DataSource(
-    dataSourceOptions({ url, poolSize: 2, statementTimeoutMs: 0, connectTimeoutMs: 5000, applicationName: 'grantry-tests' }),
+    dataSourceOptions({
+      url,
+      poolSize: 2,
+      statementTimeoutMs: 0,
+      connectTimeoutMs: 5000,
+      applicationName: 'grantry-tests',
+    }),
   );
   await dataSource.initialize();
   await runMigrations(dataSource);

@@ -8,7 +8,10 @@ export const SERVER_ENTRY = path.join(ROOT, 'dist', 'src', 'main.js');
 
 /** A private data dir the `postgres` OS user can reach (under the system temp dir, mode 0755). */
 export function scratchDir(prefix: string): string {
-  const dir = path.join(os.tmpdir(), `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
+  const dir = path.join(
+    os.tmpdir(),
+    `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+  );
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
   return dir;
@@ -35,7 +38,10 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server not ready in ${timeoutMs} ms:\n${stdout.join('')}${stderr.join('')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`server not ready in ${timeoutMs} ms:\n${stdout.join('')}${stderr.join('')}`)),
+      timeoutMs,
+    );
     child.stdout.on('data', (chunk: Buffer) => {
       stdout.push(chunk.toString());
       for (const line of stdout.join('').split('\n')) {
@@ -54,7 +60,9 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? signal}) before ready:\n${stdout.join('')}${stderr.join('')}`));
+      reject(
+        new Error(`server exited (${code ?? signal}) before ready:\n${stdout.join('')}${stderr.join('')}`),
+      );
     });
   });
   return { child, stdout, stderr, url, exited };
@@ -67,7 +75,11 @@ export function printedAdminKey(server: ServerProcess): string | undefined {
   return match?.[1];
 }
 
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+export async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return true;
