@@ -202,6 +202,12 @@ describe('bearer authentication (authentik rules)', () => {
   it('never logs a presented key, valid or not', async () => {
     await request(t.app, 'GET', WHOAMI, bearer(aliceKey));
     await request(t.app, 'GET', WHOAMI, bearer('unknown-key-that-must-not-be-logged'));
+    // A key in the URL is not accepted, and its value is not logged either.
+    const inUrl = await request(t.app, 'GET', `${WHOAMI}?access_token=${aliceKey}&token=secret-in-url`);
+    expect(inUrl.status).toBe(403);
+    expect(inUrl.body).toEqual(NOT_PROVIDED);
+    expect(t.logs.text).toContain('access_token=[redacted]');
+    expect(t.logs.text).not.toContain('secret-in-url');
     expect(t.logs.lines.length).toBeGreaterThan(0);
     for (const key of [...keys, 'unknown-key-that-must-not-be-logged'])
       expect(t.logs.text).not.toContain(key);

@@ -23,11 +23,6 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
   }
 }
 
-/** True when every known migration has been applied. */
-export async function migrationsApplied(dataSource: DataSource): Promise<boolean> {
-  return !(await dataSource.showMigrations());
-}
-
 /**
  * The SQL that would bring the database in line with the entities. Empty when entities and migrations agree (run on
  * a database migrated from scratch).

@@ -21,6 +21,20 @@ const REDACT = [
   '*.client_secret',
 ];
 
+const SECRET_PARAM = /([?&](?:access_token|token|key|code|client_secret|password|refresh_token)=)[^&#]*/gi;
+
+/** A URL as logged: values of parameters that may carry a secret (a client sending ?access_token=) are hidden. */
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAM, '$1[redacted]');
+}
+
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+
 export function createLogger(
   config: Pick<AppConfig, 'logLevel'>,
   destination?: pino.DestinationStream,
@@ -32,6 +46,14 @@ export function createLogger(
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
+      serializers: {
+        req: (request: LoggedRequest) => ({
+          method: request.method,
+          url: redactUrl(request.url ?? ''),
+          remoteAddress: request.ip,
+          remotePort: request.socket?.remotePort,
+        }),
+      },
     },
     destination,
   );
