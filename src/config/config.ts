@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { avatarSettingError } from '../common/serializers/avatar';
 
 /**
  * Every setting Grantry reads. This module is the only reader of process.env: the rest of the code receives an
@@ -98,6 +99,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (bootstrapToken !== undefined && /\s/.test(bootstrapToken)) {
     throw new ConfigError('BOOTSTRAP_TOKEN', 'must not contain whitespace');
   }
+  const avatars = value(env, 'AVATARS') ?? 'initials';
+  const avatarError = avatarSettingError(avatars);
+  if (avatarError) throw new ConfigError('AVATARS', avatarError);
   return {
     nodeEnv: oneOf(env, 'NODE_ENV', ['production', 'development', 'test'] as const, 'production'),
     port: integer(env, 'PORT', 9000, 0, 65535),
@@ -118,7 +122,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     pageSizeDefault,
     pageSizeMax,
-    avatars: value(env, 'AVATARS') ?? 'initials',
+    avatars,
   };
 }
 

@@ -1,0 +1,52 @@
+import { parseOrdering, withPrimaryKey } from './ordering';
+
+type F = 'pk' | 'provider' | 'user' | 'expires' | 'revoked';
+const ALLOWED: F[] = ['pk', 'provider', 'user', 'expires', 'revoked'];
+const DEFAULTS = [
+  { field: 'provider' as const, descending: false },
+  { field: 'expires' as const, descending: false },
+];
+
+describe('parseOrdering', () => {
+  it.each([
+    [undefined, DEFAULTS],
+    ['', DEFAULTS],
+    ['nonsense', DEFAULTS],
+    ['-expires', [{ field: 'expires', descending: true }]],
+    [
+      'user, -pk',
+      [
+        { field: 'user', descending: false },
+        { field: 'pk', descending: true },
+      ],
+    ],
+    [
+      'name,-revoked,,provider',
+      [
+        { field: 'revoked', descending: true },
+        { field: 'provider', descending: false },
+      ],
+    ],
+    ['--expires', DEFAULTS],
+  ])('%j', (raw, expected) => {
+    expect(parseOrdering(raw, ALLOWED, DEFAULTS)).toEqual(expected);
+  });
+});
+
+describe('withPrimaryKey', () => {
+  it('appends pk, or cuts after an explicit pk', () => {
+    expect(withPrimaryKey([{ field: 'expires', descending: true }], 'pk' as F)).toEqual([
+      { field: 'expires', descending: true },
+      { field: 'pk', descending: false },
+    ]);
+    expect(
+      withPrimaryKey(
+        [
+          { field: 'pk', descending: true },
+          { field: 'user', descending: false },
+        ],
+        'pk' as F,
+      ),
+    ).toEqual([{ field: 'pk', descending: true }]);
+  });
+});
