@@ -1,5 +1,6 @@
 import type { MigrationInterface } from 'typeorm';
 import { Initial1763800000000 } from './1763800000000-Initial';
+import { AuditEvents1763900000000 } from './1763900000000-AuditEvents';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
-export const MIGRATIONS: (new () => MigrationInterface)[] = [Initial1763800000000];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [Initial1763800000000, AuditEvents1763900000000];

@@ -6,8 +6,12 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthService } from './common/auth/auth.service';
 import { BearerAuthGuard } from './common/auth/bearer-auth.guard';
 import { BearerStrategy } from './common/auth/bearer.strategy';
-import { APP_CONFIG, type AppConfig } from './config/config';
+import type { AppConfig } from './config/config';
+import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source-options';
+import { AccessTokensModule } from './oauth2/access-tokens/access-tokens.module';
+import { AuthorizationCodesModule } from './oauth2/authorization-codes/authorization-codes.module';
+import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
 import { OpenApiDocumentHolder } from './openapi/openapi';
 import { SchemaController } from './openapi/schema.controller';
@@ -19,6 +23,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        ConfigModule.forRoot(config),
         CqrsModule.forRoot(),
         PassportModule.register({ session: false }),
         TypeOrmModule.forRoot({
@@ -32,10 +37,12 @@ export class AppModule {
           retryAttempts: 10,
           retryDelay: 1000,
         }),
+        AccessTokensModule,
+        RefreshTokensModule,
+        AuthorizationCodesModule,
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],
       providers: [
-        { provide: APP_CONFIG, useValue: config },
         OpenApiDocumentHolder,
         AuthService,
         BearerStrategy,

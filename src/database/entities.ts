@@ -1,3 +1,4 @@
+import { AuditEventEntity } from '../audit/audit-event.entity';
 import { ApiTokenEntity } from '../identity/api-token.entity';
 import { GroupEntity } from '../identity/group.entity';
 import { InstallEntity } from '../identity/install.entity';
@@ -21,4 +22,5 @@ export const ENTITIES = [
   AccessTokenEntity,
   RefreshTokenEntity,
   AuthorizationCodeEntity,
+  AuditEventEntity,
 ];

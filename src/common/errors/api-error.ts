@@ -10,7 +10,12 @@ export type ValidationErrorBody = Record<string, string[]>;
 
 /** An error whose body is exactly `{"detail": ...}` with the given status. */
 export class ApiError extends HttpException {
-  constructor(status: HttpStatus, detail: string) {
+  constructor(
+    status: HttpStatus,
+    detail: string,
+    /** Response headers that belong to this error (e.g. `Allow` on a 405). */
+    readonly headers?: Record<string, string>,
+  ) {
     super({ detail } satisfies GenericErrorBody, status);
   }
 }

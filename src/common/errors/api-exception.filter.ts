@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { DETAIL } from './api-error';
+import { ApiError, DETAIL } from './api-error';
 import { isDatabaseUnavailable } from './database-errors';
 
 export interface ErrorResponse {
@@ -20,8 +20,9 @@ export function toErrorResponse(
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const response = error.getResponse();
+    const headers = error instanceof ApiError ? error.headers : undefined;
     if (typeof response === 'object' && response !== null && !isNestDefaultBody(response)) {
-      return { status, body: response as Record<string, unknown> };
+      return { status, body: response as Record<string, unknown>, headers };
     }
     return { status, body: { detail: defaultDetail(status, method) } };
   }

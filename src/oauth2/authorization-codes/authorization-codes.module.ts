@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { grantController } from '../grants/grant.controller';
+import { AUTHORIZATION_CODES } from '../grants/grant-kind';
+import { GrantsModule } from '../grants/grants.module';
+
+/** /api/v3/oauth2/authorization_codes/ — the controller dispatches to the shared grant queries and commands. */
+@Module({
+  imports: [GrantsModule],
+  controllers: [grantController(AUTHORIZATION_CODES)],
+})
+export class AuthorizationCodesModule {}

@@ -1,0 +1,306 @@
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { Principal } from '../../common/auth/principal';
+import { ApiError, DETAIL } from '../../common/errors/api-error';
+import type { OrderTerm } from '../../common/list-query/ordering';
+import { type Paginated, paginated, resolvePage } from '../../common/pagination/pagination';
+import { AvatarResolver } from '../../common/serializers/avatar';
+import { formatIdToken } from '../../common/serializers/id-token';
+import {
+  PROVIDERS_SQL,
+  type ProviderDto,
+  type ProviderRow,
+  toProviderDto,
+} from '../../common/serializers/provider';
+import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
+import { toUserDto, type UserDto, type UserRow, USERS_SQL } from '../../common/serializers/user';
+import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
+import { type FilterParams, invalidChoice, type ListParams } from './list-params';
+
+/** ExpiringBaseGrantModel on the wire; TokenModel adds id_token and revoked. */
+export interface GrantDto {
+  pk: number;
+  provider: ProviderDto;
+  user: UserDto;
+  is_expired: boolean;
+  expires: string | null;
+  scope: string[];
+  id_token?: string;
+  revoked?: boolean;
+}
+
+interface GrantRow {
+  id: number;
+  provider_id: number;
+  user_id: number;
+  expires: string | null;
+  is_expired: boolean;
+  revoked: boolean;
+  scope: string;
+  id_token?: Record<string, unknown>;
+}
+
+const ORDER_COLUMNS: Record<OrderingField, string> = {
+  pk: 'g.id',
+  provider: 'g.provider_id',
+  user: 'g.user_id',
+  expires: 'g.expires',
+  revoked: 'g.revoked',
+};
+
+/** Builds a WHERE clause with numbered parameters. */
+class Where {
+  readonly clauses: string[] = [];
+  readonly params: unknown[] = [];
+
+  add(clause: string): void {
+    this.clauses.push(clause);
+  }
+
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  toString(): string {
+    return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
+  }
+}
+
+/** `%`, `_` and `\` in a search term are literal. */
+export function likePattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * The read and write path shared by the three grant types. Every request costs a fixed number of queries whatever
+ * the page size: the page, the count, one for the page's users (with groups and roles) and one for its providers.
+ */
+@Injectable()
+export class GrantStore {
+  private readonly avatars: AvatarResolver;
+  private installId: Promise<string> | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.avatars = new AvatarResolver(config.avatars);
+  }
+
+  canViewAll(kind: GrantKind, principal: Principal): boolean {
+    return principal.isSuperuser || principal.permissions.has(viewPermission(kind));
+  }
+
+  canDeleteAny(kind: GrantKind, principal: Principal): boolean {
+    return principal.isSuperuser || principal.permissions.has(deletePermission(kind));
+  }
+
+  /** 400 for a `user`/`provider` value that is not an existing pk (both keys when both are bad). */
+  async checkFilters(filters: FilterParams, manager: EntityManager = this.dataSource.manager): Promise<void> {
+    const invalid = [...filters.invalid];
+    if (filters.user !== undefined || filters.provider !== undefined) {
+      const [row] = await manager.query<{ user_ok: boolean; provider_ok: boolean }[]>(
+        `SELECT ($1::int IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $1)) AS user_ok,
+                ($2::int IS NULL OR EXISTS (SELECT 1 FROM oauth2_providers WHERE id = $2)) AS provider_ok`,
+        [filters.user ?? null, filters.provider ?? null],
+      );
+      if (row && !row.user_ok) invalid.push('user');
+      if (row && !row.provider_ok) invalid.push('provider');
+    }
+    if (invalid.length > 0) {
+      const order = ['user', 'provider'] as const;
+      throw invalidChoice(order.filter((key) => invalid.includes(key)));
+    }
+  }
+
+  private where(kind: GrantKind, principal: Principal, filters: FilterParams, search: string[] = []): Where {
+    const where = new Where();
+    if (!this.canViewAll(kind, principal)) where.add(`g.user_id = ${where.param(principal.userId)}`);
+    if (filters.user !== undefined) where.add(`g.user_id = ${where.param(filters.user)}`);
+    if (filters.provider !== undefined) where.add(`g.provider_id = ${where.param(filters.provider)}`);
+    for (const term of search) {
+      const pattern = where.param(likePattern(term));
+      // Matching users and providers are few; finding them first keeps the grant scan on its indexes.
+      where.add(`(g.user_id IN (SELECT u.id FROM users u
+                               WHERE u.username ILIKE ${pattern} OR u.name ILIKE ${pattern} OR u.email ILIKE ${pattern})
+                OR g.provider_id IN (SELECT p.id FROM oauth2_providers p LEFT JOIN applications a ON a.provider_id = p.id
+                                      WHERE p.name ILIKE ${pattern} OR p.client_id ILIKE ${pattern}
+                                         OR a.slug ILIKE ${pattern} OR a.name ILIKE ${pattern}))`);
+    }
+    return where;
+  }
+
+  private columns(kind: GrantKind): string {
+    return [
+      'g.id',
+      'g.provider_id',
+      'g.user_id',
+      `${isoSql('g.expires')} AS expires`,
+      'COALESCE(g.expiring AND g.expires < now(), false) AS is_expired',
+      'g.revoked',
+      'g.scope',
+      ...(kind.isToken ? ['g.id_token'] : []),
+    ].join(', ');
+  }
+
+  async list(kind: GrantKind, principal: Principal, params: ListParams): Promise<Paginated<GrantDto>> {
+    await this.checkFilters(params.filters);
+    const where = this.where(kind, principal, params.filters, params.search);
+    const countRows = await this.dataSource.query<{ count: number }[]>(
+      `SELECT count(*)::int AS count FROM ${kind.table} g ${where.toString()}`,
+      where.params,
+    );
+    const count = countRows[0]?.count ?? 0;
+    const page = resolvePage(params.page, count, params.pageSize);
+    const orderBy = params.ordering.map(
+      (term: OrderTerm<OrderingField>) => `${ORDER_COLUMNS[term.field]} ${term.descending ? 'DESC' : 'ASC'}`,
+    );
+    const limit = where.param(params.pageSize);
+    const offset = where.param((page - 1) * params.pageSize);
+    const rows = await this.dataSource.query<GrantRow[]>(
+      `SELECT ${this.columns(kind)} FROM ${kind.table} g ${where.toString()}
+        ORDER BY ${orderBy.join(', ')} LIMIT ${limit} OFFSET ${offset}`,
+      where.params,
+    );
+    const results = await this.serialize(kind, rows, params);
+    return paginated(page, count, params.pageSize, results);
+  }
+
+  /** The row if the principal may see it (and it passes the filters), else 404 "No <Model> matches...". */
+  async retrieve(
+    kind: GrantKind,
+    principal: Principal,
+    id: number,
+    params: Pick<ListParams, 'filters' | 'includeGroups' | 'includeRoles'>,
+  ): Promise<GrantDto> {
+    await this.checkFilters(params.filters);
+    const where = this.where(kind, principal, params.filters);
+    where.add(`g.id = ${where.param(id)}`);
+    const rows = await this.dataSource.query<GrantRow[]>(
+      `SELECT ${this.columns(kind)} FROM ${kind.table} g ${where.toString()}`,
+      where.params,
+    );
+    if (rows.length === 0) throw this.noMatch(kind);
+    const [dto] = await this.serialize(kind, rows, params);
+    if (!dto) throw this.noMatch(kind);
+    return dto;
+  }
+
+  /** used_by: nothing in Grantry's schema references a grant, so a visible grant is used by nothing. */
+  async usedBy(kind: GrantKind, principal: Principal, id: number, filters: FilterParams): Promise<[]> {
+    await this.checkFilters(filters);
+    const where = this.where(kind, principal, filters);
+    where.add(`g.id = ${where.param(id)}`);
+    const rows = await this.dataSource.query<unknown[]>(
+      `SELECT 1 FROM ${kind.table} g ${where.toString()}`,
+      where.params,
+    );
+    if (rows.length === 0) throw this.noMatch(kind);
+    return [];
+  }
+
+  /**
+   * Deletes a visible grant the principal owns or may delete, recording an audit event in the same transaction. The
+   * row is locked first, so of concurrent deletes exactly one succeeds and the others find nothing (404).
+   */
+  async delete(
+    kind: GrantKind,
+    principal: Principal,
+    id: number,
+    filters: FilterParams,
+    requestId: string | undefined,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await this.checkFilters(filters, manager);
+      const where = this.where(kind, principal, filters);
+      where.add(`g.id = ${where.param(id)}`);
+      const rows = await manager.query<
+        { id: number; user_id: number; provider_id: number; hash_prefix: string }[]
+      >(
+        `SELECT g.id, g.user_id, g.provider_id, left(encode(g.${kind.hashColumn}, 'hex'), 8) AS hash_prefix
+           FROM ${kind.table} g ${where.toString()} FOR UPDATE`,
+        where.params,
+      );
+      const row = rows[0];
+      if (!row) throw this.noMatch(kind);
+      if (row.user_id !== principal.userId && !this.canDeleteAny(kind, principal)) {
+        throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.permissionDenied);
+      }
+      await manager.query(`DELETE FROM ${kind.table} WHERE id = $1`, [id]);
+      await manager.query(
+        `INSERT INTO audit_events (action, actor_user_id, actor_username, model, object_pk, object_user_id,
+                                   object_provider_id, secret_hash_prefix, request_id)
+         VALUES ('grant_deleted', $1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          principal.userId,
+          principal.username,
+          kind.modelName,
+          row.id,
+          row.user_id,
+          row.provider_id,
+          row.hash_prefix,
+          requestId ?? null,
+        ],
+      );
+    });
+  }
+
+  noMatch(kind: GrantKind): ApiError {
+    return new ApiError(HttpStatus.NOT_FOUND, `No ${kind.modelName} matches the given query.`);
+  }
+
+  private getInstallId(): Promise<string> {
+    this.installId ??= this.dataSource
+      .query<{ install_id: string }[]>('SELECT install_id FROM install WHERE id = 1')
+      .then((rows) => {
+        const installId = rows[0]?.install_id;
+        if (!installId) throw new Error('install row missing: migrations not applied');
+        return installId;
+      })
+      .catch((error: unknown) => {
+        this.installId = undefined;
+        throw error;
+      });
+    return this.installId;
+  }
+
+  private async serialize(
+    kind: GrantKind,
+    rows: GrantRow[],
+    params: Pick<ListParams, 'includeGroups' | 'includeRoles'>,
+  ): Promise<GrantDto[]> {
+    if (rows.length === 0) return [];
+    const userIds = [...new Set(rows.map((row) => row.user_id))];
+    const providerIds = [...new Set(rows.map((row) => row.provider_id))];
+    const [users, providers, installId] = await Promise.all([
+      this.dataSource.query<UserRow[]>(USERS_SQL, [userIds]),
+      this.dataSource.query<ProviderRow[]>(PROVIDERS_SQL, [providerIds]),
+      this.getInstallId(),
+    ]);
+    const context = {
+      installId,
+      avatars: this.avatars,
+      includeGroups: params.includeGroups,
+      includeRoles: params.includeRoles,
+    };
+    const userById = new Map(users.map((user) => [user.id, toUserDto(user, context)]));
+    const providerById = new Map(providers.map((provider) => [provider.id, toProviderDto(provider)]));
+    return rows.map((row) => {
+      const user = userById.get(row.user_id);
+      const provider = providerById.get(row.provider_id);
+      // Foreign keys guarantee both exist; a row deleted between queries would have cascaded with its user.
+      if (!user || !provider) throw new Error(`grant ${row.id} lost its user or provider while being read`);
+      const base = {
+        pk: row.id,
+        provider,
+        user,
+        is_expired: row.is_expired,
+        expires: isoFromSql(row.expires),
+        scope: row.scope.split(' ').filter(Boolean),
+      };
+      return kind.isToken ? { ...base, id_token: formatIdToken(row.id_token), revoked: row.revoked } : base;
+    });
+  }
+}

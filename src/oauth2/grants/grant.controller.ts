@@ -1,0 +1,200 @@
+import {
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Inject,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+  Req,
+  type Type,
+} from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import {
+  ApiExcludeEndpoint,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { CurrentPrincipal } from '../../common/auth/current-principal.decorator';
+import type { Principal } from '../../common/auth/principal';
+import { ApiError, DETAIL } from '../../common/errors/api-error';
+import type { Paginated } from '../../common/pagination/pagination';
+import { APP_CONFIG, type AppConfig } from '../../config/config';
+import type { GrantKind } from './grant-kind';
+import type { GrantDto } from './grant-store';
+import {
+  ExpiringBaseGrantModel,
+  GenericError,
+  PaginatedExpiringBaseGrantModelList,
+  PaginatedTokenModelList,
+  TokenModel,
+  UsedBy,
+  ValidationError,
+} from './grant.openapi';
+import { DeleteGrantCommand, GrantUsedByQuery, ListGrantsQuery, RetrieveGrantQuery } from './grant.queries';
+import { parseFilters, parseId, parseListParams, type RawQuery } from './list-params';
+
+function methodNotAllowed(request: FastifyRequest, allow: string): never {
+  throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), { allow });
+}
+
+/**
+ * The controller of one grant type: authentik's four operations, with its operation ids and parameters, each a
+ * query or command on the bus. PUT/PATCH/POST answer 405 after authentication, as DRF does.
+ */
+export function grantController(kind: GrantKind): Type<unknown> {
+  const item = kind.isToken ? TokenModel : ExpiringBaseGrantModel;
+  const page = kind.isToken ? PaginatedTokenModelList : PaginatedExpiringBaseGrantModelList;
+  const id = ApiParam({
+    name: 'id',
+    type: Number,
+    required: true,
+    description: `A unique integer value identifying this ${kind.verboseName}.`,
+  });
+  const errors = [
+    ApiResponse({ status: 400, type: ValidationError }),
+    ApiResponse({ status: 403, type: GenericError }),
+  ];
+  const withErrors = (): MethodDecorator => (target, key, descriptor) => {
+    for (const decorator of errors) decorator(target, key, descriptor);
+  };
+
+  @ApiTags('oauth2')
+  @Controller(kind.path)
+  class GrantController {
+    constructor(
+      readonly queryBus: QueryBus,
+      readonly commandBus: CommandBus,
+      @Inject(APP_CONFIG) readonly config: AppConfig,
+    ) {}
+
+    @Get()
+    @ApiOperation({ operationId: `${kind.operationPrefix}_list`, description: `${kind.modelName} Viewset` })
+    @ApiQuery({
+      name: 'ordering',
+      required: false,
+      type: String,
+      description: 'Which field to use when ordering the results.',
+    })
+    @ApiQuery({
+      name: 'page',
+      required: false,
+      type: Number,
+      description: 'A page number within the paginated result set.',
+    })
+    @ApiQuery({
+      name: 'page_size',
+      required: false,
+      type: Number,
+      description: 'Number of results to return per page.',
+    })
+    @ApiQuery({ name: 'provider', required: false, type: Number })
+    @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
+    @ApiQuery({ name: 'user', required: false, type: Number })
+    @ApiOkResponse({ type: page })
+    @withErrors()
+    list(@Query() query: RawQuery, @CurrentPrincipal() principal: Principal): Promise<Paginated<GrantDto>> {
+      const params = parseListParams(kind, query, this.config.pageSizeDefault, this.config.pageSizeMax);
+      return this.queryBus.execute(new ListGrantsQuery(kind, principal, params));
+    }
+
+    @Get(':id')
+    @ApiOperation({
+      operationId: `${kind.operationPrefix}_retrieve`,
+      description: `${kind.modelName} Viewset`,
+    })
+    @id
+    @ApiOkResponse({ type: item })
+    @withErrors()
+    retrieve(
+      @Param('id') raw: string,
+      @Query() query: RawQuery,
+      @CurrentPrincipal() principal: Principal,
+    ): Promise<GrantDto> {
+      const params = parseListParams(kind, query, this.config.pageSizeDefault, this.config.pageSizeMax);
+      return this.queryBus.execute(new RetrieveGrantQuery(kind, principal, parseId(raw), params));
+    }
+
+    @Delete(':id')
+    @HttpCode(HttpStatus.NO_CONTENT)
+    @ApiOperation({
+      operationId: `${kind.operationPrefix}_destroy`,
+      description: `${kind.modelName} Viewset`,
+    })
+    @id
+    @ApiNoContentResponse({ description: 'No response body' })
+    @withErrors()
+    async destroy(
+      @Param('id') raw: string,
+      @Query() query: RawQuery,
+      @CurrentPrincipal() principal: Principal,
+      @Req() request: FastifyRequest,
+    ): Promise<void> {
+      await this.commandBus.execute(
+        new DeleteGrantCommand(kind, principal, parseId(raw), parseFilters(query), request.id),
+      );
+    }
+
+    @Get(':id/used_by')
+    @ApiOperation({
+      operationId: `${kind.operationPrefix}_used_by_list`,
+      description: 'Get a list of all objects that use this object',
+    })
+    @id
+    @ApiOkResponse({ type: [UsedBy] })
+    @withErrors()
+    usedBy(
+      @Param('id') raw: string,
+      @Query() query: RawQuery,
+      @CurrentPrincipal() principal: Principal,
+    ): Promise<[]> {
+      return this.queryBus.execute(new GrantUsedByQuery(kind, principal, parseId(raw), parseFilters(query)));
+    }
+
+    @Post() @ApiExcludeEndpoint() postList(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Put() @ApiExcludeEndpoint() putList(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Patch() @ApiExcludeEndpoint() patchList(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Delete() @ApiExcludeEndpoint() deleteList(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Post(':id') @ApiExcludeEndpoint() postItem(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, DELETE, HEAD, OPTIONS');
+    }
+    @Put(':id') @ApiExcludeEndpoint() putItem(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, DELETE, HEAD, OPTIONS');
+    }
+    @Patch(':id') @ApiExcludeEndpoint() patchItem(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, DELETE, HEAD, OPTIONS');
+    }
+    @Post(':id/used_by') @ApiExcludeEndpoint() postUsedBy(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Put(':id/used_by') @ApiExcludeEndpoint() putUsedBy(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Patch(':id/used_by') @ApiExcludeEndpoint() patchUsedBy(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+    @Delete(':id/used_by') @ApiExcludeEndpoint() deleteUsedBy(@Req() r: FastifyRequest): never {
+      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
+    }
+  }
+  Object.defineProperty(GrantController, 'name', { value: `${kind.modelName}Controller` });
+  return GrantController;
+}

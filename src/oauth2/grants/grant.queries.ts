@@ -1,0 +1,90 @@
+import {
+  Command,
+  CommandHandler,
+  type ICommandHandler,
+  type IQueryHandler,
+  Query,
+  QueryHandler,
+} from '@nestjs/cqrs';
+import type { Principal } from '../../common/auth/principal';
+import type { Paginated } from '../../common/pagination/pagination';
+import type { GrantKind } from './grant-kind';
+import { type GrantDto, GrantStore } from './grant-store';
+import type { FilterParams, ListParams } from './list-params';
+
+export class ListGrantsQuery extends Query<Paginated<GrantDto>> {
+  constructor(
+    readonly kind: GrantKind,
+    readonly principal: Principal,
+    readonly params: ListParams,
+  ) {
+    super();
+  }
+}
+
+export class RetrieveGrantQuery extends Query<GrantDto> {
+  constructor(
+    readonly kind: GrantKind,
+    readonly principal: Principal,
+    readonly id: number,
+    readonly params: Pick<ListParams, 'filters' | 'includeGroups' | 'includeRoles'>,
+  ) {
+    super();
+  }
+}
+
+export class GrantUsedByQuery extends Query<[]> {
+  constructor(
+    readonly kind: GrantKind,
+    readonly principal: Principal,
+    readonly id: number,
+    readonly filters: FilterParams,
+  ) {
+    super();
+  }
+}
+
+/** Revoking a grant removes it (as authentik's destroy does) and records an audit event. */
+export class DeleteGrantCommand extends Command<void> {
+  constructor(
+    readonly kind: GrantKind,
+    readonly principal: Principal,
+    readonly id: number,
+    readonly filters: FilterParams,
+    readonly requestId: string | undefined,
+  ) {
+    super();
+  }
+}
+
+@QueryHandler(ListGrantsQuery)
+export class ListGrantsHandler implements IQueryHandler<ListGrantsQuery> {
+  constructor(private readonly store: GrantStore) {}
+  execute(query: ListGrantsQuery): Promise<Paginated<GrantDto>> {
+    return this.store.list(query.kind, query.principal, query.params);
+  }
+}
+
+@QueryHandler(RetrieveGrantQuery)
+export class RetrieveGrantHandler implements IQueryHandler<RetrieveGrantQuery> {
+  constructor(private readonly store: GrantStore) {}
+  execute(query: RetrieveGrantQuery): Promise<GrantDto> {
+    return this.store.retrieve(query.kind, query.principal, query.id, query.params);
+  }
+}
+
+@QueryHandler(GrantUsedByQuery)
+export class GrantUsedByHandler implements IQueryHandler<GrantUsedByQuery> {
+  constructor(private readonly store: GrantStore) {}
+  execute(query: GrantUsedByQuery): Promise<[]> {
+    return this.store.usedBy(query.kind, query.principal, query.id, query.filters);
+  }
+}
+
+@CommandHandler(DeleteGrantCommand)
+export class DeleteGrantHandler implements ICommandHandler<DeleteGrantCommand> {
+  constructor(private readonly store: GrantStore) {}
+  execute(command: DeleteGrantCommand): Promise<void> {
+    return this.store.delete(command.kind, command.principal, command.id, command.filters, command.requestId);
+  }
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { GrantStore } from './grant-store';
+import {
+  DeleteGrantHandler,
+  GrantUsedByHandler,
+  ListGrantsHandler,
+  RetrieveGrantHandler,
+} from './grant.queries';
+
+/** The read and write path the three grant-type modules share. */
+@Module({
+  providers: [GrantStore, ListGrantsHandler, RetrieveGrantHandler, GrantUsedByHandler, DeleteGrantHandler],
+  exports: [GrantStore],
+})
+export class GrantsModule {}
