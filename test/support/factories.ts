@@ -98,3 +98,68 @@ export class Factories {
     return value;
   }
 }
+
+export type GrantType = 'access' | 'refresh' | 'code';
+
+export interface GrantOptions {
+  scope?: string;
+  expires?: Date | null;
+  revoked?: boolean;
+  idToken?: Record<string, unknown>;
+}
+
+const GRANT_TABLES: Record<GrantType, { table: string; hash: string }> = {
+  access: { table: 'oauth2_access_tokens', hash: 'token_hash' },
+  refresh: { table: 'oauth2_refresh_tokens', hash: 'token_hash' },
+  code: { table: 'oauth2_authorization_codes', hash: 'code_hash' },
+};
+
+/** Direct inserts for the grant tables and applications, with full control over every column. */
+export class GrantFactories extends Factories {
+  constructor(private readonly ds: DataSource) {
+    super(ds);
+  }
+
+  async application(
+    input: { slug?: string; name?: string; providerId?: number | null } = {},
+  ): Promise<{ id: string; slug: string; name: string }> {
+    const slug = input.slug ?? unique('app').slice(0, 50);
+    const name = input.name ?? `App ${slug}`;
+    const [row] = await this.ds.query<{ id: string }[]>(
+      'INSERT INTO applications (slug, name, provider_id) VALUES ($1, $2, $3) RETURNING id',
+      [slug, name, input.providerId ?? null],
+    );
+    return { id: row?.id ?? '', slug, name };
+  }
+
+  /** Inserts a grant and returns its pk and plaintext value. */
+  async grant(
+    type: GrantType,
+    userId: number,
+    providerId: number,
+    options: GrantOptions = {},
+  ): Promise<{ pk: number; value: string }> {
+    const { table, hash } = GRANT_TABLES[type];
+    const value = generateSecret();
+    const expires = options.expires === undefined ? new Date(Date.now() + 3600_000) : options.expires;
+    const columns = ['provider_id', 'user_id', hash, 'scope', 'expires', 'expiring', 'revoked'];
+    const values: unknown[] = [
+      providerId,
+      userId,
+      sha256(value),
+      options.scope ?? 'openid',
+      expires,
+      expires !== null,
+      options.revoked ?? false,
+    ];
+    if (type !== 'code') {
+      columns.push('id_token');
+      values.push(JSON.stringify(options.idToken ?? {}));
+    }
+    const [row] = await this.ds.query<{ id: number }[]>(
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`,
+      values,
+    );
+    return { pk: row?.id ?? 0, value };
+  }
+}

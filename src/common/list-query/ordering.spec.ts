@@ -35,7 +35,7 @@ describe('parseOrdering', () => {
 
 describe('withPrimaryKey', () => {
   it('appends pk, or cuts after an explicit pk', () => {
-    expect(withPrimaryKey([{ field: 'expires', descending: true }], 'pk' as F)).toEqual([
+    expect(withPrimaryKey([{ field: 'expires', descending: true }], 'pk')).toEqual([
       { field: 'expires', descending: true },
       { field: 'pk', descending: false },
     ]);
@@ -45,7 +45,7 @@ describe('withPrimaryKey', () => {
           { field: 'pk', descending: true },
           { field: 'user', descending: false },
         ],
-        'pk' as F,
+        'pk',
       ),
     ).toEqual([{ field: 'pk', descending: true }]);
   });

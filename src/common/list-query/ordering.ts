@@ -13,7 +13,7 @@ export function parseOrdering<F extends string>(
   allowed: readonly F[],
   defaults: readonly OrderTerm<F>[],
 ): OrderTerm<F>[] {
-  const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  const value: unknown = Array.isArray(raw) ? (raw as unknown[])[raw.length - 1] : raw;
   if (typeof value !== 'string') return [...defaults];
   const terms: OrderTerm<F>[] = [];
   for (const part of value.split(',')) {

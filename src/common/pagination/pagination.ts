@@ -35,7 +35,7 @@ const INTEGER = /^\s*[+-]?\d+\s*$/;
  * an integer or is below 1 is a 404 "Invalid page.". Past-the-end is only known after counting: see resolvePage.
  */
 export function parsePage(raw: unknown): PageRequest {
-  const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  const value: unknown = Array.isArray(raw) ? (raw as unknown[])[raw.length - 1] : raw;
   if (value === undefined || value === '') return 1;
   if (typeof value !== 'string') throw invalidPage();
   if (value === 'last') return 'last';
@@ -49,7 +49,7 @@ export function parsePage(raw: unknown): PageRequest {
  * DRF's `page_size`: absent, empty, not a positive integer -> the default; above the maximum -> the maximum.
  */
 export function parsePageSize(raw: unknown, defaultSize: number, maxSize: number): number {
-  const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  const value: unknown = Array.isArray(raw) ? (raw as unknown[])[raw.length - 1] : raw;
   if (typeof value !== 'string' || !INTEGER.test(value)) return defaultSize;
   const size = Number(value.trim());
   if (!Number.isFinite(size) || size <= 0) return defaultSize;

@@ -1,0 +1,134 @@
+import { ArgumentError, formatHelp, parseDateTime, parseInteger, parseOptions } from './args';
+
+const SPECS = {
+  username: { type: 'string', valueName: 'USERNAME', required: true, description: 'login name' },
+  type: { type: 'string', choices: ['internal', 'external'], description: 'user type' },
+  permission: { type: 'string', multiple: true, description: 'a permission' },
+  superuser: { type: 'boolean', description: 'make a superuser' },
+} as const;
+
+describe('parseOptions', () => {
+  it('reads values, both spellings, repeats and flags, with defaults for the rest', () => {
+    expect(
+      parseOptions('user create', SPECS, [
+        '--username',
+        'alice',
+        '--permission=a.b',
+        '--permission',
+        'c.d',
+        '--superuser',
+        '--json',
+      ]),
+    ).toEqual({
+      username: 'alice',
+      type: undefined,
+      permission: ['a.b', 'c.d'],
+      superuser: true,
+      json: true,
+      verbose: false,
+      help: false,
+    });
+  });
+
+  it('keeps a value that contains "=" or starts with a single dash', () => {
+    expect(parseOptions('x', SPECS, ['--username=a=b']).username).toBe('a=b');
+    expect(parseOptions('x', SPECS, ['--username', '-5']).username).toBe('-5');
+  });
+
+  it('lets --help through without the required options', () => {
+    expect(parseOptions('x', SPECS, ['--help']).help).toBe(true);
+    expect(parseOptions('x', SPECS, ['-h']).help).toBe(true);
+  });
+
+  it.each([
+    [['--username', 'a', '--bogus'], 'unknown option --bogus for "user create"'],
+    [['--username'], 'option --username needs a value'],
+    [['--username', '--superuser'], 'option --username needs a value'],
+    [['--username', 'a', '--username', 'b'], 'option --username is given more than once'],
+    [['--username', 'a', '--superuser=yes'], 'option --superuser takes no value'],
+    [['--username', 'a', '--type', 'robot'], 'option --type must be one of internal, external, got "robot"'],
+    [['alice'], 'unexpected argument "alice" for "user create" (options start with --)'],
+    [['--username', 'a', '--'], 'unexpected argument "--" for "user create" (options start with --)'],
+    [[], 'missing required option --username for "user create"'],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseOptions('user create', SPECS, argv)).toThrow(new ArgumentError(message));
+  });
+});
+
+describe('formatHelp', () => {
+  it('shows usage, options and notes', () => {
+    expect(formatHelp('user create', 'Create a user.', SPECS, 'Notes.')).toBe(
+      [
+        'Usage: npm run cli -- user create --username USERNAME [--type VALUE] [--permission VALUE] ... [--superuser] [--json] [--verbose]',
+        '',
+        'Create a user.',
+        '',
+        'Options:',
+        '  --username USERNAME  login name (required)',
+        '  --type VALUE         user type (one of: internal, external)',
+        '  --permission VALUE   a permission (repeatable)',
+        '  --superuser          make a superuser',
+        '  --json               print exactly one JSON object on stdout (errors as JSON on stderr)',
+        '  --verbose            log the database start-up and migrations to stderr',
+        '  --help               show this help',
+        '',
+        'Notes.',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('parseDateTime', () => {
+  it.each([
+    ['2030-01-31T12:00:00Z', '2030-01-31T12:00:00.000Z'],
+    ['2030-01-31T12:00:00.123456Z', '2030-01-31T12:00:00.123Z'],
+    ['2030-01-31T12:00Z', '2030-01-31T12:00:00.000Z'],
+    ['2030-01-31T12:00:00+02:00', '2030-01-31T10:00:00.000Z'],
+    ['2030-01-31T12:00:00-0530', '2030-01-31T17:30:00.000Z'],
+    ['2030-01-31t12:00:00z', '2030-01-31T12:00:00.000Z'],
+    ['2030-01-31T12:00:00', '2030-01-31T12:00:00.000Z'],
+    ['2030-01-31', '2030-01-31T00:00:00.000Z'],
+    ['2024-02-29T23:59:59Z', '2024-02-29T23:59:59.000Z'],
+    ['2020-01-01T00:00:00Z', '2020-01-01T00:00:00.000Z'],
+  ])('reads %s', (value, iso) => {
+    expect(parseDateTime('expires', value).toISOString()).toBe(iso);
+  });
+
+  it.each([
+    'tomorrow',
+    '',
+    '2024-13-01',
+    '2024-00-10',
+    '2023-02-29',
+    '2024-02-30T00:00:00Z',
+    '2024-01-01T24:00:00Z',
+    '2024-01-01T12:60:00Z',
+    '2024-01-01T12:00:60Z',
+    '2024-01-01T12:00:00+24:00',
+    '2024-01-01 12:00:00',
+    '2024-1-1',
+    '1700000000',
+    '0000-01-01',
+    '2024-01-01T12:00:00Z extra',
+  ])('rejects %j, naming the option', (value) => {
+    expect(() => parseDateTime('expires', value)).toThrow(
+      new ArgumentError(
+        `option --expires must be an ISO 8601 date-time such as 2030-01-31T12:00:00Z, got "${value}"`,
+      ),
+    );
+  });
+});
+
+describe('parseInteger', () => {
+  it('reads whole numbers in range', () => {
+    expect(parseInteger('users', '0', 0, 10)).toBe(0);
+    expect(parseInteger('users', '10', 0, 10)).toBe(10);
+  });
+
+  it.each(['11', '-1', '1.5', '1e3', '', ' 1', 'ten', '99999999999999999999'])('rejects %j', (value) => {
+    expect(() => parseInteger('users', value, 0, 10)).toThrow(
+      new ArgumentError(`option --users must be a whole number from 0 to 10, got "${value}"`),
+    );
+  });
+});

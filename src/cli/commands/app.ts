@@ -1,0 +1,33 @@
+import { createApplication } from '../../providers/providers';
+import { defineCommand, parseInteger } from '../args';
+
+export const appCreate = defineCommand({
+  name: 'app create',
+  summary:
+    'Create an application, optionally served by a provider (a provider serves at most one application).',
+  options: {
+    slug: {
+      type: 'string',
+      valueName: 'SLUG',
+      required: true,
+      description: 'letters, digits, "-" and "_"; at most 50 characters; unique',
+    },
+    name: { type: 'string', valueName: 'NAME', required: true, description: 'display name' },
+    provider: { type: 'string', valueName: 'ID', description: 'pk of the OAuth2 provider' },
+  },
+  prepare(options) {
+    const providerId =
+      options.provider === undefined ? null : parseInteger('provider', options.provider, 1, 2_147_483_647);
+    return async ({ dataSource }) => {
+      const app = await dataSource.transaction((manager) =>
+        createApplication(manager, { slug: options.slug, name: options.name, providerId }),
+      );
+      return {
+        json: { pk: app.id, slug: app.slug, name: app.name, provider: app.providerId },
+        text:
+          `Created application "${app.slug}" (pk ${app.id})` +
+          `${app.providerId === null ? '' : ` served by provider ${app.providerId}`}.`,
+      };
+    };
+  },
+});

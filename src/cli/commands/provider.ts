@@ -1,0 +1,69 @@
+import { CLIENT_TYPES } from '../../providers/oauth2-provider.entity';
+import { createProvider, validateRedirectUri } from '../../providers/providers';
+import { parseTimedelta } from '../../providers/timedelta';
+import { defineCommand } from '../args';
+
+const validity = (what: string, fallback: string) =>
+  ({
+    type: 'string',
+    valueName: 'DURATION',
+    description: `${what} lifetime, as authentik writes it (e.g. hours=1;minutes=30); default ${fallback}`,
+  }) as const;
+
+export const providerCreate = defineCommand({
+  name: 'provider create',
+  summary:
+    'Create an OAuth2 provider with a new client id and, for confidential clients, a client secret (shown only ' +
+    'now: it is stored as a hash).',
+  options: {
+    name: { type: 'string', valueName: 'NAME', required: true, description: 'provider name, unique' },
+    'client-type': {
+      type: 'string',
+      valueName: 'TYPE',
+      choices: CLIENT_TYPES,
+      description: 'default confidential; public clients get no secret',
+    },
+    'redirect-uri': {
+      type: 'string',
+      valueName: 'URL',
+      multiple: true,
+      description: 'absolute http(s) URL, matched strictly',
+    },
+    'access-token-validity': validity('access token', 'hours=1'),
+    'refresh-token-validity': validity('refresh token', 'days=30'),
+    'access-code-validity': validity('authorization code', 'minutes=1'),
+  },
+  prepare(options) {
+    options['redirect-uri'].forEach(validateRedirectUri);
+    const accessTokenValidity = options['access-token-validity'];
+    const refreshTokenValidity = options['refresh-token-validity'];
+    const accessCodeValidity = options['access-code-validity'];
+    if (accessTokenValidity !== undefined) parseTimedelta(accessTokenValidity, '--access-token-validity');
+    if (refreshTokenValidity !== undefined) parseTimedelta(refreshTokenValidity, '--refresh-token-validity');
+    if (accessCodeValidity !== undefined) parseTimedelta(accessCodeValidity, '--access-code-validity');
+    return async ({ dataSource }) => {
+      const { provider, clientSecret } = await createProvider(dataSource.manager, {
+        name: options.name,
+        clientType: options['client-type'],
+        redirectUris: options['redirect-uri'],
+        accessTokenValidity,
+        refreshTokenValidity,
+        accessCodeValidity,
+      });
+      return {
+        json: {
+          pk: provider.id,
+          name: provider.name,
+          client_type: provider.clientType,
+          client_id: provider.clientId,
+          client_secret: clientSecret,
+        },
+        text: [
+          `Created ${provider.clientType} provider "${provider.name}" (pk ${provider.id}).`,
+          `Client id: ${provider.clientId}`,
+          ...(clientSecret === null ? [] : ['Client secret (shown only now):', `  ${clientSecret}`]),
+        ].join('\n'),
+      };
+    };
+  },
+});

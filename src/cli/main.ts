@@ -1,0 +1,197 @@
+import 'reflect-metadata';
+import pino, { type Logger } from 'pino';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { isDatabaseUnavailable } from '../common/errors/database-errors';
+import { type AppConfig, ConfigError, loadConfig } from '../config/config';
+import { dataSourceOptions } from '../database/data-source-options';
+import { type DatabaseHandle, openDatabase } from '../database/database';
+import { EmbeddedPostgresError } from '../database/embedded-postgres';
+import { runMigrations } from '../database/migrations';
+import { InputError } from '../identity/accounts';
+import { createLogger } from '../logging/logger';
+import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
+import { appCreate } from './commands/app';
+import { grantCreate } from './commands/grant';
+import { groupAddUser, groupCreate } from './commands/group';
+import { migrate } from './commands/migrate';
+import { providerCreate } from './commands/provider';
+import { roleAssign, roleCreate } from './commands/role';
+import { seedCommand } from './commands/seed';
+import { tokenCreate } from './commands/token';
+import { userCreate } from './commands/user';
+
+const COMMANDS: readonly Command[] = [
+  userCreate,
+  groupCreate,
+  groupAddUser,
+  roleCreate,
+  roleAssign,
+  tokenCreate,
+  providerCreate,
+  appCreate,
+  grantCreate,
+  seedCommand,
+  migrate,
+];
+
+const EXIT_USAGE = 1;
+const EXIT_CONFIG = 2;
+
+function overview(commands: readonly Command[] = COMMANDS): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  return [
+    'Usage: npm run cli -- <command> [options] [--json] [--verbose]',
+    '',
+    'Grantry from the command line, on the same database as the server: DATABASE_URL when set, otherwise the',
+    'embedded PostgreSQL in DATA_DIR (started for the command, or shared with a running server).',
+    '',
+    'Commands:',
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    '',
+    'Run "npm run cli -- <command> --help" for its options. With --json, stdout holds exactly one JSON object.',
+    'Exit status: 0 done, 1 the command cannot be done as asked, 2 configuration or database unavailable.',
+    '',
+  ].join('\n');
+}
+
+type Resolved = { command: Command; rest: string[] } | { help: string };
+
+const GLOBAL_FLAGS = new Set(['--json', '--verbose']);
+
+/** Commands are one word (`seed`) or two (`user create`); a group alone, or nothing at all, shows help. */
+function resolve(argv: readonly string[]): Resolved {
+  const at: number[] = [];
+  for (let i = 0; i < argv.length && at.length < 2; i += 1) if (!GLOBAL_FLAGS.has(argv[i] ?? '')) at.push(i);
+  const [firstAt = argv.length, secondAt = argv.length] = at;
+  const first = argv[firstAt];
+  const second = argv[secondAt];
+  const rest = (after: number): string[] => [
+    ...argv.slice(0, after).filter((word) => GLOBAL_FLAGS.has(word)),
+    ...argv.slice(after + 1),
+  ];
+  const asksHelp = (word: string | undefined): boolean =>
+    word === undefined || word === '--help' || word === '-h' || word === 'help';
+  if (asksHelp(first)) return { help: overview() };
+  const single = COMMANDS.find((command) => command.name === first);
+  if (single) return { command: single, rest: rest(firstAt) };
+  const group = COMMANDS.filter((command) => command.name.startsWith(`${first} `));
+  if (group.length === 0) throw new ArgumentError(`unknown command "${first}" (see --help)`);
+  const command = group.find((candidate) => candidate.name === `${first} ${second}`);
+  if (command) return { command, rest: rest(secondAt) };
+  if (asksHelp(second)) return { help: overview(group) };
+  const names = group.map((candidate) => candidate.name.split(' ')[1]).join(', ');
+  throw new ArgumentError(
+    second?.startsWith('-')
+      ? `"${first}" needs a subcommand: ${names}`
+      : `unknown command "${first} ${second}" (${first} has: ${names})`,
+  );
+}
+
+async function execute(
+  config: AppConfig,
+  logger: Logger,
+  command: Command,
+  run: (context: CommandContext) => Promise<CommandOutput>,
+  opened: (handle: DatabaseHandle) => void,
+): Promise<CommandOutput> {
+  const handle = await openDatabase(config, logger);
+  opened(handle);
+  try {
+    const dataSource = new DataSource(
+      dataSourceOptions({
+        url: handle.url,
+        // The migration lock holds one connection while the migrations run on another.
+        poolSize: 3,
+        // A seed's statements legitimately run for many seconds; the server's request timeout does not apply.
+        statementTimeoutMs: 0,
+        connectTimeoutMs: config.dbConnectTimeoutMs,
+        applicationName: 'grantry-cli',
+      }),
+    );
+    await dataSource.initialize();
+    try {
+      if (!command.migratesItself) {
+        const applied = await runMigrations(dataSource);
+        if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
+      }
+      return await run({ dataSource, stderr: process.stderr });
+    } finally {
+      await dataSource.destroy();
+    }
+  } finally {
+    await handle.embedded?.stop();
+  }
+}
+
+function classify(error: unknown, verbose: boolean): { message: string; code: number } {
+  if (error instanceof ArgumentError || error instanceof InputError) {
+    return { message: error.message, code: EXIT_USAGE };
+  }
+  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) {
+    return { message: error.message, code: EXIT_CONFIG };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (isDatabaseUnavailable(error))
+    return { message: `the database is unavailable: ${message}`, code: EXIT_CONFIG };
+  // Two writers raced for the same name: the same answer as the existence checks give, less precisely worded.
+  if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
+    return { message: `that already exists (${message})`, code: EXIT_USAGE };
+  }
+  return {
+    message: verbose && error instanceof Error && error.stack ? error.stack : `unexpected error: ${message}`,
+    code: EXIT_USAGE,
+  };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const verbose = argv.includes('--verbose');
+  const print = (output: CommandOutput): void => {
+    process.stdout.write(json ? `${JSON.stringify(output.json)}\n` : `${output.text.trimEnd()}\n`);
+  };
+  let handle: DatabaseHandle | undefined;
+  // An interrupted command still stops the PostgreSQL it started; a half-done seed can simply be run again.
+  const interrupt = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\ninterrupted (${signal})\n`);
+    void (handle?.embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    const resolved = resolve(argv);
+    if ('help' in resolved) {
+      print({ json: { help: resolved.help }, text: resolved.help });
+      return 0;
+    }
+    const { run } = resolved.command.parse(resolved.rest);
+    if (run === undefined) {
+      const help = resolved.command.help();
+      print({ json: { help }, text: help });
+      return 0;
+    }
+    const config = loadConfig();
+    const logger = createLogger(
+      { logLevel: verbose ? 'debug' : 'warn' },
+      pino.destination({ dest: 2, sync: true }),
+    );
+    print(
+      await execute(config, logger, resolved.command, run, (opened) => {
+        handle = opened;
+      }),
+    );
+    return 0;
+  } catch (error) {
+    const { message, code } = classify(error, verbose);
+    process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `error: ${message}\n`);
+    return code;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { generateClientId, generateSecret, sha256 } from '../common/crypto/secrets';
+import { InputError } from '../identity/accounts';
+import { ApplicationEntity } from './application.entity';
+import {
+  type ClientType,
+  type IssuerMode,
+  OAuth2ProviderEntity,
+  type RedirectUri,
+  type SubMode,
+} from './oauth2-provider.entity';
+import { parseTimedelta } from './timedelta';
+
+export interface CreateProviderInput {
+  name: string;
+  clientType?: ClientType;
+  /** Absolute http(s) URLs, matched strictly, for the authorization redirect. */
+  redirectUris?: string[];
+  accessCodeValidity?: string;
+  accessTokenValidity?: string;
+  refreshTokenValidity?: string;
+  subMode?: SubMode;
+  issuerMode?: IssuerMode;
+  includeClaimsInIdToken?: boolean;
+  /** Fixed credentials, for reproducible data (the seed); random when absent. */
+  clientId?: string;
+  clientSecret?: string;
+  authorizationFlow?: string;
+  invalidationFlow?: string;
+  /** The application this provider serves as a backchannel provider. */
+  backchannelApplicationId?: string | null;
+}
+
+export interface CreatedProvider {
+  provider: OAuth2ProviderEntity;
+  /** The only time the secret exists outside the caller's hands (it is stored hashed); null for public clients. */
+  clientSecret: string | null;
+}
+
+export function validateRedirectUri(value: string): RedirectUri {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InputError(`redirect URI "${value}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InputError(`redirect URI "${value}" must use http or https`);
+  }
+  // RFC 6749 §3.1.2: the redirection endpoint URI MUST NOT include a fragment component.
+  if (value.includes('#')) throw new InputError(`redirect URI "${value}" must not have a fragment`);
+  return { matching_mode: 'strict', url: value, redirect_uri_type: 'authorization' };
+}
+
+export async function createProvider(
+  manager: EntityManager,
+  input: CreateProviderInput,
+): Promise<CreatedProvider> {
+  const name = input.name.trim();
+  if (name === '') throw new InputError('provider name must not be empty');
+  const clientType = input.clientType ?? 'confidential';
+  const redirectUris = (input.redirectUris ?? []).map(validateRedirectUri);
+  const validities = {
+    accessCodeValidity: input.accessCodeValidity ?? 'minutes=1',
+    accessTokenValidity: input.accessTokenValidity ?? 'hours=1',
+    refreshTokenValidity: input.refreshTokenValidity ?? 'days=30',
+  };
+  parseTimedelta(validities.accessCodeValidity, 'access code validity');
+  parseTimedelta(validities.accessTokenValidity, 'access token validity');
+  parseTimedelta(validities.refreshTokenValidity, 'refresh token validity');
+  if (await manager.existsBy(OAuth2ProviderEntity, { name })) {
+    throw new InputError(`a provider named "${name}" already exists`);
+  }
+  const clientId = input.clientId ?? generateClientId();
+  if (await manager.existsBy(OAuth2ProviderEntity, { clientId })) {
+    throw new InputError(`a provider with client id "${clientId}" already exists`);
+  }
+  const clientSecret = clientType === 'confidential' ? (input.clientSecret ?? generateSecret()) : null;
+  const provider = await manager.save(
+    manager.create(OAuth2ProviderEntity, {
+      name,
+      clientType,
+      clientId,
+      clientSecretHash: clientSecret === null ? null : sha256(clientSecret),
+      redirectUris,
+      ...validities,
+      subMode: input.subMode ?? 'hashed_user_id',
+      issuerMode: input.issuerMode ?? 'per_provider',
+      includeClaimsInIdToken: input.includeClaimsInIdToken ?? true,
+      // authentik requires both flows; Grantry runs no flows, so any stable id stands in for them.
+      authorizationFlow: input.authorizationFlow ?? randomUUID(),
+      invalidationFlow: input.invalidationFlow ?? randomUUID(),
+      backchannelApplicationId: input.backchannelApplicationId ?? null,
+    }),
+  );
+  return { provider, clientSecret };
+}
+
+const SLUG = /^[-a-zA-Z0-9_]+$/;
+
+export async function createApplication(
+  manager: EntityManager,
+  input: { slug: string; name: string; providerId?: number | null },
+): Promise<ApplicationEntity> {
+  if (!SLUG.test(input.slug)) {
+    throw new InputError(`slug "${input.slug}" may only contain letters, digits, "-" and "_"`);
+  }
+  if (input.slug.length > 50) throw new InputError('slug must be at most 50 characters long');
+  const name = input.name.trim();
+  if (name === '') throw new InputError('application name must not be empty');
+  if (await manager.existsBy(ApplicationEntity, { slug: input.slug })) {
+    throw new InputError(`an application with slug "${input.slug}" already exists`);
+  }
+  const providerId = input.providerId ?? null;
+  if (providerId !== null) {
+    if (!(await manager.existsBy(OAuth2ProviderEntity, { id: providerId }))) {
+      throw new InputError(`no provider with id ${providerId}`);
+    }
+    const holder = await manager.findOneBy(ApplicationEntity, { providerId });
+    if (holder) {
+      throw new InputError(`provider ${providerId} is already used by application "${holder.slug}"`);
+    }
+  }
+  return manager.save(manager.create(ApplicationEntity, { slug: input.slug, name, providerId }));
+}
