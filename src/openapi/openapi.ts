@@ -25,7 +25,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     const relative = path.startsWith(`/${API_PREFIX}/`) ? path.slice(API_PREFIX.length + 1) : path;
     paths[relative.endsWith('/') ? relative : `${relative}/`] = item;
   }
-  return { ...document, paths };
+  // authentik's free-form `autocomplete` object in list envelopes.
+  const schemas = { ...document.components?.schemas, Autocomplete: { type: 'object' as const, additionalProperties: {} } };
+  return { ...document, paths, components: { ...document.components, schemas } };
 }
 
 /** Holds the document built at start-up, for the schema endpoint. */

@@ -22,6 +22,7 @@ import {
   ApiParam,
   ApiQuery,
   ApiResponse,
+  ApiSecurity,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
@@ -57,7 +58,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
   const page = kind.isToken ? PaginatedTokenModelList : PaginatedExpiringBaseGrantModelList;
   const id = ApiParam({
     name: 'id',
-    type: Number,
+    type: 'integer',
     required: true,
     description: `A unique integer value identifying this ${kind.verboseName}.`,
   });
@@ -70,6 +71,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
   };
 
   @ApiTags('oauth2')
+  @ApiSecurity('authentik')
   @Controller(kind.path)
   class GrantController {
     constructor(
@@ -80,27 +82,28 @@ export function grantController(kind: GrantKind): Type<unknown> {
 
     @Get()
     @ApiOperation({ operationId: `${kind.operationPrefix}_list`, description: `${kind.modelName} Viewset` })
+    // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
+    @ApiQuery({ name: 'user', required: false, type: 'integer' })
+    @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
+    @ApiQuery({ name: 'provider', required: false, type: 'integer' })
+    @ApiQuery({
+      name: 'page_size',
+      required: false,
+      type: 'integer',
+      description: 'Number of results to return per page.',
+    })
+    @ApiQuery({
+      name: 'page',
+      required: false,
+      type: 'integer',
+      description: 'A page number within the paginated result set.',
+    })
     @ApiQuery({
       name: 'ordering',
       required: false,
       type: String,
       description: 'Which field to use when ordering the results.',
     })
-    @ApiQuery({
-      name: 'page',
-      required: false,
-      type: Number,
-      description: 'A page number within the paginated result set.',
-    })
-    @ApiQuery({
-      name: 'page_size',
-      required: false,
-      type: Number,
-      description: 'Number of results to return per page.',
-    })
-    @ApiQuery({ name: 'provider', required: false, type: Number })
-    @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
-    @ApiQuery({ name: 'user', required: false, type: Number })
     @ApiOkResponse({ type: page })
     @withErrors()
     list(@Query() query: RawQuery, @CurrentPrincipal() principal: Principal): Promise<Paginated<GrantDto>> {

@@ -44,7 +44,7 @@ export class RedirectURI {
 }
 
 export class OAuth2Provider {
-  @ApiProperty({ readOnly: true, title: 'ID' }) pk!: number;
+  @ApiProperty({ type: 'integer', readOnly: true, title: 'ID' }) pk!: number;
   @ApiProperty() name!: string;
   @ApiPropertyOptional({ format: 'uuid', nullable: true, type: String }) authentication_flow?: string | null;
   @ApiProperty({ format: 'uuid' }) authorization_flow!: string;
@@ -76,14 +76,14 @@ export class OAuth2Provider {
   @ApiPropertyOptional({ enum: SUB_MODES, enumName: 'SubModeEnum' }) sub_mode?: string;
   @ApiPropertyOptional({ enum: ISSUER_MODES, enumName: 'IssuerModeEnum' }) issuer_mode?: string;
   @ApiPropertyOptional({ type: [String], format: 'uuid' }) jwt_federation_sources?: string[];
-  @ApiPropertyOptional({ type: [Number] }) jwt_federation_providers?: number[];
+  @ApiPropertyOptional({ type: 'integer', isArray: true }) jwt_federation_providers?: number[];
   @ApiPropertyOptional({ type: [String], description: 'Grantry: the grant types this provider allows.' })
   grant_types?: string[];
 }
 
 export class PartialGroup {
   @ApiProperty({ format: 'uuid', readOnly: true, title: 'Group uuid' }) pk!: string;
-  @ApiProperty({ readOnly: true }) num_pk!: number;
+  @ApiProperty({ type: 'integer', readOnly: true }) num_pk!: number;
   @ApiProperty() name!: string;
   @ApiPropertyOptional() is_superuser?: boolean;
   @ApiPropertyOptional({ format: 'uuid', nullable: true, type: String }) parent?: string | null;
@@ -97,7 +97,7 @@ export class Role {
 }
 
 export class User {
-  @ApiProperty({ readOnly: true, title: 'ID' }) pk!: number;
+  @ApiProperty({ type: 'integer', readOnly: true, title: 'ID' }) pk!: number;
   @ApiProperty({ maxLength: 150 }) username!: string;
   @ApiProperty() name!: string;
   @ApiPropertyOptional({ title: 'Active' }) is_active?: boolean;
@@ -120,7 +120,7 @@ export class User {
 }
 
 export class ExpiringBaseGrantModel {
-  @ApiProperty({ readOnly: true, title: 'ID' }) pk!: number;
+  @ApiProperty({ type: 'integer', readOnly: true, title: 'ID' }) pk!: number;
   @ApiProperty({ type: OAuth2Provider }) provider!: OAuth2Provider;
   @ApiProperty({ type: User }) user!: User;
   @ApiProperty({ readOnly: true }) is_expired!: boolean;
@@ -136,13 +136,13 @@ export class TokenModel extends ExpiringBaseGrantModel {
 export class PaginatedTokenModelList {
   @ApiProperty({ type: Pagination }) pagination!: Pagination;
   @ApiProperty({ type: [TokenModel] }) results!: TokenModel[];
-  @ApiProperty({ type: 'object', additionalProperties: {} }) autocomplete!: Record<string, never>;
+  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/Autocomplete' }] }) autocomplete!: Record<string, never>;
 }
 
 export class PaginatedExpiringBaseGrantModelList {
   @ApiProperty({ type: Pagination }) pagination!: Pagination;
   @ApiProperty({ type: [ExpiringBaseGrantModel] }) results!: ExpiringBaseGrantModel[];
-  @ApiProperty({ type: 'object', additionalProperties: {} }) autocomplete!: Record<string, never>;
+  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/Autocomplete' }] }) autocomplete!: Record<string, never>;
 }
 
 export class UsedBy {
