@@ -136,13 +136,19 @@ export class TokenModel extends ExpiringBaseGrantModel {
 export class PaginatedTokenModelList {
   @ApiProperty({ type: Pagination }) pagination!: Pagination;
   @ApiProperty({ type: [TokenModel] }) results!: TokenModel[];
-  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/Autocomplete' }] }) autocomplete!: Record<string, never>;
+  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/Autocomplete' }] }) autocomplete!: Record<
+    string,
+    never
+  >;
 }
 
 export class PaginatedExpiringBaseGrantModelList {
   @ApiProperty({ type: Pagination }) pagination!: Pagination;
   @ApiProperty({ type: [ExpiringBaseGrantModel] }) results!: ExpiringBaseGrantModel[];
-  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/Autocomplete' }] }) autocomplete!: Record<string, never>;
+  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/Autocomplete' }] }) autocomplete!: Record<
+    string,
+    never
+  >;
 }
 
 export class UsedBy {
