@@ -1,24 +1,14 @@
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { ADMIN_GROUP, bootstrap, BOOTSTRAP_TOKEN_IDENTIFIER } from '../src/bootstrap/bootstrap';
 import { AuthService } from '../src/common/auth/auth.service';
-import { dataSourceOptions } from '../src/database/data-source-options';
-import { testDatabaseUrl } from './support/app';
+import { openTestDataSource } from './support/app';
 
 describe('bootstrap', () => {
   let dataSource: DataSource;
   let auth: AuthService;
 
   beforeAll(async () => {
-    dataSource = new DataSource(
-      dataSourceOptions({
-        url: testDatabaseUrl(),
-        poolSize: 2,
-        statementTimeoutMs: 0,
-        connectTimeoutMs: 5000,
-        applicationName: 'test',
-      }),
-    );
-    await dataSource.initialize();
+    dataSource = await openTestDataSource('grantry-bootstrap-tests');
     auth = new AuthService(dataSource);
   });
   afterAll(() => dataSource.destroy());

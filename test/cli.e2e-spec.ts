@@ -4,13 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { ADMIN_GROUP } from '../src/bootstrap/bootstrap';
 import { AuthService } from '../src/common/auth/auth.service';
 import { sha256 } from '../src/common/crypto/secrets';
-import { dataSourceOptions } from '../src/database/data-source-options';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/database/embedded-postgres';
-import { testDatabaseUrl } from './support/app';
+import { openTestDataSource, testDatabaseUrl } from './support/app';
 import { unique } from './support/factories';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -63,17 +62,11 @@ async function failure(args: string[], code = 1): Promise<string> {
 let dataSource: DataSource;
 
 beforeAll(async () => {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  dataSource = new DataSource(
-    dataSourceOptions({
-      url: testDatabaseUrl(),
-      poolSize: 2,
-      statementTimeoutMs: 0,
-      connectTimeoutMs: 5000,
-      applicationName: 'grantry-cli-tests',
-    }),
-  );
-  await dataSource.initialize();
+  // `npm test` builds first (pretest); build here only when run directly on a clean tree.
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+  }
+  dataSource = await openTestDataSource('grantry-cli-tests');
 }, 120_000);
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../src/database/data-source-options';
 import { createApp } from '../../src/app';
 import { type AppConfig, loadConfig } from '../../src/config/config';
 import { createLogger } from '../../src/logging/logger';
@@ -10,6 +11,20 @@ export function testDatabaseUrl(): string {
   if (!url)
     throw new Error('GRANTRY_TEST_DATABASE_URL is not set: run the tests through jest (global setup)');
   return url;
+}
+
+/** A connected DataSource on the test database, for suites that read or write rows directly. */
+export async function openTestDataSource(applicationName: string): Promise<DataSource> {
+  const dataSource = new DataSource(
+    dataSourceOptions({
+      url: testDatabaseUrl(),
+      poolSize: 2,
+      statementTimeoutMs: 0,
+      connectTimeoutMs: 5000,
+      applicationName,
+    }),
+  );
+  return dataSource.initialize();
 }
 
 /** Every log line the app wrote, for tests that check what is (not) logged. */
