@@ -397,7 +397,8 @@ describe.each(KINDS)('$path', (kind) => {
         ).body as Page;
         seen.push(...body.results.map((row) => row.pk));
       }
-      expect(seen).toEqual([...pks].sort((a, b) => a - b));
+      // -expires: the pk breaks the ties in the same direction
+      expect(seen).toEqual([...pks].sort((a, b) => b - a));
     });
   });
 
@@ -436,19 +437,22 @@ describe.each(KINDS)('$path', (kind) => {
     };
     const keys: Key[] = kind.isToken ? ['pk', 'user', 'expires', 'revoked'] : ['pk', 'user', 'expires'];
 
-    it.each(keys.flatMap((key) => [key, `-${key}`]))('ordering=%s, ties broken by pk', async (ordering) => {
-      const key = ordering.replace('-', '') as Key;
-      const sign = ordering.startsWith('-') ? -1 : 1;
-      const expected = [...grants]
-        .sort((a, b) => sign * (value(a, key) - value(b, key)) || a.pk - b.pk)
-        .map((g) => g.pk);
-      const body = (await get(`${kind.path}?provider=${provider.id}&ordering=${ordering}`)).body as Page;
-      expect(body.results.map((row) => row.pk)).toEqual(expected);
-    });
+    it.each(keys.flatMap((key) => [key, `-${key}`]))(
+      'ordering=%s, ties broken by pk in the same direction',
+      async (ordering) => {
+        const key = ordering.replace('-', '') as Key;
+        const sign = ordering.startsWith('-') ? -1 : 1;
+        const expected = [...grants]
+          .sort((a, b) => sign * (value(a, key) - value(b, key) || a.pk - b.pk))
+          .map((g) => g.pk);
+        const body = (await get(`${kind.path}?provider=${provider.id}&ordering=${ordering}`)).body as Page;
+        expect(body.results.map((row) => row.pk)).toEqual(expected);
+      },
+    );
 
     it('several terms, unknown terms ignored; default is provider, expires', async () => {
       const expected = [...grants]
-        .sort((a, b) => a.userId - b.userId || value(b, 'expires') - value(a, 'expires') || a.pk - b.pk)
+        .sort((a, b) => a.userId - b.userId || value(b, 'expires') - value(a, 'expires') || b.pk - a.pk)
         .map((g) => g.pk);
       const body = (await get(`${kind.path}?provider=${provider.id}&ordering=name,user,-expires,bogus`))
         .body as Page;
@@ -761,7 +765,7 @@ describe.each(KINDS)('$path', (kind) => {
     const small = await count('page_size=1');
     const large = await count('page_size=100');
     expect(small).toBe(large);
-    // auth, filter check, count, page, users, providers
-    expect(large).toBe(6);
+    // auth, filter check with the count, page, users, providers
+    expect(large).toBe(5);
   });
 });

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       pageSizeDefault: 20,
       pageSizeMax: 100,
       avatars: 'initials',
+      grantCountsFoldMs: 5000,
     });
   });
 

@@ -22,6 +22,8 @@ export interface AppConfig {
   pageSizeDefault: number;
   pageSizeMax: number;
   avatars: string;
+  /** How often the grant count deltas are folded (0 = never; another instance or a later start does it). */
+  grantCountsFoldMs: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     pageSizeDefault,
     pageSizeMax,
     avatars,
+    grantCountsFoldMs: integer(env, 'GRANT_COUNTS_FOLD_MS', 5000, 0, 3_600_000),
   };
 }
 

@@ -14,11 +14,11 @@ export function testDatabaseUrl(): string {
 }
 
 /** A connected DataSource on the test database, for suites that read or write rows directly. */
-export async function openTestDataSource(applicationName: string): Promise<DataSource> {
+export async function openTestDataSource(applicationName: string, poolSize = 2): Promise<DataSource> {
   const dataSource = new DataSource(
     dataSourceOptions({
       url: testDatabaseUrl(),
-      poolSize: 2,
+      poolSize,
       statementTimeoutMs: 0,
       connectTimeoutMs: 5000,
       applicationName,

@@ -34,9 +34,22 @@ describe('parseOrdering', () => {
 });
 
 describe('withPrimaryKey', () => {
-  it('appends pk, or cuts after an explicit pk', () => {
+  it('appends pk in the direction of the last term, or cuts after an explicit pk', () => {
     expect(withPrimaryKey([{ field: 'expires', descending: true }], 'pk')).toEqual([
       { field: 'expires', descending: true },
+      { field: 'pk', descending: true },
+    ]);
+    expect(
+      withPrimaryKey(
+        [
+          { field: 'provider', descending: true },
+          { field: 'expires', descending: false },
+        ],
+        'pk',
+      ),
+    ).toEqual([
+      { field: 'provider', descending: true },
+      { field: 'expires', descending: false },
       { field: 'pk', descending: false },
     ]);
     expect(

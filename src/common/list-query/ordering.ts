@@ -25,8 +25,13 @@ export function parseOrdering<F extends string>(
   return terms.length > 0 ? terms : [...defaults];
 }
 
-/** Appends the primary key (ascending) unless the ordering already contains it; terms after it would be moot. */
+/**
+ * Appends the primary key unless the ordering already contains it (terms after it would be moot). The pk runs in the
+ * direction of the last term, so `-expires` becomes `expires DESC, pk DESC`: one index on (expires, pk) read
+ * backwards serves it, where `pk ASC` would force a sort of every matching row.
+ */
 export function withPrimaryKey<F extends string>(terms: OrderTerm<F>[], pk: F): OrderTerm<F>[] {
   const index = terms.findIndex((term) => term.field === pk);
-  return index >= 0 ? terms.slice(0, index + 1) : [...terms, { field: pk, descending: false }];
+  if (index >= 0) return terms.slice(0, index + 1);
+  return [...terms, { field: pk, descending: terms.at(-1)?.descending ?? false }];
 }

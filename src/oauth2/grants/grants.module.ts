@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { GrantCounts } from './grant-counts';
 import { GrantStore } from './grant-store';
 import {
   DeleteGrantHandler,
@@ -9,7 +10,14 @@ import {
 
 /** The read and write path the three grant-type modules share. */
 @Module({
-  providers: [GrantStore, ListGrantsHandler, RetrieveGrantHandler, GrantUsedByHandler, DeleteGrantHandler],
+  providers: [
+    GrantStore,
+    GrantCounts,
+    ListGrantsHandler,
+    RetrieveGrantHandler,
+    GrantUsedByHandler,
+    DeleteGrantHandler,
+  ],
   exports: [GrantStore],
 })
 export class GrantsModule {}

@@ -1,0 +1,185 @@
+/**
+ * The unfiltered list's `count` comes from trigger-maintained deltas, not COUNT(*). It must stay exact while rows are
+ * inserted and deleted from several connections, with transactions rolling back and folds running concurrently.
+ */
+import { DataSource } from 'typeorm';
+import { GrantCounts } from '../src/oauth2/grants/grant-counts';
+import { bearer, createTestApp, openTestDataSource, request, type TestApp } from './support/app';
+import { GrantFactories, type GrantType } from './support/factories';
+
+const TABLES: Record<GrantType, { table: string; path: string; hash: string }> = {
+  access: { table: 'oauth2_access_tokens', path: '/api/v3/oauth2/access_tokens/', hash: 'token_hash' },
+  refresh: { table: 'oauth2_refresh_tokens', path: '/api/v3/oauth2/refresh_tokens/', hash: 'token_hash' },
+  code: {
+    table: 'oauth2_authorization_codes',
+    path: '/api/v3/oauth2/authorization_codes/',
+    hash: 'code_hash',
+  },
+};
+
+let t: TestApp;
+let f: GrantFactories;
+let writers: DataSource;
+let adminKey: string;
+let userId: number;
+let providerId: number;
+
+beforeAll(async () => {
+  t = await createTestApp({ GRANT_COUNTS_FOLD_MS: '25' });
+  f = new GrantFactories(t.dataSource);
+  const admins = await f.group({ isSuperuser: true });
+  const admin = await f.user();
+  await f.member(admin, admins);
+  adminKey = await f.apiKey(admin);
+  userId = (await f.user()).id;
+  providerId = (await f.provider()).id;
+  writers = await openTestDataSource('grantry-count-writers', 6);
+});
+afterAll(async () => {
+  await writers.destroy();
+  await t.close();
+});
+
+async function apiCount(type: GrantType): Promise<number> {
+  const response = await request(t.app, 'GET', `${TABLES[type].path}?page_size=1`, bearer(adminKey));
+  expect(response.status).toBe(200);
+  return (response.body as { pagination: { count: number } }).pagination.count;
+}
+
+async function tableCount(type: GrantType): Promise<number> {
+  const [row] = await t.dataSource.query<{ count: number }[]>(
+    `SELECT count(*)::int AS count FROM ${TABLES[type].table}`,
+  );
+  return row?.count ?? -1;
+}
+
+/** Both numbers from one statement, so from one snapshot even while writers run. */
+async function sameSnapshot(type: GrantType): Promise<{ counted: number; summed: number }> {
+  const { table } = TABLES[type];
+  const [row] = await t.dataSource.query<{ counted: number; summed: number }[]>(
+    `SELECT (SELECT count(*) FROM ${table})::int AS counted,
+            (SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = $1)::int AS summed`,
+    [table],
+  );
+  return row ?? { counted: -1, summed: -2 };
+}
+
+function insertSql(type: GrantType, rows: number): string {
+  const { table, hash } = TABLES[type];
+  return `INSERT INTO ${table} (provider_id, user_id, ${hash}, scope, expires, expiring)
+          SELECT $1, $2, sha256(gen_random_uuid()::text::bytea), 'openid', now() + interval '1 hour', true
+            FROM generate_series(1, ${rows})`;
+}
+
+/** One writer: a random mix of single and multi-row inserts, deletes, and rolled-back transactions. */
+async function churn(type: GrantType, until: number, seed: number): Promise<number> {
+  const { table } = TABLES[type];
+  let statements = 0;
+  let state = seed;
+  const next = (n: number): number => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % n;
+  };
+  while (Date.now() < until) {
+    const action = next(6);
+    if (action === 0 || action === 1) {
+      await writers.query(insertSql(type, 1 + next(action === 0 ? 1 : 20)), [providerId, userId]);
+    } else if (action === 2) {
+      await writers.query(
+        `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE user_id = $1 ORDER BY random() LIMIT $2)`,
+        [userId, 1 + next(5)],
+      );
+    } else if (action === 3) {
+      const runner = writers.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        await runner.query(insertSql(type, 5), [providerId, userId]);
+        await runner.query(
+          `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE user_id = $1 LIMIT 3)`,
+          [userId],
+        );
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
+    } else {
+      const runner = writers.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        await runner.query(insertSql(type, 3), [providerId, userId]);
+        await runner.query(
+          `DELETE FROM ${table} WHERE id = (SELECT max(id) FROM ${table} WHERE user_id = $1)`,
+          [userId],
+        );
+        await runner.commitTransaction();
+      } catch (error) {
+        await runner.rollbackTransaction();
+        throw error;
+      } finally {
+        await runner.release();
+      }
+    }
+    statements += 1;
+  }
+  return statements;
+}
+
+describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count', (type) => {
+  it('equals COUNT(*) after concurrent inserts, deletes, rollbacks and folds, and at every snapshot during them', async () => {
+    const before = await apiCount(type);
+    expect(before).toBe(await tableCount(type));
+
+    const until = Date.now() + 1500;
+    const folds = t.app.get(GrantCounts);
+    const checks: { counted: number; summed: number }[] = [];
+    const [statements] = await Promise.all([
+      Promise.all([1, 2, 3, 4, 5].map((seed) => churn(type, until, seed))).then((counts) =>
+        counts.reduce((a, b) => a + b, 0),
+      ),
+      (async () => {
+        while (Date.now() < until) {
+          checks.push(await sameSnapshot(type));
+          await folds.fold();
+        }
+      })(),
+    ]);
+    expect(statements).toBeGreaterThan(50);
+    expect(checks.length).toBeGreaterThan(5);
+    for (const check of checks) expect(check.summed).toBe(check.counted);
+
+    const after = await tableCount(type);
+    expect(after).not.toBe(before); // the churn really changed the table
+    expect(await apiCount(type)).toBe(after);
+    await folds.fold();
+    expect(await apiCount(type)).toBe(after);
+    const [{ rows } = { rows: -1 }] = await t.dataSource.query<{ rows: number }[]>(
+      'SELECT count(*)::int AS rows FROM grant_counts WHERE table_name = $1',
+      [TABLES[type].table],
+    );
+    expect(rows).toBe(1); // folded into one row
+  });
+
+  it('follows deletes that cascade from a user, and TRUNCATE', async () => {
+    const doomed = await f.user();
+    for (let i = 0; i < 7; i += 1) await f.grant(type, doomed.id, providerId);
+    const before = await apiCount(type);
+    await t.dataSource.query('DELETE FROM users WHERE id = $1', [doomed.id]);
+    expect(await apiCount(type)).toBe(before - 7);
+    expect(await apiCount(type)).toBe(await tableCount(type));
+
+    const runner = t.dataSource.createQueryRunner();
+    await runner.startTransaction();
+    try {
+      await runner.query(`TRUNCATE ${TABLES[type].table} CASCADE`);
+      const [row] = (await runner.query(
+        'SELECT coalesce(sum(delta), 0)::int AS summed FROM grant_counts WHERE table_name = $1',
+        [TABLES[type].table],
+      )) as { summed: number }[];
+      expect(row?.summed).toBe(0);
+    } finally {
+      await runner.rollbackTransaction();
+      await runner.release();
+    }
+    expect(await apiCount(type)).toBe(await tableCount(type));
+  });
+});
