@@ -23,6 +23,7 @@ let writers: DataSource;
 let adminKey: string;
 let userId: number;
 let providerId: number;
+let otherProviderId: number;
 
 beforeAll(async () => {
   t = await createTestApp({ GRANT_COUNTS_FOLD_MS: '25' });
@@ -33,6 +34,7 @@ beforeAll(async () => {
   adminKey = await f.apiKey(admin);
   userId = (await f.user()).id;
   providerId = (await f.provider()).id;
+  otherProviderId = (await f.provider()).id;
   writers = await openTestDataSource('grantry-count-writers', 6);
 });
 afterAll(async () => {
@@ -53,15 +55,26 @@ async function tableCount(type: GrantType): Promise<number> {
   return row?.count ?? -1;
 }
 
-/** Both numbers from one statement, so from one snapshot even while writers run. */
-async function sameSnapshot(type: GrantType): Promise<{ counted: number; summed: number }> {
+interface Snapshot {
+  counted: number;
+  summed: number;
+  /** Providers whose summed deltas differ from COUNT(*) of their grants. */
+  mismatched: number;
+}
+
+/** The counts and the deltas from one statement, so from one snapshot even while writers run. */
+async function sameSnapshot(type: GrantType): Promise<Snapshot> {
   const { table } = TABLES[type];
-  const [row] = await t.dataSource.query<{ counted: number; summed: number }[]>(
+  const [row] = await t.dataSource.query<Snapshot[]>(
     `SELECT (SELECT count(*) FROM ${table})::int AS counted,
-            (SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = $1)::int AS summed`,
+            (SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = $1)::int AS summed,
+            (SELECT count(*) FROM (SELECT provider_id, count(*) AS n FROM ${table} GROUP BY provider_id) c
+               FULL JOIN (SELECT provider_id, sum(delta) AS n FROM grant_counts WHERE table_name = $1
+                           GROUP BY provider_id HAVING sum(delta) <> 0) d USING (provider_id)
+              WHERE c.n IS DISTINCT FROM d.n)::int AS mismatched`,
     [table],
   );
-  return row ?? { counted: -1, summed: -2 };
+  return row ?? { counted: -1, summed: -2, mismatched: -1 };
 }
 
 function insertSql(type: GrantType, rows: number): string {
@@ -83,7 +96,8 @@ async function churn(type: GrantType, until: number, seed: number): Promise<numb
   while (Date.now() < until) {
     const action = next(6);
     if (action === 0 || action === 1) {
-      await writers.query(insertSql(type, 1 + next(action === 0 ? 1 : 20)), [providerId, userId]);
+      const provider = next(2) === 0 ? providerId : otherProviderId;
+      await writers.query(insertSql(type, 1 + next(action === 0 ? 1 : 20)), [provider, userId]);
     } else if (action === 2) {
       await writers.query(
         `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE user_id = $1 ORDER BY random() LIMIT $2)`,
@@ -131,7 +145,7 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
 
     const until = Date.now() + 1500;
     const folds = t.app.get(GrantCounts);
-    const checks: { counted: number; summed: number }[] = [];
+    const checks: Snapshot[] = [];
     const [statements] = await Promise.all([
       Promise.all([1, 2, 3, 4, 5].map((seed) => churn(type, until, seed))).then((counts) =>
         counts.reduce((a, b) => a + b, 0),
@@ -145,18 +159,45 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
     ]);
     expect(statements).toBeGreaterThan(50);
     expect(checks.length).toBeGreaterThan(5);
-    for (const check of checks) expect(check.summed).toBe(check.counted);
+    for (const check of checks) {
+      expect(check.summed).toBe(check.counted);
+      expect(check.mismatched).toBe(0);
+    }
 
     const after = await tableCount(type);
     expect(after).not.toBe(before); // the churn really changed the table
     expect(await apiCount(type)).toBe(after);
     await folds.fold();
     expect(await apiCount(type)).toBe(after);
-    const [{ rows } = { rows: -1 }] = await t.dataSource.query<{ rows: number }[]>(
-      'SELECT count(*)::int AS rows FROM grant_counts WHERE table_name = $1',
+    const [folded] = await t.dataSource.query<{ rows: number; providers: number }[]>(
+      `SELECT (SELECT count(*) FROM grant_counts WHERE table_name = $1)::int AS rows,
+              (SELECT count(DISTINCT provider_id) FROM ${TABLES[type].table})::int AS providers`,
       [TABLES[type].table],
     );
-    expect(rows).toBe(1); // folded into one row
+    expect(folded?.rows).toBe(folded?.providers); // folded into one row per provider
+    expect(await sameSnapshot(type)).toMatchObject({ mismatched: 0 });
+  });
+
+  it('per provider: follows an UPDATE that moves grants, and the ?provider= count agrees', async () => {
+    const from = await f.provider();
+    const to = await f.provider();
+    const user = await f.user();
+    for (let i = 0; i < 5; i += 1) await f.grant(type, user.id, from.id);
+    const providerCount = async (id: number): Promise<number> => {
+      const response = await request(t.app, 'GET', `${TABLES[type].path}?provider=${id}`, bearer(adminKey));
+      return (response.body as { pagination: { count: number } }).pagination.count;
+    };
+    expect([await providerCount(from.id), await providerCount(to.id)]).toEqual([5, 0]);
+    await t.dataSource.query(
+      `UPDATE ${TABLES[type].table} SET provider_id = $1 WHERE id IN (SELECT id FROM ${TABLES[type].table} WHERE provider_id = $2 LIMIT 2)`,
+      [to.id, from.id],
+    );
+    expect([await providerCount(from.id), await providerCount(to.id)]).toEqual([3, 2]);
+    await t.dataSource.query(
+      `UPDATE ${TABLES[type].table} SET scope = 'openid profile' WHERE provider_id = $1`,
+      [to.id],
+    );
+    expect(await sameSnapshot(type)).toMatchObject({ mismatched: 0 });
   });
 
   it('follows deletes that cascade from a user, and TRUNCATE', async () => {
@@ -182,4 +223,60 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
     }
     expect(await apiCount(type)).toBe(await tableCount(type));
   });
+});
+
+describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: every page of the whole table', (type) => {
+  const { table, path } = TABLES[type];
+  beforeAll(async () => {
+    // several providers with uneven numbers of grants, some without expiry, so pages straddle providers
+    const user = await f.user();
+    for (const rows of [9, 1, 15, 4]) {
+      const provider = await f.provider();
+      for (let i = 0; i < rows; i += 1) {
+        await f.grant(type, user.id, provider.id, {
+          expires: i % 4 === 0 ? null : new Date(Date.now() + (i % 3) * 3600_000),
+        });
+      }
+    }
+  });
+
+  it.each([
+    ['', 'g.provider_id, g.expires, g.id'],
+    ['&ordering=-provider,-expires', 'g.provider_id DESC, g.expires DESC, g.id DESC'],
+    ['&ordering=-expires', 'g.expires DESC, g.id DESC'],
+    ['&ordering=provider,-expires', 'g.provider_id, g.expires DESC, g.id DESC'],
+    ['&ordering=user,pk', 'g.user_id, g.id'],
+  ])(
+    'ordering%s: pages from the start, the end and the provider counts match plain ORDER BY',
+    async (ordering, sql) => {
+      const expected = (
+        await t.dataSource.query<{ id: number }[]>(`SELECT g.id FROM ${table} g ORDER BY ${sql}`)
+      ).map((row) => row.id);
+      const pageSize = 7;
+      const pages = Math.ceil(expected.length / pageSize);
+      const seen: number[] = [];
+      for (let page = 1; page <= pages; page += 1) {
+        const response = await request(
+          t.app,
+          'GET',
+          `${path}?page_size=${pageSize}&page=${page}${ordering}`,
+          bearer(adminKey),
+        );
+        expect(response.status).toBe(200);
+        const body = response.body as { pagination: { count: number }; results: { pk: number }[] };
+        expect(body.pagination.count).toBe(expected.length);
+        seen.push(...body.results.map((row) => row.pk));
+      }
+      expect(seen).toEqual(expected);
+      const last = await request(
+        t.app,
+        'GET',
+        `${path}?page_size=${pageSize}&page=last${ordering}`,
+        bearer(adminKey),
+      );
+      expect((last.body as { results: { pk: number }[] }).results.map((row) => row.pk)).toEqual(
+        expected.slice((pages - 1) * pageSize),
+      );
+    },
+  );
 });

@@ -15,7 +15,7 @@ export const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'o
  * that statement-level triggers append on every INSERT and DELETE (migration GrantCounts); the sum is exact for the
  * reader's snapshot, because deltas commit and roll back with the rows they count.
  *
- * Folding: every `GRANT_COUNTS_FOLD_MS` the deltas of each table are replaced by their sum, in one statement
+ * Folding: every `GRANT_COUNTS_FOLD_MS` the deltas of each table and provider are replaced by their sum, in one statement
  * (`DELETE ... RETURNING` feeding an `INSERT`), so a read sums a handful of rows instead of one per write. Deltas of
  * transactions still in flight are invisible to the fold's DELETE and stay behind; a concurrent fold in another
  * instance skips the rows this one deleted. Either way no delta is lost or counted twice.
@@ -37,9 +37,9 @@ export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdow
       try {
         for (const table of GRANT_TABLES) {
           await this.dataSource.query(
-            `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING delta)
-             INSERT INTO grant_counts (table_name, delta)
-             SELECT $1, sum(delta) FROM folded HAVING count(*) > 1 OR sum(delta) <> 0`,
+            `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta)
+             INSERT INTO grant_counts (table_name, provider_id, delta)
+             SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0`,
             [table],
           );
         }

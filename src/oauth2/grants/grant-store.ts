@@ -17,6 +17,7 @@ import { toUserDto, type UserDto, type UserRow, USERS_SQL } from '../../common/s
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
 import { type FilterParams, invalidChoice, type ListParams } from './list-params';
+import { pageWindow } from './page-window';
 
 /** ExpiringBaseGrantModel on the wire; TokenModel adds id_token and revoked. */
 export interface GrantDto {
@@ -58,6 +59,26 @@ interface FilterCheckRow {
 const FILTER_CHECK_SQL = (n: number): string =>
   `($${n}::int IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $${n})) AS user_ok,
    ($${n + 1}::int IS NULL OR EXISTS (SELECT 1 FROM oauth2_providers WHERE id = $${n + 1})) AS provider_ok`;
+
+interface HeadRow extends FilterCheckRow {
+  count: string;
+  /** [provider id, rows] of every provider with grants, when the list is ordered by provider first. */
+  providers?: [number, number | string][] | null;
+}
+
+const orderBySql = (terms: OrderTerm<OrderingField>[]): string =>
+  terms.map((term) => `${ORDER_COLUMNS[term.field]} ${term.descending ? 'DESC' : 'ASC'}`).join(', ');
+
+/**
+ * Whether the ordering is the default `provider, expires, pk` or its exact reverse: the orderings that one index,
+ * (provider_id, expires, id), serves, and whose pages per-provider counts can locate.
+ */
+function providerFirst(ordering: OrderTerm<OrderingField>[]): { ascending: boolean } | undefined {
+  const fields = ordering.map((term) => term.field).join(',');
+  const directions = new Set(ordering.map((term) => term.descending));
+  if (fields !== 'provider,expires,pk' || directions.size !== 1) return undefined;
+  return { ascending: !ordering[0]?.descending };
+}
 
 /** Builds a WHERE clause with numbered parameters. */
 class Where {
@@ -164,41 +185,68 @@ export class GrantStore {
    * One page. Two statements whatever the page size, plus the users and providers of the page (and the
    * authentication before): the filter check with the count, then the page.
    *
-   * - The count of an unfiltered list is the sum of the table's count deltas (see GrantCounts), not a scan.
-   *   Filtered counts use the user, provider and search indexes.
-   * - The page is found by its ids alone ("deferred join"): ORDER BY ... OFFSET walks an index that holds every
-   *   ordering column and the pk, without touching the table, and only the page's rows are then read. A deep
-   *   page costs a walk over index entries, not over full rows.
+   * - The count of the whole table, or of one provider's grants, is a sum of trigger-maintained deltas (see
+   *   GrantCounts), not a scan. Other filtered counts use the user, provider and search indexes.
+   * - The page is found by its ids alone ("deferred join"): ORDER BY ... OFFSET walks an index holding every
+   *   ordering column and the pk, without touching the table, and only the page's rows are then read.
+   * - Deep pages walk less: past the middle the scan runs from the end, and in the default ordering the per-provider
+   *   counts skip whole providers (see pageWindow).
    */
   async list(kind: GrantKind, principal: Principal, params: ListParams): Promise<Paginated<GrantDto>> {
     this.rejectInvalid(params.filters);
     const where = this.where(kind, principal, params.filters, params.search);
-    const headParams = [...where.params, params.filters.user ?? null, params.filters.provider ?? null];
-    const countSql =
-      where.clauses.length === 0
-        ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}')`
-        : `(SELECT count(*) FROM ${kind.table} g ${where.toString()})`;
-    const [head] = await this.dataSource.query<(FilterCheckRow & { count: string })[]>(
-      `SELECT ${FILTER_CHECK_SQL(where.params.length + 1)}, ${countSql}::bigint AS count`,
-      headParams,
+    const wholeTable =
+      this.canViewAll(kind, principal) && params.filters.user === undefined && params.search.length === 0;
+    const byProvider =
+      wholeTable && params.filters.provider === undefined ? providerFirst(params.ordering) : undefined;
+
+    // The head statement: the filter check and the count (and, for the default ordering, per-provider counts).
+    const countParams = wholeTable ? [] : where.params;
+    const checkParam = countParams.length + 1; // $n: user filter, $n+1: provider filter
+    const countSql = wholeTable
+      ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
+            ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
+      : `(SELECT count(*) FROM ${kind.table} g ${where.toString()})`;
+    const providersSql = byProvider
+      ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
+             SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
+              GROUP BY provider_id HAVING sum(delta) <> 0) c) AS providers`
+      : '';
+    const [head] = await this.dataSource.query<HeadRow[]>(
+      `SELECT ${FILTER_CHECK_SQL(checkParam)}, ${countSql}::bigint AS count ${providersSql}`,
+      [...countParams, params.filters.user ?? null, params.filters.provider ?? null],
     );
     this.rejectInvalid(params.filters, head);
     const count = Number(head?.count ?? 0);
     const page = resolvePage(params.page, count, params.pageSize);
     if (count === 0) return paginated(page, count, params.pageSize, []);
-    const orderBy = params.ordering
-      .map(
-        (term: OrderTerm<OrderingField>) =>
-          `${ORDER_COLUMNS[term.field]} ${term.descending ? 'DESC' : 'ASC'}`,
-      )
-      .join(', ');
-    const limit = where.param(params.pageSize);
-    const offset = where.param((page - 1) * params.pageSize);
+
+    const window = pageWindow({
+      count,
+      offset: (page - 1) * params.pageSize,
+      limit: params.pageSize,
+      providers:
+        byProvider && head?.providers
+          ? {
+              counts: head.providers.map(([id, rows]) => [id, Number(rows)]),
+              ascending: byProvider.ascending,
+            }
+          : undefined,
+    });
+    if (window.fromProvider) {
+      const { id, ascending } = window.fromProvider;
+      where.add(`g.provider_id ${ascending ? '>=' : '<='} ${where.param(id)}`);
+    }
+    const scanOrder = window.reverse
+      ? params.ordering.map((term) => ({ ...term, descending: !term.descending }))
+      : params.ordering;
+    const limit = where.param(window.take);
+    const offset = where.param(window.skip);
     const rows = await this.dataSource.query<GrantRow[]>(
       `SELECT ${this.columns(kind)} FROM ${kind.table} g
          JOIN (SELECT g.id FROM ${kind.table} g ${where.toString()}
-                ORDER BY ${orderBy} LIMIT ${limit} OFFSET ${offset}) page ON page.id = g.id
-        ORDER BY ${orderBy}`,
+                ORDER BY ${orderBySql(scanOrder)} LIMIT ${limit} OFFSET ${offset}) page ON page.id = g.id
+        ORDER BY ${orderBySql(params.ordering)}`,
       where.params,
     );
     const results = await this.serialize(kind, rows, params);
