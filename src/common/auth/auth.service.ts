@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { sha256 } from '../crypto/secrets';
 import type { Principal } from './principal';
+import { preparedQuery } from '../../database/prepared';
 
 interface PrincipalRow {
   id: number;
@@ -51,7 +52,9 @@ export class AuthService {
 
   /** The principal for a key, or null when the key is unknown, expired, of the wrong intent, or its user inactive. */
   async authenticate(key: string): Promise<Principal | null> {
-    const rows: PrincipalRow[] = await this.dataSource.query(PRINCIPAL_SQL, [sha256(key)]);
+    const rows = await preparedQuery<PrincipalRow>(this.dataSource, 'grantry_principal', PRINCIPAL_SQL, [
+      sha256(key),
+    ]);
     const row = rows[0];
     if (!row || !row.is_active) return null;
     return {

@@ -32,7 +32,11 @@ export function formatIdToken(claims: Record<string, unknown> | null | undefined
   );
 }
 
+/** Printable ASCII without `"` and `\`: needs no escaping, the common case. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function escapeString(value: string): string {
+  if (PLAIN.test(value)) return `"${value}"`;
   let out = '"';
   for (const char of value) {
     const code = char.codePointAt(0) ?? 0;

@@ -15,6 +15,7 @@ import {
 import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
 import { toUserDto, type UserDto, type UserRow, USERS_SQL } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { preparedQuery } from '../../database/prepared';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
 import { type FilterParams, invalidChoice, type ListParams } from './list-params';
 import { pageWindow } from './page-window';
@@ -360,8 +361,8 @@ export class GrantStore {
     const userIds = [...new Set(rows.map((row) => row.user_id))];
     const providerIds = [...new Set(rows.map((row) => row.provider_id))];
     const [users, providers, installId] = await Promise.all([
-      this.dataSource.query<UserRow[]>(USERS_SQL, [userIds]),
-      this.dataSource.query<ProviderRow[]>(PROVIDERS_SQL, [providerIds]),
+      preparedQuery<UserRow>(this.dataSource, 'grantry_users', USERS_SQL, [userIds]),
+      preparedQuery<ProviderRow>(this.dataSource, 'grantry_providers', PROVIDERS_SQL, [providerIds]),
       this.getInstallId(),
     ]);
     const context = {

@@ -1,0 +1,22 @@
+import type { Pool, QueryResultRow } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+
+/**
+ * Runs a named (prepared) statement on the DataSource's pg pool. PostgreSQL parses and plans a named statement once
+ * per connection instead of on every request; for the hot, fixed statements (authentication, the users and providers
+ * of a page) that was most of their cost.
+ *
+ * Only for a fixed `text` (a constant, never built from input): each name holds one plan per pooled connection
+ * for as long as the connection lives.
+ */
+export async function preparedQuery<T extends QueryResultRow>(
+  dataSource: DataSource,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<T[]> {
+  const pool = (dataSource.driver as PostgresDriver).master as Pool;
+  const result = await pool.query<T>({ name, text, values });
+  return result.rows;
+}
