@@ -10,6 +10,18 @@ import { APP_CONFIG, type AppConfig } from '../../config/config';
 
 export const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes'];
 
+/** Replaces each grant table's count deltas by one row per provider holding their sum (see GrantCounts). */
+export async function foldGrantCounts(dataSource: DataSource): Promise<void> {
+  for (const table of GRANT_TABLES) {
+    await dataSource.query(
+      `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta)
+       INSERT INTO grant_counts (table_name, provider_id, delta)
+       SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0`,
+      [table],
+    );
+  }
+}
+
 /**
  * Keeps the exact whole-table counts of the grant tables cheap to read. GrantStore sums the `grant_counts` deltas
  * that statement-level triggers append on every INSERT and DELETE (migration GrantCounts); the sum is exact for the
@@ -31,22 +43,11 @@ export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Folds each table's deltas into one row. Safe to run concurrently with writers and with other folds. */
+  /** Folds each table's deltas into one row per provider. Safe to run concurrently with writers and other folds. */
   fold(): Promise<void> {
-    this.folding ??= (async () => {
-      try {
-        for (const table of GRANT_TABLES) {
-          await this.dataSource.query(
-            `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta)
-             INSERT INTO grant_counts (table_name, provider_id, delta)
-             SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0`,
-            [table],
-          );
-        }
-      } finally {
-        this.folding = undefined;
-      }
-    })();
+    this.folding ??= foldGrantCounts(this.dataSource).finally(() => {
+      this.folding = undefined;
+    });
     return this.folding;
   }
 
