@@ -1,0 +1,493 @@
+/**
+ * The benchmark's yardstick: the token API's read operations written the straightforward way, as a careful
+ * developer would by hand, on `node:http` and `pg` alone. It is not part of the product.
+ *
+ * Per list request: the bearer check (one query: key hash -> user, superuser flag, permissions), one COUNT(*) with
+ * the page's WHERE, one SELECT joining users, providers and applications with ORDER BY ... LIMIT/OFFSET, and one
+ * query for the page's users' groups and roles. Search is ILIKE '%term%' over the joined columns. Retrieve is the
+ * bearer check, the joined SELECT by id and the groups/roles query.
+ *
+ * It reuses Grantry's pure helpers (page and ordering parsing, pagination arithmetic, the user/provider DTO
+ * functions, id_token formatting, timestamps), so its JSON is byte-comparable with Grantry's.
+ *
+ * Environment: DATABASE_URL (required), PORT (default 9100), HOST (127.0.0.1), POOL_SIZE (10), PAGE_SIZE_DEFAULT
+ * (20), PAGE_SIZE_MAX (100), AVATARS (initials).
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { Pool } from 'pg';
+import { parseAuthorization } from '../src/common/auth/authorization-header';
+import { type OrderTerm, parseOrdering, withPrimaryKey } from '../src/common/list-query/ordering';
+import {
+  INVALID_PAGE,
+  paginated,
+  parsePage,
+  parsePageSize,
+  totalPages,
+} from '../src/common/pagination/pagination';
+import { AvatarResolver } from '../src/common/serializers/avatar';
+import { formatIdToken } from '../src/common/serializers/id-token';
+import { type ProviderRow, toProviderDto } from '../src/common/serializers/provider';
+import { isoFromSql, isoSql } from '../src/common/serializers/timestamps';
+import { toUserDto, type UserRow } from '../src/common/serializers/user';
+
+type Field = 'pk' | 'provider' | 'user' | 'expires' | 'revoked';
+
+interface Kind {
+  table: string;
+  model: string;
+  permission: string;
+  isToken: boolean;
+  fields: readonly Field[];
+}
+
+const KINDS: Record<string, Kind> = {
+  access_tokens: {
+    table: 'oauth2_access_tokens',
+    model: 'AccessToken',
+    permission: 'authentik_providers_oauth2.view_accesstoken',
+    isToken: true,
+    fields: ['pk', 'provider', 'user', 'expires', 'revoked'],
+  },
+  refresh_tokens: {
+    table: 'oauth2_refresh_tokens',
+    model: 'RefreshToken',
+    permission: 'authentik_providers_oauth2.view_refreshtoken',
+    isToken: true,
+    fields: ['pk', 'provider', 'user', 'expires', 'revoked'],
+  },
+  authorization_codes: {
+    table: 'oauth2_authorization_codes',
+    model: 'AuthorizationCode',
+    permission: 'authentik_providers_oauth2.view_authorizationcode',
+    isToken: false,
+    fields: ['pk', 'provider', 'user', 'expires'],
+  },
+};
+
+const COLUMNS: Record<Field, string> = {
+  pk: 'g.id',
+  provider: 'g.provider_id',
+  user: 'g.user_id',
+  expires: 'g.expires',
+  revoked: 'g.revoked',
+};
+
+const DEFAULT_ORDERING: OrderTerm<Field>[] = [
+  { field: 'provider', descending: false },
+  { field: 'expires', descending: false },
+];
+const INVALID_CHOICE = 'Select a valid choice. That choice is not one of the available choices.';
+const MAX_INT4 = 2_147_483_647;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+const detail = (status: number, text: string): HttpError => new HttpError(status, { detail: text });
+
+interface Principal {
+  userId: number;
+  isSuperuser: boolean;
+  permissions: Set<string>;
+}
+
+const PRINCIPAL_SQL = `
+WITH RECURSIVE credential AS (
+  (SELECT t.user_id FROM api_tokens t
+    WHERE t.key_hash = $1 AND t.intent = 'api' AND (NOT t.expiring OR t.expires > now())
+   UNION ALL
+   SELECT a.user_id FROM oauth2_access_tokens a
+    WHERE a.token_hash = $1 AND NOT a.revoked AND (NOT a.expiring OR a.expires > now())
+      AND 'goauthentik.io/api' = ANY (string_to_array(a.scope, ' ')))
+  LIMIT 1
+),
+member_of (id) AS (
+  SELECT ug.group_id FROM user_groups ug JOIN credential c ON ug.user_id = c.user_id
+  UNION
+  SELECT g.parent_id FROM groups g JOIN member_of m ON g.id = m.id WHERE g.parent_id IS NOT NULL
+)
+SELECT u.id, u.is_active,
+       EXISTS (SELECT 1 FROM groups g JOIN member_of m ON g.id = m.id WHERE g.is_superuser) AS is_superuser,
+       ARRAY(SELECT DISTINCT unnest(r.permissions) FROM roles r
+              WHERE r.id IN (SELECT ur.role_id FROM user_roles ur WHERE ur.user_id = u.id
+                             UNION SELECT gr.role_id FROM group_roles gr JOIN member_of m ON gr.group_id = m.id)
+       ) AS permissions
+  FROM credential c JOIN users u ON u.id = c.user_id`;
+
+/** The groups (with their parent's name) and roles of some users, and whether a group or ancestor is superuser. */
+const GROUPS_SQL = `
+SELECT u.id,
+       EXISTS (
+         WITH RECURSIVE ancestors (id) AS (
+           SELECT ug.group_id FROM user_groups ug WHERE ug.user_id = u.id
+           UNION
+           SELECT g.parent_id FROM groups g JOIN ancestors a ON g.id = a.id WHERE g.parent_id IS NOT NULL
+         )
+         SELECT 1 FROM ancestors a JOIN groups g ON g.id = a.id WHERE g.is_superuser
+       ) AS is_superuser,
+       COALESCE((
+         SELECT json_agg(json_build_object('pk', g.id, 'name', g.name, 'is_superuser', g.is_superuser,
+                                           'parent', g.parent_id, 'parent_name', p.name, 'attributes', g.attributes)
+                         ORDER BY g.name, g.id)
+           FROM user_groups ug JOIN groups g ON g.id = ug.group_id LEFT JOIN groups p ON p.id = g.parent_id
+          WHERE ug.user_id = u.id), '[]'::json) AS groups,
+       COALESCE((
+         SELECT json_agg(json_build_object('pk', r.id, 'name', r.name) ORDER BY r.name, r.id)
+           FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+          WHERE ur.user_id = u.id), '[]'::json) AS roles
+  FROM users u
+ WHERE u.id = ANY($1::int[])`;
+
+const USER_COLUMNS = `u.uuid AS u_uuid, u.username AS u_username, u.name AS u_name, u.email AS u_email,
+  u.is_active AS u_is_active, ${isoSql('u.last_login')} AS u_last_login, ${isoSql('u.date_joined')} AS u_date_joined,
+  ${isoSql('u.password_change_date')} AS u_password_change_date, ${isoSql('u.last_updated')} AS u_last_updated,
+  u.path AS u_path, u.type AS u_type, u.attributes AS u_attributes`;
+
+const PROVIDER_COLUMNS = `p.name AS p_name, p.authentication_flow AS p_authentication_flow,
+  p.authorization_flow AS p_authorization_flow, p.invalidation_flow AS p_invalidation_flow,
+  p.property_mappings AS p_property_mappings, p.client_type AS p_client_type, p.client_id AS p_client_id,
+  p.access_code_validity AS p_access_code_validity, p.access_token_validity AS p_access_token_validity,
+  p.refresh_token_validity AS p_refresh_token_validity, p.refresh_token_threshold AS p_refresh_token_threshold,
+  p.include_claims_in_id_token AS p_include_claims_in_id_token, p.signing_key AS p_signing_key,
+  p.encryption_key AS p_encryption_key, p.redirect_uris AS p_redirect_uris, p.logout_uri AS p_logout_uri,
+  p.logout_method AS p_logout_method, p.sub_mode AS p_sub_mode, p.issuer_mode AS p_issuer_mode,
+  p.grant_types AS p_grant_types, p.jwt_federation_sources AS p_jwt_federation_sources,
+  p.jwt_federation_providers AS p_jwt_federation_providers,
+  a.slug AS a_slug, a.name AS a_name, b.slug AS b_slug, b.name AS b_name`;
+
+const JOINS = `JOIN users u ON u.id = g.user_id
+  JOIN oauth2_providers p ON p.id = g.provider_id
+  LEFT JOIN applications a ON a.provider_id = p.id
+  LEFT JOIN applications b ON b.id = p.backchannel_application_id`;
+
+type Row = Record<string, unknown>;
+
+function grantColumns(kind: Kind): string {
+  return [
+    'g.id',
+    'g.provider_id',
+    'g.user_id',
+    `${isoSql('g.expires')} AS expires`,
+    'COALESCE(g.expiring AND g.expires < now(), false) AS is_expired',
+    'g.revoked',
+    'g.scope',
+    ...(kind.isToken ? ['g.id_token'] : []),
+    USER_COLUMNS,
+    PROVIDER_COLUMNS,
+  ].join(', ');
+}
+
+class Where {
+  readonly clauses: string[] = [];
+  readonly params: unknown[] = [];
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+  toString(): string {
+    return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
+  }
+}
+
+type Query = URLSearchParams;
+
+/** DRF reads the last value of a repeated parameter. */
+function last(query: Query, name: string): string | undefined {
+  const all = query.getAll(name);
+  return all.length === 0 ? undefined : all[all.length - 1];
+}
+
+interface Filters {
+  user?: number;
+  provider?: number;
+}
+
+function parseFilters(query: Query): Filters {
+  const filters: Filters = {};
+  const invalid: string[] = [];
+  for (const key of ['user', 'provider'] as const) {
+    const value = last(query, key)?.trim();
+    if (value === undefined || value === '') continue;
+    const id = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
+    if (!Number.isInteger(id) || id > MAX_INT4) invalid.push(key);
+    else filters[key] = id;
+  }
+  if (invalid.length > 0) throw invalidChoice(invalid);
+  return filters;
+}
+
+function invalidChoice(keys: string[]): HttpError {
+  return new HttpError(400, Object.fromEntries(keys.map((key) => [key, [INVALID_CHOICE]])));
+}
+
+function likePattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+function baseWhere(kind: Kind, principal: Principal, filters: Filters): Where {
+  const where = new Where();
+  if (!principal.isSuperuser && !principal.permissions.has(kind.permission)) {
+    where.clauses.push(`g.user_id = ${where.param(principal.userId)}`);
+  }
+  if (filters.user !== undefined) where.clauses.push(`g.user_id = ${where.param(filters.user)}`);
+  if (filters.provider !== undefined) where.clauses.push(`g.provider_id = ${where.param(filters.provider)}`);
+  return where;
+}
+
+class Baseline {
+  private installId: string | undefined;
+  private readonly avatars = new AvatarResolver(process.env.AVATARS ?? 'initials');
+  private readonly pageSizeDefault = Number(process.env.PAGE_SIZE_DEFAULT ?? 20);
+  private readonly pageSizeMax = Number(process.env.PAGE_SIZE_MAX ?? 100);
+
+  constructor(private readonly pool: Pool) {}
+
+  async init(): Promise<void> {
+    const { rows } = await this.pool.query<{ install_id: string }>(
+      'SELECT install_id FROM install WHERE id = 1',
+    );
+    this.installId = rows[0]?.install_id;
+    if (!this.installId) throw new Error('install row missing: migrations not applied');
+  }
+
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const parsed = parseAuthorization(header);
+    if (parsed.kind === 'none') throw detail(403, 'Authentication credentials were not provided.');
+    if (parsed.kind === 'malformed') throw detail(403, 'Malformed header');
+    const hash = createHash('sha256').update(parsed.key, 'utf8').digest();
+    const { rows } = await this.pool.query<{
+      id: number;
+      is_active: boolean;
+      is_superuser: boolean;
+      permissions: string[];
+    }>(PRINCIPAL_SQL, [hash]);
+    const row = rows[0];
+    if (!row || !row.is_active) throw detail(403, 'Token invalid/expired');
+    return { userId: row.id, isSuperuser: row.is_superuser, permissions: new Set(row.permissions) };
+  }
+
+  async list(kind: Kind, principal: Principal, query: Query): Promise<unknown> {
+    const ordering = withPrimaryKey(
+      parseOrdering(query.getAll('ordering').at(-1), kind.fields, DEFAULT_ORDERING),
+      'pk',
+    );
+    const pageRequest = parsePage(last(query, 'page'));
+    const pageSize = parsePageSize(last(query, 'page_size'), this.pageSizeDefault, this.pageSizeMax);
+    const filters = parseFilters(query);
+    const where = baseWhere(kind, principal, filters);
+    const terms = (last(query, 'search') ?? '')
+      .replace(/\0/g, '')
+      .split(/[\s,]+/)
+      .map((term) => term.trim())
+      .filter(Boolean)
+      .slice(0, 10);
+    for (const term of terms) {
+      const p = where.param(likePattern(term));
+      where.clauses.push(
+        `(u.username ILIKE ${p} OR u.name ILIKE ${p} OR u.email ILIKE ${p} OR p.name ILIKE ${p}
+          OR p.client_id ILIKE ${p} OR a.slug ILIKE ${p} OR a.name ILIKE ${p})`,
+      );
+    }
+    const countFrom =
+      terms.length > 0
+        ? `${kind.table} g JOIN users u ON u.id = g.user_id JOIN oauth2_providers p ON p.id = g.provider_id
+           LEFT JOIN applications a ON a.provider_id = p.id`
+        : `${kind.table} g`;
+    const countRows = await this.pool.query<{ count: string }>(
+      `SELECT count(*) AS count FROM ${countFrom} ${where.toString()}`,
+      where.params,
+    );
+    const count = Number(countRows.rows[0]?.count ?? 0);
+    if (count === 0) await this.checkFilters(filters);
+    const pages = totalPages(count, pageSize);
+    const page = pageRequest === 'last' ? pages : pageRequest;
+    if (page > pages) throw detail(404, INVALID_PAGE);
+    if (count === 0) return paginated(page, count, pageSize, []);
+    const orderBy = ordering
+      .map((term) => `${COLUMNS[term.field]} ${term.descending ? 'DESC' : 'ASC'}`)
+      .join(', ');
+    const limit = where.param(pageSize);
+    const offset = where.param((page - 1) * pageSize);
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${grantColumns(kind)} FROM ${kind.table} g ${JOINS} ${where.toString()}
+        ORDER BY ${orderBy} LIMIT ${limit} OFFSET ${offset}`,
+      where.params,
+    );
+    return paginated(page, count, pageSize, await this.serialize(kind, rows, query));
+  }
+
+  async retrieve(kind: Kind, principal: Principal, id: number, query: Query): Promise<unknown> {
+    const filters = parseFilters(query);
+    const where = baseWhere(kind, principal, filters);
+    where.clauses.push(`g.id = ${where.param(id)}`);
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${grantColumns(kind)} FROM ${kind.table} g ${JOINS} ${where.toString()}`,
+      where.params,
+    );
+    if (rows.length === 0) {
+      await this.checkFilters(filters);
+      throw detail(404, `No ${kind.model} matches the given query.`);
+    }
+    const [dto] = await this.serialize(kind, rows, query);
+    return dto;
+  }
+
+  /** Only reached when nothing matched: a filter naming no existing row is a 400, as in Grantry and authentik. */
+  private async checkFilters(filters: Filters): Promise<void> {
+    if (filters.user === undefined && filters.provider === undefined) return;
+    const { rows } = await this.pool.query<{ user_ok: boolean; provider_ok: boolean }>(
+      `SELECT ($1::int IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $1)) AS user_ok,
+              ($2::int IS NULL OR EXISTS (SELECT 1 FROM oauth2_providers WHERE id = $2)) AS provider_ok`,
+      [filters.user ?? null, filters.provider ?? null],
+    );
+    const bad = [...(rows[0]?.user_ok ? [] : ['user']), ...(rows[0]?.provider_ok ? [] : ['provider'])];
+    if (bad.length > 0) throw invalidChoice(bad);
+  }
+
+  private async serialize(kind: Kind, rows: Row[], query: Query): Promise<unknown[]> {
+    const userIds = [...new Set(rows.map((row) => row.user_id as number))];
+    const { rows: groupRows } = await this.pool.query<{
+      id: number;
+      is_superuser: boolean;
+      groups: UserRow['groups'];
+      roles: UserRow['roles'];
+    }>(GROUPS_SQL, [userIds]);
+    const groupsOf = new Map(groupRows.map((row) => [row.id, row]));
+    const flag = (name: string): boolean => (last(query, name) ?? 'true').toLowerCase() === 'true';
+    const context = {
+      installId: this.installId ?? '',
+      avatars: this.avatars,
+      includeGroups: flag('include_groups'),
+      includeRoles: flag('include_roles'),
+    };
+    return rows.map((row) => {
+      const groups = groupsOf.get(row.user_id as number);
+      const user: UserRow = {
+        id: row.user_id as number,
+        uuid: row.u_uuid as string,
+        username: row.u_username as string,
+        name: row.u_name as string,
+        email: row.u_email as string,
+        is_active: row.u_is_active as boolean,
+        last_login: row.u_last_login as string | null,
+        date_joined: row.u_date_joined as string,
+        password_change_date: row.u_password_change_date as string,
+        last_updated: row.u_last_updated as string,
+        path: row.u_path as string,
+        type: row.u_type as string,
+        attributes: row.u_attributes as Record<string, unknown>,
+        is_superuser: groups?.is_superuser ?? false,
+        groups: groups?.groups ?? [],
+        roles: groups?.roles ?? [],
+      };
+      const provider = {
+        id: row.provider_id,
+        application_slug: row.a_slug,
+        application_name: row.a_name,
+        backchannel_slug: row.b_slug,
+        backchannel_name: row.b_name,
+      } as Record<string, unknown>;
+      for (const [key, value] of Object.entries(row)) {
+        if (key.startsWith('p_')) provider[key.slice(2)] = value;
+      }
+      const base = {
+        pk: row.id as number,
+        provider: toProviderDto(provider as unknown as ProviderRow),
+        user: toUserDto(user, context),
+        is_expired: row.is_expired as boolean,
+        expires: isoFromSql(row.expires as string | null),
+        scope: (row.scope as string).split(' ').filter(Boolean),
+      };
+      return kind.isToken
+        ? {
+            ...base,
+            id_token: formatIdToken(row.id_token as Record<string, unknown>),
+            revoked: row.revoked as boolean,
+          }
+        : base;
+    });
+  }
+}
+
+const ROUTE = /^\/api\/v3\/oauth2\/(access_tokens|refresh_tokens|authorization_codes)(?:\/([^/]+))?\/?$/;
+
+async function handle(baseline: Baseline, request: http.IncomingMessage): Promise<[number, unknown]> {
+  const url = new URL(request.url ?? '/', 'http://baseline');
+  const path = url.pathname.replace(/\/{2,}/g, '/');
+  if (path === '/-/health/ready/' || path === '/-/health/ready') return [200, { status: 'ok' }];
+  const match = ROUTE.exec(path);
+  const kind = match ? KINDS[match[1] ?? ''] : undefined;
+  if (!match || !kind) throw detail(404, 'Not found.');
+  if (request.method !== 'GET') throw detail(405, `Method "${request.method}" not allowed.`);
+  const principal = await baseline.authenticate(request.headers.authorization);
+  const rawId = match[2];
+  if (rawId === undefined) return [200, await baseline.list(kind, principal, url.searchParams)];
+  if (!/^\d{1,10}$/.test(rawId) || Number(rawId) < 1 || Number(rawId) > MAX_INT4) {
+    throw detail(404, 'Not found.');
+  }
+  return [200, await baseline.retrieve(kind, principal, Number(rawId), url.searchParams)];
+}
+
+/** The pagination helpers throw Nest's HttpException; read its status and body without importing Nest. */
+function asHttpError(error: unknown): HttpError | undefined {
+  if (error instanceof HttpError) return error;
+  const candidate = error as { getStatus?: () => number; getResponse?: () => unknown };
+  if (typeof candidate.getStatus === 'function' && typeof candidate.getResponse === 'function') {
+    return new HttpError(candidate.getStatus(), candidate.getResponse());
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const connectionString = process.env.DATABASE_URL;
+  if (!connectionString) throw new Error('DATABASE_URL is required');
+  const pool = new Pool({
+    connectionString,
+    max: Number(process.env.POOL_SIZE ?? 10),
+    application_name: 'grantry-bench-baseline',
+  });
+  pool.on('error', () => undefined);
+  const baseline = new Baseline(pool);
+  await baseline.init();
+  const server = http.createServer((request, response) => {
+    handle(baseline, request)
+      .catch((error: unknown): [number, unknown] => {
+        const known = asHttpError(error);
+        if (known) return [known.status, known.body];
+        process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        return [500, { detail: 'A server error occurred.' }];
+      })
+      .then(([status, body]) => {
+        const text = JSON.stringify(body);
+        response.writeHead(status, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(text),
+        });
+        response.end(text);
+      })
+      .catch(() => response.destroy());
+  });
+  server.keepAliveTimeout = 72_000;
+  const port = Number(process.env.PORT ?? 9100);
+  server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
+    process.stdout.write(`baseline listening on ${process.env.HOST ?? '127.0.0.1'}:${port}\n`);
+  });
+  const stop = (): void => {
+    server.close();
+    server.closeAllConnections();
+    void pool.end().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`baseline failed to start: ${String(error)}\n`);
+  process.exit(1);
+});

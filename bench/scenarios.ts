@@ -1,0 +1,190 @@
+/** What the bench measures: the scenarios, with their parameters taken from the seeded data. */
+import type { Credentials } from './database';
+import { query } from './database';
+
+export type KindPath = 'access_tokens' | 'refresh_tokens' | 'authorization_codes';
+
+export interface Kind {
+  path: KindPath;
+  table: string;
+  label: string;
+}
+
+export const KINDS: Kind[] = [
+  { path: 'access_tokens', table: 'oauth2_access_tokens', label: 'access' },
+  { path: 'refresh_tokens', table: 'oauth2_refresh_tokens', label: 'refresh' },
+  { path: 'authorization_codes', table: 'oauth2_authorization_codes', label: 'codes' },
+];
+
+export interface Scenario {
+  name: string;
+  kind: Kind;
+  as: 'admin' | 'owner';
+  /** Request paths, cycled through under load; the first one is the one compared. */
+  paths: string[];
+  /** Minimum Grantry/baseline requests-per-second ratio. */
+  target: number;
+  /** False: compared and its queries counted, but not put under load. */
+  load: boolean;
+  note?: string;
+}
+
+/** Facts about one grant table that the scenarios are built from. */
+export interface KindData {
+  kind: Kind;
+  rows: number;
+  topUser: { id: number; rows: number };
+  topProvider: { id: number; rows: number };
+  search: { term: string; userId: number; rows: number; target: number };
+  deepPage: number;
+  ids: number[];
+  ownerIds: number[];
+  ownerRows: number;
+}
+
+const API = '/api/v3/oauth2';
+const PAGE_SIZE = 20;
+const DEEP_PAGE = 20_000;
+
+/** A term matching about 0.1 % of the rows: the e-mail address (up to the @) of the user owning closest to that. */
+async function searchTerm(url: string, kind: Kind, rows: number): Promise<KindData['search']> {
+  const target = Math.max(1, Math.round(rows * 0.001));
+  const [row] = await query<{ user_id: number; email: string; n: string }>(
+    url,
+    `SELECT g.user_id, u.email, count(*)::text AS n
+       FROM ${kind.table} g JOIN users u ON u.id = g.user_id
+      WHERE u.email LIKE '%@%' AND u.username LIKE 'seed-%'
+      GROUP BY g.user_id, u.email
+      ORDER BY abs(count(*) - $1), g.user_id LIMIT 1`,
+    [target],
+  );
+  if (!row) return { term: 'nothing-matches-this', userId: 0, rows: 0, target };
+  return {
+    term: row.email.slice(0, row.email.indexOf('@') + 1),
+    userId: row.user_id,
+    rows: Number(row.n),
+    target,
+  };
+}
+
+async function top(url: string, table: string, column: string): Promise<{ id: number; rows: number }> {
+  const [row] = await query<{ id: number; n: string }>(
+    url,
+    `SELECT ${column} AS id, count(*)::text AS n FROM ${table} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`,
+  );
+  return { id: row?.id ?? 0, rows: Number(row?.n ?? 0) };
+}
+
+async function sampleIds(url: string, table: string, where: string, params: unknown[]): Promise<number[]> {
+  const rows = await query<{ id: number }>(
+    url,
+    `SELECT id FROM ${table} ${where} ORDER BY hashint4(id), id LIMIT 1000`,
+    params,
+  );
+  return rows.map((row) => row.id);
+}
+
+export async function kindData(url: string, kind: Kind, credentials: Credentials): Promise<KindData> {
+  const [count] = await query<{ n: string }>(url, `SELECT count(*)::text AS n FROM ${kind.table}`);
+  const rows = Number(count?.n ?? 0);
+  const pages = Math.max(1, Math.ceil(rows / PAGE_SIZE));
+  const ownerId = credentials.owner.userId;
+  const [owned] = await query<{ n: string }>(
+    url,
+    `SELECT count(*)::text AS n FROM ${kind.table} WHERE user_id = $1`,
+    [ownerId],
+  );
+  return {
+    kind,
+    rows,
+    topUser: await top(url, kind.table, 'user_id'),
+    topProvider: await top(url, kind.table, 'provider_id'),
+    search: await searchTerm(url, kind, rows),
+    // Page 20,000 of 20 is 40 % deep into 1M rows; a smaller table gets the page halfway through instead.
+    deepPage: Math.max(1, Math.min(DEEP_PAGE, Math.floor(pages / 2))),
+    ids: await sampleIds(url, kind.table, '', []),
+    ownerIds: await sampleIds(url, kind.table, 'WHERE user_id = $1', [ownerId]),
+    ownerRows: Number(owned?.n ?? 0),
+  };
+}
+
+export const TARGETS = {
+  headline: 10,
+  deep: 3,
+  search: 10,
+  other: 1,
+};
+
+export function buildScenarios(data: KindData[]): Scenario[] {
+  const scenarios: Scenario[] = [];
+  for (const d of data) {
+    const base = `${API}/${d.kind.path}/`;
+    const name = (what: string): string => `${d.kind.label}: ${what}`;
+    const add = (scenario: Omit<Scenario, 'kind' | 'as' | 'load'> & Partial<Scenario>): void => {
+      scenarios.push({ kind: d.kind, as: 'admin', load: true, ...scenario });
+    };
+    add({ name: name('list page 1'), paths: [base], target: TARGETS.headline });
+    if (d.kind.path === 'access_tokens') {
+      add({
+        name: name('list page_size=1'),
+        paths: [`${base}?page_size=1`],
+        target: TARGETS.other,
+        load: false,
+      });
+    }
+    add({ name: name('list page_size=100'), paths: [`${base}?page_size=100`], target: TARGETS.other });
+    add({
+      name: name(`list ?user=${d.topUser.id}`),
+      paths: [`${base}?user=${d.topUser.id}`],
+      target: TARGETS.other,
+      note: `the user with the most rows (${d.topUser.rows})`,
+    });
+    add({
+      name: name(`list ?provider=${d.topProvider.id}&ordering=-expires`),
+      paths: [`${base}?provider=${d.topProvider.id}&ordering=-expires`],
+      target: TARGETS.other,
+      note: `the provider with the most rows (${d.topProvider.rows})`,
+    });
+    add({
+      name: name('list ordering=-expires'),
+      paths: [`${base}?ordering=-expires`],
+      target: TARGETS.headline,
+    });
+    add({
+      name: name(`list page=${d.deepPage}`),
+      paths: [`${base}?page=${d.deepPage}`],
+      target: TARGETS.deep,
+      note:
+        d.deepPage === DEEP_PAGE
+          ? `offset ${(d.deepPage - 1) * PAGE_SIZE} of ${d.rows}`
+          : `page ${DEEP_PAGE} is past the end of ${d.rows} rows; page ${d.deepPage} is halfway (offset ${(d.deepPage - 1) * PAGE_SIZE})`,
+    });
+    add({
+      name: name(`search "${d.search.term}"`),
+      paths: [`${base}?search=${encodeURIComponent(d.search.term)}`],
+      target: TARGETS.search,
+      note: `matches ${d.search.rows} of ${d.rows} rows (${((100 * d.search.rows) / Math.max(1, d.rows)).toFixed(2)} %; aim ${d.search.target})`,
+    });
+    add({
+      name: name('retrieve'),
+      paths: d.ids.map((id) => `${base}${id}/`),
+      target: TARGETS.other,
+      note: `${d.ids.length} ids in turn`,
+    });
+    add({
+      name: name('owner list page 1'),
+      as: 'owner',
+      paths: [base],
+      target: TARGETS.other,
+      note: `non-superuser owning ${d.ownerRows} rows`,
+    });
+    add({
+      name: name('owner retrieve'),
+      as: 'owner',
+      paths: d.ownerIds.map((id) => `${base}${id}/`),
+      target: TARGETS.other,
+      note: `${d.ownerIds.length} of the owner's ids in turn`,
+    });
+  }
+  return scenarios;
+}
