@@ -2,10 +2,12 @@ import type { MigrationInterface } from 'typeorm';
 import { Initial1763800000000 } from './1763800000000-Initial';
 import { AuditEvents1763900000000 } from './1763900000000-AuditEvents';
 import { GrantCounts1764000000000 } from './1764000000000-GrantCounts';
+import { UserSearch1764100000000 } from './1764100000000-UserSearch';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Initial1763800000000,
   AuditEvents1763900000000,
   GrantCounts1764000000000,
+  UserSearch1764100000000,
 ];

@@ -280,3 +280,82 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: every page of t
     },
   );
 });
+
+describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: search counts and pages', (type) => {
+  const { table, path } = TABLES[type];
+  let owner: { id: number };
+  let ownerKey: string;
+  let marker: string;
+  let providers: number[];
+  let bobId: number;
+
+  beforeAll(async () => {
+    marker = `q${Date.now().toString(36)}${type}`;
+    const alice = await f.user({ username: `${marker}-alice`, name: 'Alice Able' });
+    const bob = await f.user({ username: `${marker}-bob`, email: `${marker}-bob@example.com` });
+    owner = alice;
+    bobId = bob.id;
+    ownerKey = await f.apiKey(alice);
+    const p1 = await f.provider(`${marker}-one`);
+    const p2 = await f.provider(`other-${marker}`);
+    const p3 = await f.provider();
+    providers = [p1.id, p2.id, p3.id];
+    for (const [user, provider, n] of [
+      [alice, p1, 3],
+      [alice, p3, 2],
+      [bob, p2, 4],
+      [bob, p3, 5],
+    ] as const) {
+      for (let i = 0; i < n; i += 1) await f.grant(type, user.id, provider.id);
+    }
+  });
+
+  /** The naive way: join and ILIKE every field, as the baseline does. */
+  async function naive(terms: string[], extra = '', params: unknown[] = []): Promise<number[]> {
+    const conditions = terms.map(
+      (_, i) => `(u.username ILIKE $${i + 1} OR u.name ILIKE $${i + 1} OR u.email ILIKE $${i + 1}
+                  OR p.name ILIKE $${i + 1} OR p.client_id ILIKE $${i + 1}
+                  OR a.slug ILIKE $${i + 1} OR a.name ILIKE $${i + 1})`,
+    );
+    const rows = await t.dataSource.query<{ id: number }[]>(
+      `SELECT g.id FROM ${table} g JOIN users u ON u.id = g.user_id JOIN oauth2_providers p ON p.id = g.provider_id
+         LEFT JOIN applications a ON a.provider_id = p.id
+        WHERE ${[...conditions, ...(extra ? [extra.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + terms.length}`)] : [])].join(' AND ')}
+        ORDER BY g.provider_id, g.expires, g.id`,
+      [...terms.map((term) => `%${term}%`), ...params],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  async function api(query: string, key = adminKey): Promise<{ count: number; pks: number[] }> {
+    const response = await request(t.app, 'GET', `${path}?page_size=100&${query}`, bearer(key));
+    expect(response.status).toBe(200);
+    const body = response.body as { pagination: { count: number }; results: { pk: number }[] };
+    return { count: body.pagination.count, pks: body.results.map((row) => row.pk) };
+  }
+
+  it.each([
+    ['one term over users and providers', () => `search=${marker}`, () => naive([marker])],
+    ['two terms (both must match)', () => `search=${marker}+bob`, () => naive([marker, 'bob'])],
+    [
+      'with a provider filter',
+      () => `search=${marker}&provider=${providers[2]}`,
+      () => naive([marker], 'g.provider_id = $1', [providers[2]]),
+    ],
+    [
+      'with a user filter',
+      () => `search=other+${marker}&user=${bobId}`,
+      () => naive(['other', marker], 'g.user_id = $1', [bobId]),
+    ],
+  ])('%s: count and rows equal the naive join', async (_, query, expected) => {
+    const rows = await expected();
+    expect(rows.length).toBeGreaterThan(0);
+    expect(await api(query())).toEqual({ count: rows.length, pks: rows });
+  });
+
+  it('as an owner, search counts and shows only their own rows', async () => {
+    const rows = await naive([marker], 'g.user_id = $1', [owner.id]);
+    expect(rows).toHaveLength(5);
+    expect(await api(`search=${marker}`, ownerKey)).toEqual({ count: 5, pks: rows });
+  });
+});

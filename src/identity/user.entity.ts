@@ -15,6 +15,10 @@ export const USER_TYPES = ['internal', 'external', 'service_account', 'internal_
 export type UserType = (typeof USER_TYPES)[number];
 
 @Entity({ name: 'users' })
+// Trigram indexes for search (migration UserSearch); TypeORM cannot express their operator class.
+@Index('users_username_trgm_idx', { synchronize: false })
+@Index('users_name_trgm_idx', { synchronize: false })
+@Index('users_email_trgm_idx', { synchronize: false })
 @Check(
   'users_type_check',
   `"type" IN ('internal', 'external', 'service_account', 'internal_service_account')`,

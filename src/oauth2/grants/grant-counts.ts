@@ -10,15 +10,22 @@ import { APP_CONFIG, type AppConfig } from '../../config/config';
 
 export const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes'];
 
-/** Replaces each grant table's count deltas by one row per provider holding their sum (see GrantCounts). */
+/**
+ * Replaces each grant table's count deltas by one row per provider holding their sum (see GrantCounts). The grant
+ * table is locked in ACCESS SHARE mode meanwhile: that blocks no writer, only a TRUNCATE, whose trigger deletes the
+ * table's deltas and would otherwise miss the sum this fold is about to insert.
+ */
 export async function foldGrantCounts(dataSource: DataSource): Promise<void> {
   for (const table of GRANT_TABLES) {
-    await dataSource.query(
-      `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta)
-       INSERT INTO grant_counts (table_name, provider_id, delta)
-       SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0`,
-      [table],
-    );
+    await dataSource.transaction(async (manager) => {
+      await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+      await manager.query(
+        `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta)
+         INSERT INTO grant_counts (table_name, provider_id, delta)
+         SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0`,
+        [table],
+      );
+    });
   }
 }
 
@@ -30,7 +37,7 @@ export async function foldGrantCounts(dataSource: DataSource): Promise<void> {
  * Folding: every `GRANT_COUNTS_FOLD_MS` the deltas of each table and provider are replaced by their sum, in one statement
  * (`DELETE ... RETURNING` feeding an `INSERT`), so a read sums a handful of rows instead of one per write. Deltas of
  * transactions still in flight are invisible to the fold's DELETE and stay behind; a concurrent fold in another
- * instance skips the rows this one deleted. Either way no delta is lost or counted twice.
+ * instance skips the rows this one deleted; a TRUNCATE waits for the fold. No delta is lost or counted twice.
  */
 @Injectable()
 export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -61,6 +61,9 @@ const FILTER_CHECK_SQL = (n: number): string =>
   `($${n}::int IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $${n})) AS user_ok,
    ($${n + 1}::int IS NULL OR EXISTS (SELECT 1 FROM oauth2_providers WHERE id = $${n + 1})) AS provider_ok`;
 
+/** Up to this many matches, a search sorts its matches rather than walking the ordering index (see list). */
+const MATERIALIZE_MATCHES_UP_TO = 20_000;
+
 interface HeadRow extends FilterCheckRow {
   count: string;
   /** [provider id, rows] of every provider with grants, when the list is ordered by provider first. */
@@ -81,13 +84,19 @@ function providerFirst(ordering: OrderTerm<OrderingField>[]): { ascending: boole
   return { ascending: !ordering[0]?.descending };
 }
 
-/** Builds a WHERE clause with numbered parameters. */
+/**
+ * Builds a WHERE clause with numbered parameters. Each condition also comes as the set of ids it selects, answered
+ * from an index alone (every grant index ends with the pk): a count over conditions that a single index cannot serve
+ * (a search's "user matches OR provider matches") intersects those sets instead of visiting a row per match.
+ */
 class Where {
   readonly clauses: string[] = [];
+  readonly idSets: string[] = [];
   readonly params: unknown[] = [];
 
-  add(clause: string): void {
+  add(clause: string, idSet?: string): void {
     this.clauses.push(clause);
+    if (idSet) this.idSets.push(idSet);
   }
 
   param(value: unknown): string {
@@ -97,6 +106,14 @@ class Where {
 
   toString(): string {
     return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
+  }
+
+  /** COUNT(*) of the rows matching every condition, from the id sets when each condition has one. */
+  countSql(table: string, bySets: boolean): string {
+    if (!bySets || this.idSets.length !== this.clauses.length || this.idSets.length === 0) {
+      return `SELECT count(*) FROM ${table} g ${this.toString()}`;
+    }
+    return `SELECT count(*) FROM (${this.idSets.map((set) => `(${set})`).join(' INTERSECT ')}) ids`;
   }
 }
 
@@ -151,20 +168,31 @@ export class GrantStore {
 
   private where(kind: GrantKind, principal: Principal, filters: FilterParams, search: string[] = []): Where {
     const where = new Where();
-    if (!this.canViewAll(kind, principal)) where.add(`g.user_id = ${where.param(principal.userId)}`);
-    if (filters.user !== undefined) where.add(`g.user_id = ${where.param(filters.user)}`);
-    if (filters.provider !== undefined) where.add(`g.provider_id = ${where.param(filters.provider)}`);
+    const byUser = (id: number): void => {
+      const param = where.param(id);
+      where.add(`g.user_id = ${param}`, `SELECT id FROM ${kind.table} WHERE user_id = ${param}`);
+    };
+    if (!this.canViewAll(kind, principal)) byUser(principal.userId);
+    if (filters.user !== undefined) byUser(filters.user);
+    if (filters.provider !== undefined) {
+      const param = where.param(filters.provider);
+      where.add(`g.provider_id = ${param}`, `SELECT id FROM ${kind.table} WHERE provider_id = ${param}`);
+    }
     for (const term of search) {
       const pattern = where.param(likePattern(term));
       // Every searched field belongs to a user, a provider or a provider's application, tables a thousand times
       // smaller than the grants. ARRAY(subquery) is evaluated once, before the scan (an InitPlan), so the grants are
-      // found through the user and provider indexes (a bitmap OR) instead of testing a join of every grant.
-      where.add(`(g.user_id = ANY(ARRAY(SELECT u.id FROM users u
-                   WHERE u.username ILIKE ${pattern} OR u.name ILIKE ${pattern} OR u.email ILIKE ${pattern}))
-                OR g.provider_id = ANY(ARRAY(SELECT p.id FROM oauth2_providers p
-                   LEFT JOIN applications a ON a.provider_id = p.id
-                   WHERE p.name ILIKE ${pattern} OR p.client_id ILIKE ${pattern}
-                      OR a.slug ILIKE ${pattern} OR a.name ILIKE ${pattern})))`);
+      // found through the user and provider indexes instead of testing a join of every grant.
+      const users = `ARRAY(SELECT u.id FROM users u
+                       WHERE u.username ILIKE ${pattern} OR u.name ILIKE ${pattern} OR u.email ILIKE ${pattern})`;
+      const providers = `ARRAY(SELECT p.id FROM oauth2_providers p LEFT JOIN applications a ON a.provider_id = p.id
+                           WHERE p.name ILIKE ${pattern} OR p.client_id ILIKE ${pattern}
+                              OR a.slug ILIKE ${pattern} OR a.name ILIKE ${pattern})`;
+      where.add(
+        `(g.user_id = ANY(${users}) OR g.provider_id = ANY(${providers}))`,
+        `(SELECT id FROM ${kind.table} WHERE user_id = ANY(${users})
+          UNION SELECT id FROM ${kind.table} WHERE provider_id = ANY(${providers}))`,
+      );
     }
     return where;
   }
@@ -207,7 +235,7 @@ export class GrantStore {
     const countSql = wholeTable
       ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
             ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
-      : `(SELECT count(*) FROM ${kind.table} g ${where.toString()})`;
+      : `(${where.countSql(kind.table, params.search.length > 0)})`;
     const providersSql = byProvider
       ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
              SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
@@ -243,9 +271,20 @@ export class GrantStore {
       : params.ordering;
     const limit = where.param(window.take);
     const offset = where.param(window.skip);
+    // A narrow search matches few rows scattered over the ordering index; left to itself the planner may walk that
+    // index hoping to meet 20 matches soon, and read most of it. Materializing the matches first makes it find them
+    // by the user and provider indexes and sort only those. A broad search (known from the count) is the opposite
+    // case: walking the ordering index meets matches at once, so it is left to the planner.
+    const matched =
+      params.search.length > 0 && count <= MATERIALIZE_MATCHES_UP_TO
+        ? `WITH matched AS MATERIALIZED (
+             SELECT g.id, g.provider_id, g.user_id, g.expires, g.revoked FROM ${kind.table} g ${where.toString()})`
+        : '';
+    const source = matched ? 'matched g' : `${kind.table} g ${where.toString()}`;
     const rows = await this.dataSource.query<GrantRow[]>(
-      `SELECT ${this.columns(kind)} FROM ${kind.table} g
-         JOIN (SELECT g.id FROM ${kind.table} g ${where.toString()}
+      `${matched}
+       SELECT ${this.columns(kind)} FROM ${kind.table} g
+         JOIN (SELECT g.id FROM ${source}
                 ORDER BY ${orderBySql(scanOrder)} LIMIT ${limit} OFFSET ${offset}) page ON page.id = g.id
         ORDER BY ${orderBySql(params.ordering)}`,
       where.params,
