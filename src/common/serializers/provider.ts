@@ -68,8 +68,8 @@ export interface ProviderRow {
   backchannel_name: string | null;
 }
 
-/** One query for every provider on a page, with the applications it serves. $1 is an int[] of provider ids. */
-export const PROVIDERS_SQL = `
+/** Every provider whose id the SQL expression `ids` (an int[]) gives, with the applications it serves. */
+export const providersSql = (ids: string): string => `
 SELECT p.id, p.name, p.authentication_flow, p.authorization_flow, p.invalidation_flow, p.property_mappings,
        p.client_type, p.client_id, p.access_code_validity, p.access_token_validity, p.refresh_token_validity,
        p.refresh_token_threshold, p.include_claims_in_id_token, p.signing_key, p.encryption_key, p.redirect_uris,
@@ -80,7 +80,7 @@ SELECT p.id, p.name, p.authentication_flow, p.authorization_flow, p.invalidation
   FROM oauth2_providers p
   LEFT JOIN applications a ON a.provider_id = p.id
   LEFT JOIN applications b ON b.id = p.backchannel_application_id
- WHERE p.id = ANY($1::int[])`;
+ WHERE p.id = ANY(${ids})`;
 
 /** The only place that shapes a nested provider. Fields are copied one by one: the secret hash can never leak. */
 export function toProviderDto(row: ProviderRow): ProviderDto {

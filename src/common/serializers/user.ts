@@ -71,12 +71,12 @@ export interface UserRow {
 
 /**
  * One query for every user on a page: the user's columns, direct groups (with their parent's name) and direct roles,
- * and superuser status through the group tree. $1 is an int[] of user ids. Set-based (one walk of the group tree for
+ * and superuser status through the group tree, for the users whose ids the SQL expression `ids` (an int[]) gives. Set-based (one walk of the group tree for
  * all the page's users) rather than subqueries per user: about a third of the cost for a page of 20.
  */
-export const USERS_SQL = `
-WITH RECURSIVE page_users AS (SELECT * FROM users WHERE id = ANY($1::int[])),
-memberships AS (SELECT ug.user_id, ug.group_id FROM user_groups ug WHERE ug.user_id = ANY($1::int[])),
+export const usersSql = (ids: string): string => `
+WITH RECURSIVE page_users AS (SELECT * FROM users WHERE id = ANY(${ids})),
+memberships AS (SELECT ug.user_id, ug.group_id FROM user_groups ug WHERE ug.user_id = ANY(${ids})),
 ancestry (user_id, group_id) AS (
   SELECT m.user_id, m.group_id FROM memberships m
   UNION
@@ -96,7 +96,7 @@ user_groups_json AS (
 user_roles_json AS (
   SELECT ur.user_id, json_agg(json_build_object('pk', r.id, 'name', r.name) ORDER BY r.name, r.id) AS roles
     FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-   WHERE ur.user_id = ANY($1::int[])
+   WHERE ur.user_id = ANY(${ids})
    GROUP BY ur.user_id
 )
 SELECT u.id, u.uuid, u.username, u.name, u.email, u.is_active,

@@ -7,18 +7,17 @@ import { type Paginated, paginated, resolvePage } from '../../common/pagination/
 import { AvatarResolver } from '../../common/serializers/avatar';
 import { formatIdToken } from '../../common/serializers/id-token';
 import {
-  PROVIDERS_SQL,
   type ProviderDto,
   type ProviderRow,
+  providersSql,
   toProviderDto,
 } from '../../common/serializers/provider';
 import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
-import { toUserDto, type UserDto, type UserRow, USERS_SQL } from '../../common/serializers/user';
+import { toUserDto, type UserDto, type UserRow, usersSql } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
-import { preparedQuery } from '../../database/prepared';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
 import { type FilterParams, invalidChoice, type ListParams } from './list-params';
-import { pageWindow } from './page-window';
+import { type PageWindow, pageWindow } from './page-window';
 
 /** ExpiringBaseGrantModel on the wire; TokenModel adds id_token and revoked. */
 export interface GrantDto {
@@ -63,6 +62,13 @@ const FILTER_CHECK_SQL = (n: number): string =>
 
 /** Up to this many matches, a search sorts its matches rather than walking the ordering index (see list). */
 const MATERIALIZE_MATCHES_UP_TO = 20_000;
+
+/** The page's grants, users and providers, each a JSON array (see relatedSql). */
+interface RelatedRow {
+  rows: GrantRow[];
+  users: UserRow[];
+  providers: ProviderRow[];
+}
 
 interface HeadRow extends FilterCheckRow {
   count: string;
@@ -211,15 +217,15 @@ export class GrantStore {
   }
 
   /**
-   * One page. Two statements whatever the page size, plus the users and providers of the page (and the
-   * authentication before): the filter check with the count, then the page.
+   * One page, in one statement after authentication for page 1, in two for other pages: the head (the filter check
+   * and the count), then the page with its users and providers. Never a statement per row.
    *
    * - The count of the whole table, or of one provider's grants, is a sum of trigger-maintained deltas (see
    *   GrantCounts), not a scan. Other filtered counts use the user, provider and search indexes.
    * - The page is found by its ids alone ("deferred join"): ORDER BY ... OFFSET walks an index holding every
    *   ordering column and the pk, without touching the table, and only the page's rows are then read.
    * - Deep pages walk less: past the middle the scan runs from the end, and in the default ordering the per-provider
-   *   counts skip whole providers (see pageWindow).
+   *   counts skip whole providers (see pageWindow). Page 1 needs neither, so it does not wait for the count.
    */
   async list(kind: GrantKind, principal: Principal, params: ListParams): Promise<Paginated<GrantDto>> {
     this.rejectInvalid(params.filters);
@@ -228,23 +234,49 @@ export class GrantStore {
       this.canViewAll(kind, principal) && params.filters.user === undefined && params.search.length === 0;
     const byProvider =
       wholeTable && params.filters.provider === undefined ? providerFirst(params.ordering) : undefined;
+    // A search decides how to read its page from its count (see pageSql), so it always reads the count first.
+    const firstPage = params.page === 1 && params.search.length === 0;
 
-    // The head statement: the filter check and the count (and, for the default ordering, per-provider counts).
+    /** The head's select list; `checkParam` numbers its two filter parameters ($n user, $n+1 provider). */
+    const headSql = (checkParam: number): string => {
+      const countSql = wholeTable
+        ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
+              ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
+        : `(${where.countSql(kind.table, params.search.length > 0)})`;
+      const providersSql = byProvider
+        ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
+               SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
+                GROUP BY provider_id HAVING sum(delta) <> 0) c) AS providers`
+        : '';
+      return `${FILTER_CHECK_SQL(checkParam)}, ${countSql}::bigint AS count ${providersSql}`;
+    };
+    const filterParams = [params.filters.user ?? null, params.filters.provider ?? null];
+
+    if (firstPage) {
+      const page = this.pageSql(
+        kind,
+        where,
+        params,
+        { reverse: false, skip: 0, take: params.pageSize },
+        false,
+      );
+      const head = headSql(where.params.length + 1);
+      const [row] = await this.dataSource.query<(HeadRow & RelatedRow)[]>(this.relatedSql(page, head), [
+        ...where.params,
+        ...filterParams,
+      ]);
+      this.rejectInvalid(params.filters, row);
+      const count = Number(row?.count ?? 0);
+      resolvePage(1, count, params.pageSize);
+      return paginated(1, count, params.pageSize, await this.serialize(kind, row, params));
+    }
+
+    // Counting the whole table reads only grant_counts, so `where`'s parameters are not part of that statement.
     const countParams = wholeTable ? [] : where.params;
-    const checkParam = countParams.length + 1; // $n: user filter, $n+1: provider filter
-    const countSql = wholeTable
-      ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
-            ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
-      : `(${where.countSql(kind.table, params.search.length > 0)})`;
-    const providersSql = byProvider
-      ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
-             SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
-              GROUP BY provider_id HAVING sum(delta) <> 0) c) AS providers`
-      : '';
-    const [head] = await this.dataSource.query<HeadRow[]>(
-      `SELECT ${FILTER_CHECK_SQL(checkParam)}, ${countSql}::bigint AS count ${providersSql}`,
-      [...countParams, params.filters.user ?? null, params.filters.provider ?? null],
-    );
+    const [head] = await this.dataSource.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1)}`, [
+      ...countParams,
+      ...filterParams,
+    ]);
     this.rejectInvalid(params.filters, head);
     const count = Number(head?.count ?? 0);
     const page = resolvePage(params.page, count, params.pageSize);
@@ -262,6 +294,32 @@ export class GrantStore {
             }
           : undefined,
     });
+    const pageText = this.pageSql(
+      kind,
+      where,
+      params,
+      window,
+      params.search.length > 0 && count <= MATERIALIZE_MATCHES_UP_TO,
+    );
+    const [related] = await this.dataSource.query<RelatedRow[]>(this.relatedSql(pageText), where.params);
+    return paginated(page, count, params.pageSize, await this.serialize(kind, related, params));
+  }
+
+  /**
+   * The page's rows, in the requested order (`ord`), read through `window`. Adds the window's parameters to `where`.
+   *
+   * A narrow search (`materialize`) matches few rows scattered over the ordering index; left to itself the planner
+   * may walk that index hoping to meet 20 matches soon, and read most of it. Materializing the matches first makes it
+   * find them by the user and provider indexes and sort only those. A broad search (known from the count) is the
+   * opposite case: walking the ordering index meets matches at once, so it is left to the planner.
+   */
+  private pageSql(
+    kind: GrantKind,
+    where: Where,
+    params: Pick<ListParams, 'ordering'>,
+    window: PageWindow,
+    materialize: boolean,
+  ): string {
     if (window.fromProvider) {
       const { id, ascending } = window.fromProvider;
       where.add(`g.provider_id ${ascending ? '>=' : '<='} ${where.param(id)}`);
@@ -271,26 +329,29 @@ export class GrantStore {
       : params.ordering;
     const limit = where.param(window.take);
     const offset = where.param(window.skip);
-    // A narrow search matches few rows scattered over the ordering index; left to itself the planner may walk that
-    // index hoping to meet 20 matches soon, and read most of it. Materializing the matches first makes it find them
-    // by the user and provider indexes and sort only those. A broad search (known from the count) is the opposite
-    // case: walking the ordering index meets matches at once, so it is left to the planner.
-    const matched =
-      params.search.length > 0 && count <= MATERIALIZE_MATCHES_UP_TO
-        ? `WITH matched AS MATERIALIZED (
-             SELECT g.id, g.provider_id, g.user_id, g.expires, g.revoked FROM ${kind.table} g ${where.toString()})`
-        : '';
+    const matched = materialize
+      ? `WITH matched AS MATERIALIZED (
+           SELECT g.id, g.provider_id, g.user_id, g.expires, g.revoked FROM ${kind.table} g ${where.toString()})`
+      : '';
     const source = matched ? 'matched g' : `${kind.table} g ${where.toString()}`;
-    const rows = await this.dataSource.query<GrantRow[]>(
-      `${matched}
-       SELECT ${this.columns(kind)} FROM ${kind.table} g
-         JOIN (SELECT g.id FROM ${source}
-                ORDER BY ${orderBySql(scanOrder)} LIMIT ${limit} OFFSET ${offset}) page ON page.id = g.id
-        ORDER BY ${orderBySql(params.ordering)}`,
-      where.params,
-    );
-    const results = await this.serialize(kind, rows, params);
-    return paginated(page, count, params.pageSize, results);
+    return `${matched}
+      SELECT ${this.columns(kind)}, row_number() OVER (ORDER BY ${orderBySql(params.ordering)}) AS ord
+        FROM ${kind.table} g
+        JOIN (SELECT g.id FROM ${source}
+               ORDER BY ${orderBySql(scanOrder)} LIMIT ${limit} OFFSET ${offset}) page ON page.id = g.id`;
+  }
+
+  /**
+   * One row: the grants `pageSql` selects (as JSON, in order), the users and the providers they reference, and
+   * optionally `head` (more select-list items). One round trip instead of three.
+   */
+  private relatedSql(pageSql: string, head?: string): string {
+    return `WITH page AS MATERIALIZED (${pageSql})
+      SELECT ${head ? `${head},` : ''}
+             (SELECT coalesce(json_agg(page ORDER BY page.ord), '[]') FROM page) AS rows,
+             (SELECT coalesce(json_agg(u), '[]') FROM (${usersSql('ARRAY(SELECT DISTINCT user_id FROM page)')}) u) AS users,
+             (SELECT coalesce(json_agg(p), '[]')
+                FROM (${providersSql('ARRAY(SELECT DISTINCT provider_id FROM page)')}) p) AS providers`;
   }
 
   /** The row if the principal may see it (and it passes the filters), else 404 "No <Model> matches...". */
@@ -303,12 +364,9 @@ export class GrantStore {
     await this.checkFilters(params.filters);
     const where = this.where(kind, principal, params.filters);
     where.add(`g.id = ${where.param(id)}`);
-    const rows = await this.dataSource.query<GrantRow[]>(
-      `SELECT ${this.columns(kind)} FROM ${kind.table} g ${where.toString()}`,
-      where.params,
-    );
-    if (rows.length === 0) throw this.noMatch(kind);
-    const [dto] = await this.serialize(kind, rows, params);
+    const page = `SELECT ${this.columns(kind)}, 1 AS ord FROM ${kind.table} g ${where.toString()}`;
+    const [related] = await this.dataSource.query<RelatedRow[]>(this.relatedSql(page), where.params);
+    const [dto] = await this.serialize(kind, related, params);
     if (!dto) throw this.noMatch(kind);
     return dto;
   }
@@ -393,17 +451,13 @@ export class GrantStore {
 
   private async serialize(
     kind: GrantKind,
-    rows: GrantRow[],
+    related: RelatedRow | undefined,
     params: Pick<ListParams, 'includeGroups' | 'includeRoles'>,
   ): Promise<GrantDto[]> {
+    const rows = related?.rows ?? [];
     if (rows.length === 0) return [];
-    const userIds = [...new Set(rows.map((row) => row.user_id))];
-    const providerIds = [...new Set(rows.map((row) => row.provider_id))];
-    const [users, providers, installId] = await Promise.all([
-      preparedQuery<UserRow>(this.dataSource, 'grantry_users', USERS_SQL, [userIds]),
-      preparedQuery<ProviderRow>(this.dataSource, 'grantry_providers', PROVIDERS_SQL, [providerIds]),
-      this.getInstallId(),
-    ]);
+    const installId = await this.getInstallId();
+    const { users, providers } = related ?? { users: [], providers: [] };
     const context = {
       installId,
       avatars: this.avatars,
