@@ -92,7 +92,8 @@ export function compare(grantry: Fetched, baseline: Fetched): Comparison {
 }
 
 /**
- * SQL statements per request: sequential requests between two snapshots of the statement counter. At most
+ * SQL statements per request (and the mean latency of a request alone): sequential requests between two snapshots
+ * of the statement counter. At most
  * `maxRequests`, fewer when they are slow (at least `minRequests`, and about `budgetMs` in all).
  */
 export async function statementsPerRequest(
@@ -101,7 +102,7 @@ export async function statementsPerRequest(
   paths: string[],
   key: string,
   options: { maxRequests: number; minRequests: number; budgetMs: number },
-): Promise<number> {
+): Promise<{ perRequest: number; meanMs: number }> {
   await fetchOnce(server, paths[0] ?? '/', key); // the pool's connections are open before counting
   const before = await counter.snapshot();
   const started = performance.now();
@@ -116,7 +117,7 @@ export async function statementsPerRequest(
   const elapsed = performance.now() - started;
   if (counter.settleMs > 0) await sleep(counter.settleMs);
   const after = await counter.snapshot();
-  return counter.delta(before, after, elapsed) / done;
+  return { perRequest: counter.delta(before, after, elapsed) / done, meanMs: elapsed / done };
 }
 
 export interface LoadOptions {

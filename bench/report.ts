@@ -7,6 +7,8 @@ export interface ScenarioResult {
   scenario: Scenario;
   comparison?: Comparison;
   queries?: { grantry: number; baseline: number };
+  /** Mean latency of a request alone (the sequential requests of the SQL count). */
+  sequentialMs?: { grantry: number; baseline: number };
   grantry?: LoadResult;
   baseline?: LoadResult;
   error?: string;
@@ -33,23 +35,50 @@ export interface Report {
   totalSeconds: number;
 }
 
-export function ratioOf(result: ScenarioResult): number | undefined {
+export interface Ratio {
+  value: number;
+  /** `>`: the baseline completed nothing in the window, so its req/s is below 1/duration and this is a floor. */
+  bound?: '>' | '<';
+}
+
+/** Requests per second, or its ceiling (1/duration) when nothing completed in the measured window. */
+function rpsOf(load: LoadResult): { value: number; ceiling: boolean } {
+  return load.ok > 0 ? { value: load.rps, ceiling: false } : { value: 1 / load.duration, ceiling: true };
+}
+
+export function ratioOf(result: ScenarioResult): Ratio | undefined {
   const { grantry, baseline } = result;
   if (!grantry || !baseline) return undefined;
-  if (baseline.rps === 0) return grantry.rps > 0 ? Infinity : undefined;
-  return grantry.rps / baseline.rps;
+  const g = rpsOf(grantry);
+  const b = rpsOf(baseline);
+  if (g.ceiling && b.ceiling) return undefined;
+  if (b.ceiling) return { value: g.value / b.value, bound: '>' };
+  if (g.ceiling) return { value: g.value / b.value, bound: '<' };
+  return { value: g.value / b.value };
 }
 
 export function passOf(result: ScenarioResult): boolean | undefined {
   const ratio = ratioOf(result);
-  return ratio === undefined ? undefined : ratio >= result.scenario.target;
+  if (!ratio) return result.grantry && result.baseline ? false : undefined;
+  if (ratio.bound === '<') return false;
+  return ratio.value >= result.scenario.target;
 }
 
 const rps = (value: number | undefined): string =>
   value === undefined ? '-' : value >= 100 ? value.toFixed(0) : value.toFixed(1);
+
+export function rpsText(load: LoadResult | undefined): string {
+  if (!load) return '-';
+  return load.ok > 0 ? rps(load.rps) : `<${(1 / load.duration).toFixed(2)}`;
+}
+
 const ms = (value: number | undefined): string => (value === undefined ? '-' : value.toFixed(1));
-const ratioText = (value: number | undefined): string =>
-  value === undefined ? '-' : value === Infinity ? 'inf' : `${value.toFixed(2)}x`;
+
+export function ratioText(ratio: Ratio | undefined): string {
+  if (!ratio) return '-';
+  return `${ratio.bound ?? ''}${ratio.value >= 100 ? ratio.value.toFixed(0) : ratio.value.toFixed(2)}x`;
+}
+
 const sql = (value: number | undefined): string => (value === undefined ? '-' : value.toFixed(1));
 const verdict = (pass: boolean | undefined): string => (pass === undefined ? '-' : pass ? 'PASS' : 'FAIL');
 
@@ -75,10 +104,10 @@ function rows(report: Report): string[][] {
     ].filter(Boolean);
     return [
       result.scenario.name,
-      rps(result.grantry?.rps),
+      rpsText(result.grantry),
       ms(result.grantry?.p50),
       ms(result.grantry?.p99),
-      rps(result.baseline?.rps),
+      rpsText(result.baseline),
       ms(result.baseline?.p50),
       ms(result.baseline?.p99),
       ratioText(ratioOf(result)),
@@ -86,6 +115,8 @@ function rows(report: Report): string[][] {
       verdict(passOf(result)),
       sql(result.queries?.grantry),
       sql(result.queries?.baseline),
+      ms(result.sequentialMs?.grantry),
+      ms(result.sequentialMs?.baseline),
       jsonCell(result),
       problems.join('; '),
     ];
@@ -105,6 +136,8 @@ const HEADER = [
   'Result',
   'SQL/req G',
   'SQL/req B',
+  '1 req ms G',
+  '1 req ms B',
   'JSON',
   'Non-2xx',
 ];
@@ -193,6 +226,8 @@ export function markdownReport(report: Report): string {
     `## Reads (${pass} PASS, ${fail} FAIL overall, ${mismatches} JSON mismatch(es))`,
     '',
     'Requests/s count 2xx answers only; latencies are of all answers. Ratio = Grantry req/s / baseline req/s.',
+    '`<0.10` req/s: nothing completed within the measured window (every request took longer), so the ratio is a',
+    'floor (`>`). 1 req ms = mean latency of one request alone (the sequential requests of the SQL count).',
     'SQL/req = SQL statements per request (authentication included), counted by pg_stat_statements over sequential',
     'requests. JSON: the two servers\u2019 bodies for the scenario\u2019s (first) request, compared byte for byte.',
     '',

@@ -44,7 +44,9 @@ import {
   passOf,
   printReport,
   ratioOf,
+  ratioText,
   type Report,
+  rpsText,
   type ScenarioResult,
 } from './report';
 import { buildScenarios, KINDS, type KindData, kindData } from './scenarios';
@@ -180,7 +182,7 @@ function commitLine(): string {
     dirty.length === 0
       ? 'clean working tree'
       : `working tree differs from it in ${dirty.length} file(s) outside bench/: ${dirty.slice(0, 8).join(', ')}${dirty.length > 8 ? ', ...' : ''}`;
-  return `${head} (${subject}); ${tree}`;
+  return `${head} (${subject}); ${tree} (as built at the start of the run)`;
 }
 
 const loadAtStart = os.loadavg()[0] ?? 0;
@@ -285,6 +287,8 @@ function describeSeed(seed: SeedOutcome, params: SeedParameters, data: KindData[
 
 async function main(): Promise<number> {
   const started = performance.now();
+  // What `npm run bench` just built: HEAD and the working tree as they are now (they may move during the run).
+  const commit = commitLine();
   installSignalHandlers();
   const options = parseOptions();
   for (const file of [
@@ -367,10 +371,10 @@ async function main(): Promise<number> {
           scenario.note = `${scenario.note ?? ''}; the API counts ${result.comparison.count} matches`;
         }
         const counting = { maxRequests: 50, minRequests: 5, budgetMs: 3000 };
-        result.queries = {
-          grantry: await statementsPerRequest(grantry, db.counter, scenario.paths, key, counting),
-          baseline: await statementsPerRequest(baseline, db.counter, scenario.paths, key, counting),
-        };
+        const g = await statementsPerRequest(grantry, db.counter, scenario.paths, key, counting);
+        const b = await statementsPerRequest(baseline, db.counter, scenario.paths, key, counting);
+        result.queries = { grantry: g.perRequest, baseline: b.perRequest };
+        result.sequentialMs = { grantry: g.meanMs, baseline: b.meanMs };
         if (scenario.load) {
           result.grantry = await loadRun(grantry, scenario.paths, key, loadOptions, memory.sample);
           result.baseline = await loadRun(baseline, scenario.paths, key, loadOptions);
@@ -385,8 +389,8 @@ async function main(): Promise<number> {
       log(
         `[${index + 1}/${scenarios.length}] ${scenario.name}: ` +
           (result.grantry && result.baseline
-            ? `Grantry ${result.grantry.rps.toFixed(1)} req/s, baseline ${result.baseline.rps.toFixed(1)} req/s, ` +
-              `${ratio === undefined ? '-' : ratio.toFixed(2)}x (target ${scenario.target}x) ${pass ? 'PASS' : 'FAIL'}, `
+            ? `Grantry ${rpsText(result.grantry)} req/s, baseline ${rpsText(result.baseline)} req/s, ` +
+              `${ratioText(ratio)} (target ${scenario.target}x) ${pass ? 'PASS' : 'FAIL'}, `
             : '') +
           `SQL/req ${result.queries?.grantry.toFixed(1) ?? '-'} vs ${result.queries?.baseline.toFixed(1) ?? '-'}, ` +
           `JSON ${result.comparison ? (result.comparison.match ? 'same' : 'MISMATCH') : '-'}`,
@@ -475,6 +479,15 @@ async function main(): Promise<number> {
       note: `the seed command reported ${seed.cliSeconds} s; the rest is VACUUM ANALYZE`,
     });
   }
+  if (seed.earlier) {
+    limits.push({
+      name: 'Seed time (earlier run that seeded this data set)',
+      value: `${seed.earlier.seconds.toFixed(0)} s`,
+      target: '(info)',
+      pass: undefined,
+      note: `seeded ${seed.earlier.at}; the seed command reported ${seed.earlier.cliSeconds} s, the rest is VACUUM ANALYZE`,
+    });
+  }
   const one = results.find((r) => r.scenario.name === 'access: list page_size=1');
   const hundred = results.find((r) => r.scenario.name === 'access: list page_size=100');
   if (one?.queries && hundred?.queries) {
@@ -490,7 +503,8 @@ async function main(): Promise<number> {
   notes.push(
     `Each scenario: one request to each server, bodies compared; SQL statements counted over up to 50 sequential ` +
       `requests (pg_stat_statements, top-level statements of the bench database; statements a server ran while ` +
-      `idle are excluded: ${db.counter.background}); then ${options.warmup} s warm-up (discarded) and ` +
+      `idle are not counted, and transaction control or LOCK statements among them are subtracted in ` +
+      `proportion: ${db.counter.background}); then ${options.warmup} s warm-up (discarded) and ` +
       `${options.duration} s measured with ${options.connections} connections from an autocannon child process, ` +
       `Grantry first, then the baseline, waiting for the database to be idle in between.`,
     'Both servers run as separate processes on the same 2-core machine as PostgreSQL and the load generator, so ' +
@@ -507,7 +521,7 @@ async function main(): Promise<number> {
   const report: Report = {
     date: new Date().toISOString(),
     machine: machineLines(db),
-    commit: commitLine(),
+    commit,
     options: `--duration ${options.duration} --warmup ${options.warmup} --connections ${options.connections}${options.scale !== 1 ? ` --scale ${options.scale}` : ''}${options.only.map((o) => ` --only "${o}"`).join('')}`,
     dataSet: describeSeed(seed, params, data),
     results,
