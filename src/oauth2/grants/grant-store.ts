@@ -237,17 +237,21 @@ export class GrantStore {
     // A search decides how to read its page from its count (see pageSql), so it always reads the count first.
     const firstPage = params.page === 1 && params.search.length === 0;
 
-    /** The head's select list; `checkParam` numbers its two filter parameters ($n user, $n+1 provider). */
-    const headSql = (checkParam: number): string => {
+    /**
+     * The head's select list; `checkParam` numbers its two filter parameters ($n user, $n+1 provider). The
+     * per-provider counts are only needed to place a page after the first.
+     */
+    const headSql = (checkParam: number, withProviders: boolean): string => {
       const countSql = wholeTable
         ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
               ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
         : `(${where.countSql(kind.table, params.search.length > 0)})`;
-      const providersSql = byProvider
-        ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
+      const providersSql =
+        byProvider && withProviders
+          ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
                SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
                 GROUP BY provider_id HAVING sum(delta) <> 0) c) AS providers`
-        : '';
+          : '';
       return `${FILTER_CHECK_SQL(checkParam)}, ${countSql}::bigint AS count ${providersSql}`;
     };
     const filterParams = [params.filters.user ?? null, params.filters.provider ?? null];
@@ -260,7 +264,7 @@ export class GrantStore {
         { reverse: false, skip: 0, take: params.pageSize },
         false,
       );
-      const head = headSql(where.params.length + 1);
+      const head = headSql(where.params.length + 1, false);
       const [row] = await this.dataSource.query<(HeadRow & RelatedRow)[]>(this.relatedSql(page, head), [
         ...where.params,
         ...filterParams,
@@ -273,7 +277,7 @@ export class GrantStore {
 
     // Counting the whole table reads only grant_counts, so `where`'s parameters are not part of that statement.
     const countParams = wholeTable ? [] : where.params;
-    const [head] = await this.dataSource.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1)}`, [
+    const [head] = await this.dataSource.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1, true)}`, [
       ...countParams,
       ...filterParams,
     ]);
