@@ -5,17 +5,19 @@
 import { DataSource } from 'typeorm';
 import { GrantCounts } from '../src/oauth2/grants/grant-counts';
 import { bearer, createTestApp, openTestDataSource, request, type TestApp } from './support/app';
-import { GrantFactories, type GrantType } from './support/factories';
+import { GRANT_TABLES, GrantFactories, type GrantType } from './support/factories';
 
-const TABLES: Record<GrantType, { table: string; path: string; hash: string }> = {
-  access: { table: 'oauth2_access_tokens', path: '/api/v3/oauth2/access_tokens/', hash: 'token_hash' },
-  refresh: { table: 'oauth2_refresh_tokens', path: '/api/v3/oauth2/refresh_tokens/', hash: 'token_hash' },
-  code: {
-    table: 'oauth2_authorization_codes',
-    path: '/api/v3/oauth2/authorization_codes/',
-    hash: 'code_hash',
-  },
+const PATHS: Record<GrantType, string> = {
+  access: '/api/v3/oauth2/access_tokens/',
+  refresh: '/api/v3/oauth2/refresh_tokens/',
+  code: '/api/v3/oauth2/authorization_codes/',
 };
+const TABLES = Object.fromEntries(
+  (['access', 'refresh', 'code'] as const).map((type) => [
+    type,
+    { ...GRANT_TABLES[type], path: PATHS[type] },
+  ]),
+) as Record<GrantType, { table: string; hash: string; path: string }>;
 
 let t: TestApp;
 let f: GrantFactories;

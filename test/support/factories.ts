@@ -108,7 +108,7 @@ export interface GrantOptions {
   idToken?: Record<string, unknown>;
 }
 
-const GRANT_TABLES: Record<GrantType, { table: string; hash: string }> = {
+export const GRANT_TABLES: Record<GrantType, { table: string; hash: string }> = {
   access: { table: 'oauth2_access_tokens', hash: 'token_hash' },
   refresh: { table: 'oauth2_refresh_tokens', hash: 'token_hash' },
   code: { table: 'oauth2_authorization_codes', hash: 'code_hash' },

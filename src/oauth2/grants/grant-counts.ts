@@ -7,8 +7,9 @@ import {
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { ACCESS_TOKENS, AUTHORIZATION_CODES, REFRESH_TOKENS } from './grant-kind';
 
-export const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes'];
+const GRANT_TABLES = [ACCESS_TOKENS, REFRESH_TOKENS, AUTHORIZATION_CODES].map((kind) => kind.table);
 
 /**
  * Replaces each grant table's count deltas by one row per provider holding their sum (see GrantCounts). The grant

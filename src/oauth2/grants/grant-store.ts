@@ -270,8 +270,7 @@ export class GrantStore {
         ...filterParams,
       ]);
       this.rejectInvalid(params.filters, row);
-      const count = Number(row?.count ?? 0);
-      resolvePage(1, count, params.pageSize);
+      const count = Number(row?.count ?? 0); // page 1 always exists (an empty list has one empty page)
       return paginated(1, count, params.pageSize, await this.serialize(kind, row, params));
     }
 
