@@ -21,6 +21,13 @@ describe('loadConfig', () => {
       pageSizeMax: 100,
       avatars: 'initials',
       grantCountsFoldMs: 5000,
+      authFailureLimit: 20,
+      authFailureWindowSeconds: 60,
+      authFailureMaxAddresses: 10000,
+      trustedProxies: [],
+      corsOrigins: [],
+      maxHeaderBytes: 16384,
+      maxBodyBytes: 65536,
     });
   });
 
@@ -57,6 +64,68 @@ describe('loadConfig', () => {
       'PAGE_SIZE_DEFAULT',
       'Invalid configuration: PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX (100)',
     ],
+    [
+      { AUTH_FAILURE_LIMIT: '-1' },
+      'AUTH_FAILURE_LIMIT',
+      'Invalid configuration: AUTH_FAILURE_LIMIT must be a whole number, got "-1"',
+    ],
+    [
+      { AUTH_FAILURE_WINDOW_SECONDS: '0' },
+      'AUTH_FAILURE_WINDOW_SECONDS',
+      'Invalid configuration: AUTH_FAILURE_WINDOW_SECONDS must be between 1 and 86400, got 0',
+    ],
+    [
+      { AUTH_FAILURE_MAX_ADDRESSES: '0' },
+      'AUTH_FAILURE_MAX_ADDRESSES',
+      'Invalid configuration: AUTH_FAILURE_MAX_ADDRESSES must be between 1 and 10000000, got 0',
+    ],
+    [
+      { MAX_HEADER_BYTES: '512' },
+      'MAX_HEADER_BYTES',
+      'Invalid configuration: MAX_HEADER_BYTES must be between 1024 and 1048576, got 512',
+    ],
+    [
+      { MAX_BODY_BYTES: '1mb' },
+      'MAX_BODY_BYTES',
+      'Invalid configuration: MAX_BODY_BYTES must be a whole number, got "1mb"',
+    ],
+    ...[
+      '10.0.0.0/33',
+      '::1/129',
+      'proxy.internal',
+      '10.0.0.1/',
+      '10.0.0.1/8/8',
+      '256.0.0.1',
+      '10.0.0.0/-1',
+    ].map(
+      (entry) =>
+        [
+          { TRUSTED_PROXIES: `127.0.0.1, ${entry}` },
+          'TRUSTED_PROXIES',
+          'Invalid configuration: TRUSTED_PROXIES must be a comma-separated list of IP addresses, CIDR ranges ' +
+            `(10.0.0.0/8, fd00::/8), loopback, linklocal or uniquelocal, got "${entry}"`,
+        ] as const,
+    ),
+    ...[
+      '*',
+      'https://*.example.com',
+      'admin.example.com',
+      'https://admin.example.com/',
+      'https://admin.example.com/app',
+      'https://Admin.example.com',
+      'https://admin.example.com:443',
+      'ftp://admin.example.com',
+      'null',
+    ].map(
+      (entry) =>
+        [
+          { CORS_ORIGINS: `https://ok.example.com,${entry}` },
+          'CORS_ORIGINS',
+          'Invalid configuration: CORS_ORIGINS must be a comma-separated list of exact origins such as ' +
+            'https://admin.example.com (scheme, lower-case host and optional port; no path, no wildcard), ' +
+            `got "${entry}"`,
+        ] as const,
+    ),
   ])('rejects %j naming the variable', (env, variable, message) => {
     let error: unknown;
     try {
@@ -82,5 +151,34 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe('postgres://u:p@db:5432/grantry');
     expect(config.runMigrations).toBe(false);
     expect(config.dataDir).toBe('/var/lib/grantry');
+  });
+
+  it('reads the hardening settings', () => {
+    const config = loadConfig({
+      AUTH_FAILURE_LIMIT: '0',
+      AUTH_FAILURE_WINDOW_SECONDS: '300',
+      AUTH_FAILURE_MAX_ADDRESSES: '50',
+      TRUSTED_PROXIES: ' 10.0.0.0/8 ,, 192.168.1.7, fd00::/8, ::1, loopback, 172.16.0.0/12 ',
+      CORS_ORIGINS: 'https://admin.example.com, http://localhost:3000,https://admin.example.com',
+      MAX_HEADER_BYTES: '8192',
+      MAX_BODY_BYTES: '1048576',
+    });
+    expect(config).toEqual(
+      expect.objectContaining({
+        authFailureLimit: 0,
+        authFailureWindowSeconds: 300,
+        authFailureMaxAddresses: 50,
+        trustedProxies: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1', 'loopback', '172.16.0.0/12'],
+        corsOrigins: ['https://admin.example.com', 'http://localhost:3000'],
+        maxHeaderBytes: 8192,
+        maxBodyBytes: 1048576,
+      }),
+    );
+  });
+
+  it('treats empty lists as off', () => {
+    const config = loadConfig({ TRUSTED_PROXIES: ' ', CORS_ORIGINS: ',' });
+    expect(config.trustedProxies).toEqual([]);
+    expect(config.corsOrigins).toEqual([]);
   });
 });

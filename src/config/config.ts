@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { avatarSettingError } from '../common/serializers/avatar';
 
@@ -24,6 +25,22 @@ export interface AppConfig {
   avatars: string;
   /** How often the grant count deltas are folded (0 = never; another instance or a later start does it). */
   grantCountsFoldMs: number;
+  /** Failed authentications one client address may make per window before it is throttled (0 = no throttle). */
+  authFailureLimit: number;
+  authFailureWindowSeconds: number;
+  /** How many client addresses the throttle remembers at most (the oldest window is forgotten first). */
+  authFailureMaxAddresses: number;
+  /**
+   * Direct peers whose `X-Forwarded-For` is believed: IP addresses, CIDR ranges, or `loopback`, `linklocal`,
+   * `uniquelocal`. Empty: the client address is always the TCP peer.
+   */
+  trustedProxies: string[];
+  /** Origins (scheme://host[:port]) that may call the API from a browser. Empty: CORS is off. */
+  corsOrigins: string[];
+  /** Largest request head (request line and headers) Node's parser accepts; beyond it, 431. */
+  maxHeaderBytes: number;
+  /** Largest request body accepted, on any method; beyond it, 413. */
+  maxBodyBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -88,6 +105,62 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
+function list(env: Env, name: string): string[] {
+  const raw = value(env, name);
+  if (raw === undefined) return [];
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/** proxy-addr's named ranges, which Fastify's trustProxy understands. */
+const NAMED_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustedProxies(env: Env): string[] {
+  const entries = list(env, 'TRUSTED_PROXIES');
+  for (const entry of entries) {
+    if (NAMED_RANGES.includes(entry)) continue;
+    const slash = entry.indexOf('/');
+    const address = slash < 0 ? entry : entry.slice(0, slash);
+    const family = isIP(address);
+    const prefix = slash < 0 ? undefined : entry.slice(slash + 1);
+    const validPrefix =
+      prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !validPrefix) {
+      throw new ConfigError(
+        'TRUSTED_PROXIES',
+        `must be a comma-separated list of IP addresses, CIDR ranges (10.0.0.0/8, fd00::/8), loopback, ` +
+          `linklocal or uniquelocal, got "${entry}"`,
+      );
+    }
+  }
+  return entries;
+}
+
+function corsOrigins(env: Env): string[] {
+  const entries = list(env, 'CORS_ORIGINS');
+  for (const entry of entries) {
+    let origin: string | undefined;
+    try {
+      const url = new URL(entry);
+      if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin;
+    } catch {
+      origin = undefined;
+    }
+    // Browsers send the Origin header exactly so (lower-case host, no default port, no path); an entry written
+    // any other way could never match, and a wildcard would hand every site the API.
+    if (origin !== entry || entry.includes('*')) {
+      throw new ConfigError(
+        'CORS_ORIGINS',
+        `must be a comma-separated list of exact origins such as https://admin.example.com (scheme, lower-case ` +
+          `host and optional port; no path, no wildcard), got "${entry}"`,
+      );
+    }
+  }
+  return [...new Set(entries)];
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): AppConfig {
   const pageSizeMax = integer(env, 'PAGE_SIZE_MAX', 100, 1, 10_000);
   const pageSizeDefault = integer(env, 'PAGE_SIZE_DEFAULT', 20, 1, 10_000);
@@ -126,6 +199,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     pageSizeMax,
     avatars,
     grantCountsFoldMs: integer(env, 'GRANT_COUNTS_FOLD_MS', 5000, 0, 3_600_000),
+    authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 20, 0, 1_000_000),
+    authFailureWindowSeconds: integer(env, 'AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
+    authFailureMaxAddresses: integer(env, 'AUTH_FAILURE_MAX_ADDRESSES', 10_000, 1, 10_000_000),
+    trustedProxies: trustedProxies(env),
+    corsOrigins: corsOrigins(env),
+    maxHeaderBytes: integer(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 65_536, 1024, 16_777_216),
   };
 }
 
