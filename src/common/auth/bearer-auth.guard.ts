@@ -1,7 +1,9 @@
-import { type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import { type ExecutionContext, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { ApiError, DETAIL } from '../errors/api-error';
+import { AuthFailureThrottle } from './auth-throttle';
 import { parseAuthorization } from './authorization-header';
 import { type AuthenticatedRequest, PRINCIPAL } from './current-principal.decorator';
 import type { Principal } from './principal';
@@ -22,8 +24,14 @@ interface PassportView {
  */
 @Injectable()
 export class BearerAuthGuard extends AuthGuard('bearer') {
-  constructor(private readonly reflector: Reflector) {
+  private readonly throttle: AuthFailureThrottle;
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
     super({ session: false });
+    this.throttle = AuthFailureThrottle.fromConfig(config);
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -41,6 +49,11 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
         throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.malformedHeader);
       case 'bearer':
         break;
+    }
+    // Before the lookup, so a throttled address learns nothing about its guesses (see AuthFailureThrottle).
+    const wait = this.throttle.retryAfter(request);
+    if (wait > 0) {
+      throw new ApiError(HttpStatus.TOO_MANY_REQUESTS, DETAIL.throttled, { 'retry-after': String(wait) });
     }
     const view: PassportView = {
       headers: { authorization: `Bearer ${parsed.key}` },
@@ -66,8 +79,12 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
     // Passport hands over whatever the strategy rejected with (a database error, typically): rethrow it as is.
     // eslint-disable-next-line @typescript-eslint/only-throw-error
     if (error) throw error;
-    if (!principal) throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.tokenInvalid);
-    context.switchToHttp().getRequest<AuthenticatedRequest>()[PRINCIPAL] = principal;
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    if (!principal) {
+      this.throttle.recordFailure(request);
+      throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.tokenInvalid);
+    }
+    request[PRINCIPAL] = principal;
     return principal as TUser;
   }
 }
