@@ -6,6 +6,9 @@ import { SwaggerModule } from '@nestjs/swagger';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { ApiExceptionFilter } from './common/errors/api-exception.filter';
+import { corsHook } from './common/http/cors';
+import { bodyLimitHook, clientErrorHandler } from './common/http/request-limits';
+import { responseHeadersHook } from './common/http/response-headers';
 import type { AppConfig } from './config/config';
 import { PinoNestLogger } from './logging/logger';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
@@ -27,7 +30,11 @@ export async function createApp(
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    bodyLimit: 64 * 1024,
+    bodyLimit: config.maxBodyBytes,
+    http: { maxHeaderSize: config.maxHeaderBytes },
+    clientErrorHandler,
+    // X-Forwarded-For is believed only from the listed peers; the client is the right-most untrusted hop.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -43,16 +50,17 @@ export async function createApp(
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onSend', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
-  });
+  fastify.addHook('onRequest', bodyLimitHook(config.maxBodyBytes));
+  if (config.corsOrigins.length > 0) fastify.addHook('onRequest', corsHook(config.corsOrigins));
+  fastify.addHook('onSend', responseHeadersHook(`/${API_PREFIX}/docs`));
   await app.init();
   const document = buildOpenApiDocument(app);
   app.get(OpenApiDocumentHolder).document = document;
   SwaggerModule.setup(`${API_PREFIX}/docs`, app, document, {
     raw: false,
     customSiteTitle: 'Grantry API',
-    swaggerOptions: { persistAuthorization: false, displayOperationId: true },
+    // No validator badge: it would load an image from validator.swagger.io, which the page's CSP forbids.
+    swaggerOptions: { persistAuthorization: false, displayOperationId: true, validatorUrl: null },
   });
   return app;
 }

@@ -58,6 +58,9 @@ function defaultDetail(status: number, method: string): string {
       return DETAIL.notFound;
     case 405:
       return DETAIL.methodNotAllowed(method);
+    // Nest maps Fastify's own client errors (FST_ERR_CTP_BODY_TOO_LARGE) to an HttpException with a plain message.
+    case 413:
+      return 'Request body too large.';
     case 429:
       return DETAIL.throttled;
     case 503:

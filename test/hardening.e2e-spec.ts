@@ -1,0 +1,630 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { type Browser, chromium } from 'playwright-core';
+import { API_CSP, DOCS_CSP } from '../src/common/http/response-headers';
+import { bearer, createTestApp, type InjectResult, type TestApp } from './support/app';
+import { Factories } from './support/factories';
+
+const WHOAMI = '/api/v3/grantry/whoami/';
+const INVALID = { detail: 'Token invalid/expired' };
+const NOT_PROVIDED = { detail: 'Authentication credentials were not provided.' };
+const THROTTLED = { detail: 'Request was throttled.' };
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
+
+/** Fastify inject from a given client address (the TCP peer). */
+async function from(
+  t: TestApp,
+  remoteAddress: string,
+  url: string,
+  headers: Record<string, string> = {},
+  method: Method = 'GET',
+): Promise<InjectResult> {
+  const response = await t.app.getHttpAdapter().getInstance().inject({ method, url, headers, remoteAddress });
+  let body: unknown;
+  try {
+    body = response.body === '' ? undefined : JSON.parse(response.body);
+  } catch {
+    body = undefined;
+  }
+  return { status: response.statusCode, body, headers: response.headers, text: response.body };
+}
+
+const answer = (r: InjectResult) => ({ status: r.status, body: r.body });
+
+describe('failed-authentication throttle', () => {
+  let t: TestApp;
+  let key: string;
+
+  beforeAll(async () => {
+    t = await createTestApp({ AUTH_FAILURE_LIMIT: '3', AUTH_FAILURE_WINDOW_SECONDS: '60' });
+    const f = new Factories(t.dataSource);
+    key = await f.apiKey(await f.user());
+  });
+  afterAll(() => t.close());
+
+  it('refuses an address that failed LIMIT times, valid key included, with Retry-After; other routes stay open', async () => {
+    const ip = '198.51.100.1';
+    for (let i = 0; i < 3; i += 1) {
+      expect(answer(await from(t, ip, WHOAMI, bearer(`wrong-${i}`)))).toEqual({ status: 403, body: INVALID });
+    }
+    const guess = await from(t, ip, WHOAMI, bearer('wrong-3'));
+    expect(answer(guess)).toEqual({ status: 429, body: THROTTLED });
+    // The window began with the first failure, moments ago.
+    expect(guess.headers['retry-after']).toMatch(/^\d+$/);
+    expect(Number(guess.headers['retry-after'])).toBeGreaterThanOrEqual(58);
+    expect(Number(guess.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(guess.headers['www-authenticate']).toBeUndefined();
+
+    const valid = await from(t, ip, WHOAMI, bearer(key));
+    expect(answer(valid)).toEqual({ status: 429, body: THROTTLED });
+    expect(Number(valid.headers['retry-after'])).toBeGreaterThanOrEqual(58);
+
+    // Requests that present no key are not guesses: they are answered as usual, as are public routes.
+    expect(answer(await from(t, ip, WHOAMI))).toEqual({ status: 403, body: NOT_PROVIDED });
+    expect((await from(t, ip, '/-/health/live/')).status).toBe(200);
+    expect((await from(t, ip, '/api/v3/schema/')).status).toBe(200);
+  });
+
+  it("does not slow valid keys from another address, and counts that address's failures apart", async () => {
+    for (let i = 0; i < 3; i += 1) await from(t, '198.51.100.2', WHOAMI, bearer('wrong'));
+    expect((await from(t, '198.51.100.2', WHOAMI, bearer(key))).status).toBe(429);
+    expect(answer(await from(t, '198.51.100.3', WHOAMI, bearer(key)))).toEqual({
+      status: 200,
+      body: expect.objectContaining({ authenticated_via: 'api_token' }),
+    });
+    for (let i = 0; i < 3; i += 1) {
+      expect(answer(await from(t, '198.51.100.3', WHOAMI, bearer('wrong')))).toEqual({
+        status: 403,
+        body: INVALID,
+      });
+    }
+    expect((await from(t, '198.51.100.3', WHOAMI, bearer('wrong'))).status).toBe(429);
+  });
+
+  it('neither counts nor forgives successful authentications', async () => {
+    const ip = '198.51.100.4';
+    for (let i = 0; i < 2; i += 1) expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
+    for (let i = 0; i < 10; i += 1) expect((await from(t, ip, WHOAMI, bearer(key))).status).toBe(200);
+    expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
+    expect((await from(t, ip, WHOAMI, bearer(key))).status).toBe(429);
+  });
+
+  it('counts an IPv6 /64 as one client', async () => {
+    for (const ip of ['2001:db8:5:6::1', '2001:db8:5:6::2', '2001:db8:5:6:1:2:3:4']) {
+      expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
+    }
+    expect((await from(t, '2001:db8:5:6::99', WHOAMI, bearer(key))).status).toBe(429);
+    expect((await from(t, '2001:db8:5:7::1', WHOAMI, bearer(key))).status).toBe(200);
+  });
+
+  it('Retry-After is truthful: once it has passed, the address is served again', async () => {
+    const short = await createTestApp({ AUTH_FAILURE_LIMIT: '1', AUTH_FAILURE_WINDOW_SECONDS: '2' });
+    try {
+      const ip = '198.51.100.5';
+      expect((await from(short, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
+      const throttled = await from(short, ip, WHOAMI, bearer(key));
+      expect(answer(throttled)).toEqual({ status: 429, body: THROTTLED });
+      const wait = Number(throttled.headers['retry-after']);
+      expect([1, 2]).toContain(wait);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000 + 50));
+      expect((await from(short, ip, WHOAMI, bearer(key))).status).toBe(200);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('AUTH_FAILURE_LIMIT=0 turns it off', async () => {
+    const off = await createTestApp({ AUTH_FAILURE_LIMIT: '0' });
+    try {
+      for (let i = 0; i < 30; i += 1) {
+        expect(answer(await from(off, '198.51.100.6', WHOAMI, bearer('wrong')))).toEqual({
+          status: 403,
+          body: INVALID,
+        });
+      }
+      expect((await from(off, '198.51.100.6', WHOAMI, bearer(key))).status).toBe(200);
+    } finally {
+      await off.close();
+    }
+  });
+});
+
+describe('client address and X-Forwarded-For', () => {
+  let key: string;
+  const xff = (forwarded: string, extra: Record<string, string> = {}) => ({
+    'x-forwarded-for': forwarded,
+    ...extra,
+  });
+
+  it('without TRUSTED_PROXIES, X-Forwarded-For is ignored: the TCP peer is the client', async () => {
+    const t = await createTestApp({ AUTH_FAILURE_LIMIT: '2' });
+    try {
+      const f = new Factories(t.dataSource);
+      key = await f.apiKey(await f.user());
+      // A guesser rotating X-Forwarded-For still fails as its own address.
+      expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.1', bearer('wrong')))).status).toBe(403);
+      expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.2', bearer('wrong')))).status).toBe(403);
+      expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.3', bearer(key)))).status).toBe(429);
+      // ...and cannot get another peer throttled by naming it.
+      expect((await from(t, '192.0.2.11', WHOAMI, xff('192.0.2.10', bearer(key)))).status).toBe(200);
+      expect(t.logs.text).toContain('"remoteAddress":"192.0.2.10"');
+      expect(t.logs.text).not.toContain('"remoteAddress":"203.0.113.1"');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('with TRUSTED_PROXIES, the right-most untrusted hop is the client, and only when the peer is trusted', async () => {
+    const t = await createTestApp({ AUTH_FAILURE_LIMIT: '2', TRUSTED_PROXIES: '10.9.0.0/16, 192.0.2.99' });
+    try {
+      const proxy = '10.9.0.1';
+      // A client prepending its own X-Forwarded-For cannot hide: the proxy appends the real peer, and that hop is
+      // the right-most one not trusted.
+      expect((await from(t, proxy, WHOAMI, xff('1.1.1.1, 203.0.113.7', bearer('wrong')))).status).toBe(403);
+      // Through two trusted proxies.
+      expect(
+        (await from(t, '192.0.2.99', WHOAMI, xff('2.2.2.2, 203.0.113.7, 10.9.3.3', bearer('wrong')))).status,
+      ).toBe(403);
+      expect(answer(await from(t, '10.9.8.8', WHOAMI, xff('203.0.113.7', bearer(key))))).toEqual({
+        status: 429,
+        body: THROTTLED,
+      });
+      // Other clients behind the same proxies are not affected.
+      expect((await from(t, proxy, WHOAMI, xff('203.0.113.8', bearer(key)))).status).toBe(200);
+      expect((await from(t, proxy, WHOAMI, xff('203.0.113.7, 203.0.113.8', bearer(key)))).status).toBe(200);
+      // The proxy itself, without the header, is its own client.
+      expect((await from(t, proxy, WHOAMI, bearer(key))).status).toBe(200);
+      // An untrusted peer's X-Forwarded-For is ignored: naming the throttled client changes nothing.
+      expect((await from(t, '192.0.2.50', WHOAMI, xff('203.0.113.7', bearer(key)))).status).toBe(200);
+      expect(t.logs.text).toContain('"remoteAddress":"203.0.113.7"');
+      expect(t.logs.text).toContain('"remoteAddress":"192.0.2.50"');
+      expect(t.logs.text).not.toContain('"remoteAddress":"1.1.1.1"');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('response headers', () => {
+  let t: TestApp;
+  let key: string;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    const f = new Factories(t.dataSource);
+    key = await f.apiKey(await f.user());
+  });
+  afterAll(() => t.close());
+
+  const SECURITY = {
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+  };
+
+  it.each<[string, Method, string, boolean, number]>([
+    ['an API answer', 'GET', WHOAMI, true, 200],
+    ['a token list', 'GET', '/api/v3/oauth2/access_tokens/', true, 200],
+    ['an API error', 'GET', WHOAMI, false, 403],
+    ['a 404', 'GET', '/api/v3/nothing-here/', true, 404],
+    ['a 405', 'PATCH', '/api/v3/oauth2/access_tokens/', true, 405],
+    ['liveness', 'GET', '/-/health/live/', false, 200],
+    ['readiness', 'GET', '/-/health/ready/', false, 200],
+    ['the schema', 'GET', '/api/v3/schema/', false, 200],
+    ['the schema as JSON', 'GET', '/api/v3/schema/?format=json', false, 200],
+  ])(
+    '%s: strict CSP, no-store, nosniff, no framing, no referrer',
+    async (_name, method, url, auth, status) => {
+      const response = await from(t, '127.0.0.1', url, auth ? bearer(key) : {}, method);
+      expect(response.status).toBe(status);
+      expect(response.headers).toEqual(
+        expect.objectContaining({
+          ...SECURITY,
+          'content-security-policy': API_CSP,
+          'cache-control': 'no-store',
+        }),
+      );
+      expect(response.headers['x-powered-by']).toBeUndefined();
+      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+      expect(response.headers.vary).toBeUndefined();
+    },
+  );
+
+  it.each([
+    ['the Swagger UI page', '/api/v3/docs/', 'text/html'],
+    ['its init script', '/api/v3/docs/swagger-ui-init.js', 'application/javascript'],
+  ])('%s: the Swagger CSP, no-store', async (_name, url, type) => {
+    const response = await from(t, '127.0.0.1', url);
+    expect(response.status).toBe(200);
+    expect(String(response.headers['content-type'])).toContain(type);
+    expect(response.headers).toEqual(
+      expect.objectContaining({
+        ...SECURITY,
+        'content-security-policy': DOCS_CSP,
+        'cache-control': 'no-store',
+      }),
+    );
+  });
+
+  it("the Swagger UI's static files: the Swagger CSP, and their own caching", async () => {
+    const response = await from(t, '127.0.0.1', '/api/v3/docs/swagger-ui-bundle.js');
+    expect(response.status).toBe(200);
+    expect(response.headers).toEqual(
+      expect.objectContaining({
+        ...SECURITY,
+        'content-security-policy': DOCS_CSP,
+        'cache-control': 'public, max-age=0',
+      }),
+    );
+  });
+
+  it('the API CSP forbids everything; the Swagger one allows only this origin, and inline styles', () => {
+    expect(API_CSP).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    expect(DOCS_CSP).toBe(
+      "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; " +
+        "frame-ancestors 'none'",
+    );
+  });
+
+  describe('the Swagger UI under its CSP, in headless Chromium', () => {
+    let listening: TestApp;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
+      listening = await createTestApp({}, true);
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--no-first-run',
+        ],
+      });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await listening?.close();
+    });
+
+    it('renders and runs "Try it out" without a single CSP violation; an injected inline script is refused', async () => {
+      const address = listening.app.getHttpServer().address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const page = await browser.newPage();
+      page.setDefaultTimeout(10_000);
+      // As source text: this project compiles without the DOM library.
+      await page.addInitScript({
+        content: `window.cspViolations = [];
+          document.addEventListener('securitypolicyviolation', (event) =>
+            window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));`,
+      });
+      await page.goto(`http://127.0.0.1:${port}/api/v3/docs/`);
+      await page.locator('.opblock-summary', { hasText: '/grantry/whoami/' }).click();
+      await page.getByRole('button', { name: 'Try it out' }).click();
+      await page.getByRole('button', { name: 'Execute' }).click();
+      const status = page.locator('.live-responses-table .response .response-col_status').first();
+      await status.waitFor();
+      // Not authorized in this run: the API's own 403 proves the request was made and its answer rendered.
+      expect((await status.innerText()).trim().split('\n')[0]).toBe('403');
+      const violations = () =>
+        page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+      expect(await violations()).toEqual([]);
+
+      await page.evaluate(`{
+        const script = document.createElement('script');
+        script.textContent = 'window.injected = true';
+        document.body.appendChild(script);
+      }`);
+      await page.waitForFunction(
+        () => (window as unknown as { cspViolations: string[] }).cspViolations.length > 0,
+      );
+      expect(await violations()).toEqual(['script-src-elem inline']);
+      expect(
+        await page.evaluate(() => (window as unknown as { injected?: boolean }).injected),
+      ).toBeUndefined();
+    });
+  });
+});
+
+describe('CORS', () => {
+  /** What an OPTIONS request gets when CORS does not answer it: no route serves OPTIONS. */
+  const NO_OPTIONS_ROUTE = { status: 404, body: { detail: 'Not found.' } };
+  const ALLOWED = 'https://admin.example.com';
+  const preflight = (origin: string) => ({
+    origin,
+    'access-control-request-method': 'DELETE',
+    'access-control-request-headers': 'authorization',
+  });
+
+  describe('off (no CORS_ORIGINS)', () => {
+    let t: TestApp;
+    let key: string;
+    beforeAll(async () => {
+      t = await createTestApp();
+      const f = new Factories(t.dataSource);
+      key = await f.apiKey(await f.user());
+    });
+    afterAll(() => t.close());
+
+    it('adds no CORS headers to answers, and answers no preflight', async () => {
+      const response = await from(t, '127.0.0.1', WHOAMI, { origin: ALLOWED, ...bearer(key) });
+      expect(response.status).toBe(200);
+      expect(Object.keys(response.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
+      const pre = await from(
+        t,
+        '127.0.0.1',
+        '/api/v3/oauth2/access_tokens/1/',
+        preflight(ALLOWED),
+        'OPTIONS',
+      );
+      expect(answer(pre)).toEqual(NO_OPTIONS_ROUTE);
+      expect(Object.keys(pre.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
+    });
+  });
+
+  describe('on (CORS_ORIGINS lists origins)', () => {
+    let t: TestApp;
+    let key: string;
+    beforeAll(async () => {
+      t = await createTestApp({ CORS_ORIGINS: `${ALLOWED},http://localhost:3000` });
+      const f = new Factories(t.dataSource);
+      key = await f.apiKey(await f.user());
+    });
+    afterAll(() => t.close());
+
+    it.each([ALLOWED, 'http://localhost:3000'])(
+      'answers a preflight from %s without a key',
+      async (origin) => {
+        const response = await from(
+          t,
+          '127.0.0.1',
+          '/api/v3/oauth2/access_tokens/1/',
+          preflight(origin),
+          'OPTIONS',
+        );
+        expect(response.status).toBe(204);
+        expect(response.text).toBe('');
+        expect(response.headers).toEqual(
+          expect.objectContaining({
+            'access-control-allow-origin': origin,
+            'access-control-allow-methods': 'GET, HEAD, DELETE, OPTIONS',
+            'access-control-allow-headers': 'Authorization, Content-Type, X-Request-Id',
+            'access-control-max-age': '600',
+            vary: 'Origin',
+            'x-content-type-options': 'nosniff',
+          }),
+        );
+        expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+      },
+    );
+
+    it('echoes a listed origin on answers, errors included, and exposes Retry-After and X-Request-Id', async () => {
+      for (const [headers, status] of [
+        [bearer(key), 200],
+        [{}, 403],
+      ] as const) {
+        const response = await from(t, '127.0.0.1', WHOAMI, { origin: ALLOWED, ...headers });
+        expect(response.status).toBe(status);
+        expect(response.headers).toEqual(
+          expect.objectContaining({
+            'access-control-allow-origin': ALLOWED,
+            'access-control-expose-headers': 'Allow, Retry-After, X-Request-Id',
+            vary: 'Origin',
+          }),
+        );
+        expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+      }
+    });
+
+    it.each([
+      'https://evil.example.com',
+      'https://admin.example.com.evil.example',
+      'http://admin.example.com',
+      'https://admin.example.com:8443',
+      'https://ADMIN.example.com',
+      'null',
+      '*',
+    ])('gives %s nothing: no CORS headers, and its preflight is not answered', async (origin) => {
+      const response = await from(t, '127.0.0.1', WHOAMI, { origin, ...bearer(key) });
+      expect(response.status).toBe(200);
+      expect(Object.keys(response.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
+      expect(response.headers.vary).toBe('Origin');
+      const pre = await from(t, '127.0.0.1', WHOAMI, preflight(origin), 'OPTIONS');
+      expect(answer(pre)).toEqual(NO_OPTIONS_ROUTE);
+      expect(Object.keys(pre.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
+    });
+
+    it('without an Origin header, answers as usual (Vary: Origin for caches)', async () => {
+      const response = await from(t, '127.0.0.1', WHOAMI, bearer(key));
+      expect(response.status).toBe(200);
+      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+      expect(response.headers.vary).toBe('Origin');
+    });
+  });
+});
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Whether the server closed the connection (rather than the test giving up waiting). */
+  closed: boolean;
+  ms: number;
+}
+
+/** Writes bytes to the server and reads until it closes the connection or `timeoutMs` passes. */
+function raw(port: number, chunks: (string | Buffer)[], timeoutMs = 3000): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    let closed = false;
+    const finish = (): void => {
+      clearTimeout(timer);
+      const [head = '', body = ''] = data.split('\r\n\r\n', 2) as [string?, string?];
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body, closed, ms: Date.now() - started });
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      finish();
+    }, timeoutMs);
+    socket.on('connect', () => {
+      for (const chunk of chunks) socket.write(chunk);
+    });
+    socket.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // The server may close while we are still sending; what it answered before is what counts.
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
+    });
+    socket.on('close', () => {
+      closed = true;
+      finish();
+    });
+  });
+}
+
+describe('request size limits (real sockets)', () => {
+  let t: TestApp;
+  let port: number;
+  let key: string;
+  const HEADERS = 4096;
+  const BODY = 2048;
+
+  beforeAll(async () => {
+    t = await createTestApp({ MAX_HEADER_BYTES: String(HEADERS), MAX_BODY_BYTES: String(BODY) }, true);
+    const address = t.app.getHttpServer().address();
+    port = typeof address === 'object' && address ? address.port : 0;
+    const f = new Factories(t.dataSource);
+    key = await f.apiKey(await f.user());
+  });
+  afterAll(() => t.close());
+
+  const head = (method: string, path: string, headers: string[] = []) =>
+    `${method} ${path} HTTP/1.1\r\nHost: localhost\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
+
+  it('serves a request whose head is within MAX_HEADER_BYTES', async () => {
+    const response = await raw(port, [
+      head('GET', WHOAMI, [
+        `Authorization: Bearer ${key}`,
+        `X-Pad: ${'a'.repeat(HEADERS - 500)}`,
+        'Connection: close',
+      ]),
+    ]);
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    ['one huge header', [`X-Pad: ${'a'.repeat(HEADERS + 10)}`]],
+    ['many headers', Array.from({ length: 100 }, (_, i) => `X-Pad-${i}: ${'b'.repeat(50)}`)],
+  ])('431 for %s beyond MAX_HEADER_BYTES, in the API error shape', async (_name, headers) => {
+    const response = await raw(port, [head('GET', WHOAMI, [`Authorization: Bearer ${key}`, ...headers])]);
+    expect(response.status).toBe(431);
+    expect(JSON.parse(response.body)).toEqual({ detail: 'Request header fields too large.' });
+    expect(response.headers).toEqual(
+      expect.objectContaining({
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(response.body)),
+        connection: 'close',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': API_CSP,
+      }),
+    );
+    expect(response.closed).toBe(true);
+  });
+
+  it('never logs the key of a request whose head was too large', () => {
+    expect(t.logs.text).not.toContain(key);
+  });
+
+  const TOO_LARGE = { detail: 'Request body too large.' };
+
+  it.each([
+    ['GET', WHOAMI],
+    ['DELETE', '/api/v3/oauth2/access_tokens/1/'],
+    ['HEAD', WHOAMI],
+    ['POST', '/api/v3/oauth2/access_tokens/'],
+  ])('413 at once for %s announcing a body beyond MAX_BODY_BYTES, then closes', async (method, path) => {
+    // Only a little of the announced body is ever sent: the answer must not wait for the rest.
+    const response = await raw(port, [
+      head(method, path, [`Authorization: Bearer ${key}`, `Content-Length: ${BODY + 1}`]),
+      'x'.repeat(100),
+    ]);
+    expect(response.status).toBe(413);
+    if (method !== 'HEAD') expect(JSON.parse(response.body)).toEqual(TOO_LARGE);
+    expect(response.headers).toEqual(
+      expect.objectContaining({ connection: 'close', 'x-content-type-options': 'nosniff' }),
+    );
+    expect(response.closed).toBe(true);
+    expect(response.ms).toBeLessThan(2000);
+  });
+
+  it('413 for a chunked GET body once it passes the limit', async () => {
+    const chunk = 'y'.repeat(1000);
+    const response = await raw(port, [
+      head('GET', WHOAMI, [`Authorization: Bearer ${key}`, 'Transfer-Encoding: chunked']),
+      ...Array.from({ length: 3 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`),
+    ]);
+    expect(response.status).toBe(413);
+    expect(JSON.parse(response.body)).toEqual(TOO_LARGE);
+    expect(response.closed).toBe(true);
+  });
+
+  it('413 for a chunked JSON DELETE body once it passes the limit', async () => {
+    const chunk = `"${'z'.repeat(998)}"`;
+    const response = await raw(port, [
+      head('DELETE', '/api/v3/oauth2/access_tokens/1/', [
+        `Authorization: Bearer ${key}`,
+        'Content-Type: application/json',
+        'Transfer-Encoding: chunked',
+      ]),
+      ...Array.from({ length: 3 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`),
+    ]);
+    expect(response.status).toBe(413);
+    expect(JSON.parse(response.body)).toEqual(TOO_LARGE);
+  });
+
+  it('serves a GET with a small body, chunked or not, as if it had none', async () => {
+    const plain = await raw(port, [
+      head('GET', WHOAMI, [`Authorization: Bearer ${key}`, 'Content-Length: 5', 'Connection: close']),
+      'hello',
+    ]);
+    expect(plain.status).toBe(200);
+    const chunked = await raw(port, [
+      head('GET', WHOAMI, [
+        `Authorization: Bearer ${key}`,
+        'Transfer-Encoding: chunked',
+        'Connection: close',
+      ]),
+      '5\r\nhello\r\n0\r\n\r\n',
+    ]);
+    expect(chunked.status).toBe(200);
+    expect(JSON.parse(chunked.body)).toEqual(expect.objectContaining({ authenticated_via: 'api_token' }));
+  });
+
+  it('a POST body within the limit still gets the 405 it always got', async () => {
+    const body = JSON.stringify({ pad: 'p'.repeat(BODY - 100) });
+    const response = await raw(port, [
+      head('POST', '/api/v3/oauth2/access_tokens/', [
+        `Authorization: Bearer ${key}`,
+        'Content-Type: application/json',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        'Connection: close',
+      ]),
+      body,
+    ]);
+    expect(response.status).toBe(405);
+    expect(JSON.parse(response.body)).toEqual({ detail: 'Method "POST" not allowed.' });
+  });
+});
