@@ -8,6 +8,23 @@ describe('redactUrl', () => {
     ['/api/v3/x/?Client_Secret=s3cr3t', '/api/v3/x/?Client_Secret=[redacted]'],
     ['/api/v3/x/?search=token', '/api/v3/x/?search=token'],
     ['/api/v3/x/', '/api/v3/x/'],
+    [
+      '/api/v3/x/?key=a&code=b&refresh_token=c',
+      '/api/v3/x/?key=[redacted]&code=[redacted]&refresh_token=[redacted]',
+    ],
+    ['/api/v3/Qb3xk9VZp0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6AB/', '/api/v3/[redacted]/'],
+    ['/api/v3/oauth2/access_tokens/abcdEFGH1234ijkl/', '/api/v3/oauth2/access_tokens/[redacted]/'],
+    [
+      '/api/v3/oauth2/access_tokens/?search=abcdEFGH1234ijklMN',
+      '/api/v3/oauth2/access_tokens/?search=[redacted]',
+    ],
+    ['/api/v3/x/?Qb3xk9VZp0a1b2c3d4e5', '/api/v3/x/?[redacted]'],
+    ['/api/v3/x/?q=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '/api/v3/x/?q=[redacted]'],
+    [
+      '/api/v3/oauth2/authorization_codes/12/used_by/?ordering=-expires,provider&search=alice&page_size=100',
+      '/api/v3/oauth2/authorization_codes/12/used_by/?ordering=-expires,provider&search=alice&page_size=100',
+    ],
+    ['/api/v3/docs/swagger-ui-standalone-preset.js', '/api/v3/docs/swagger-ui-standalone-preset.js'],
   ])('%s -> %s', (url, expected) => {
     expect(redactUrl(url)).toBe(expected);
   });

@@ -10,6 +10,9 @@ const REDACT = [
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
+  'headers.cookie',
+  'rawPacket',
+  'err.rawPacket',
   'authorization',
   'key',
   'token',
@@ -21,11 +24,30 @@ const REDACT = [
   '*.client_secret',
 ];
 
-const SECRET_PARAM = /([?&](?:access_token|token|key|code|client_secret|password|refresh_token)=)[^&#]*/gi;
+const SECRET_PARAM =
+  /([?&;](?:access_token|refresh_token|id_token|token|key|api_key|apikey|code|client_secret|secret|password)=)[^&#;]*/gi;
 
-/** A URL as logged: values of parameters that may carry a secret (a client sending ?access_token=) are hidden. */
+/** A run of at least 16 characters between URL delimiters: a candidate for a key put where it does not belong. */
+const LONG_RUN = /[^/?&=#;]{16,}/g;
+const DIGIT = /\d/;
+const LETTER = /[A-Za-z]/;
+
+/**
+ * Keys are random: 16+ characters mixing letters and digits, or anything of 33+ characters, is treated as one. Route
+ * words (`authorization_codes`), usernames and search terms stay readable; a UUID or a long slug does not, which is
+ * the right side to err on.
+ */
+function redactTokenLike(run: string): string {
+  return run.length > 32 || (DIGIT.test(run) && LETTER.test(run)) ? '[redacted]' : run;
+}
+
+/**
+ * A URL as logged: values of parameters named like secrets (`?access_token=`), and anything token-like anywhere in
+ * the path or query (a key pasted into the path, or into `?q=`), are replaced with [redacted].
+ */
 export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAM, '$1[redacted]');
+  if (url.length < 16) return url;
+  return url.replace(SECRET_PARAM, '$1[redacted]').replace(LONG_RUN, redactTokenLike);
 }
 
 interface LoggedRequest {
