@@ -3,6 +3,7 @@ import { Initial1763800000000 } from './1763800000000-Initial';
 import { AuditEvents1763900000000 } from './1763900000000-AuditEvents';
 import { GrantCounts1764000000000 } from './1764000000000-GrantCounts';
 import { UserSearch1764100000000 } from './1764100000000-UserSearch';
+import { Documents1764200000000 } from './1764200000000-Documents';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -10,4 +11,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuditEvents1763900000000,
   GrantCounts1764000000000,
   UserSearch1764100000000,
+  Documents1764200000000,
 ];

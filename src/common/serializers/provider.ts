@@ -68,19 +68,11 @@ export interface ProviderRow {
   backchannel_name: string | null;
 }
 
-/** Every provider whose id the SQL expression `ids` (an int[]) gives, with the applications it serves. */
-export const providersSql = (ids: string): string => `
-SELECT p.id, p.name, p.authentication_flow, p.authorization_flow, p.invalidation_flow, p.property_mappings,
-       p.client_type, p.client_id, p.access_code_validity, p.access_token_validity, p.refresh_token_validity,
-       p.refresh_token_threshold, p.include_claims_in_id_token, p.signing_key, p.encryption_key, p.redirect_uris,
-       p.logout_uri, p.logout_method, p.sub_mode, p.issuer_mode, p.grant_types, p.jwt_federation_sources,
-       p.jwt_federation_providers,
-       a.slug AS application_slug, a.name AS application_name,
-       b.slug AS backchannel_slug, b.name AS backchannel_name
-  FROM oauth2_providers p
-  LEFT JOIN applications a ON a.provider_id = p.id
-  LEFT JOIN applications b ON b.id = p.backchannel_application_id
- WHERE p.id = ANY(${ids})`;
+/**
+ * A JSON array of the OAuth2 providers whose ids the SQL expression `ids` (an int[]) gives, as `ProviderRow`s, with
+ * the applications they serve. Read from the trigger-maintained `provider_documents` (migration Documents).
+ */
+export const providersJsonSql = (ids: string): string => `grantry_providers_json(${ids})`;
 
 /** The only place that shapes a nested provider. Fields are copied one by one: the secret hash can never leak. */
 export function toProviderDto(row: ProviderRow): ProviderDto {

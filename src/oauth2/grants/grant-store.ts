@@ -9,11 +9,11 @@ import { formatIdToken } from '../../common/serializers/id-token';
 import {
   type ProviderDto,
   type ProviderRow,
-  providersSql,
+  providersJsonSql,
   toProviderDto,
 } from '../../common/serializers/provider';
 import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
-import { toUserDto, type UserDto, type UserRow, usersSql } from '../../common/serializers/user';
+import { toUserDto, type UserDto, type UserRow, usersJsonSql } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
 import { type FilterParams, invalidChoice, type ListParams } from './list-params';
@@ -252,9 +252,12 @@ export class GrantStore {
                SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
                 GROUP BY provider_id HAVING sum(delta) <> 0) c) AS providers`
           : '';
-      return `${FILTER_CHECK_SQL(checkParam)}, ${countSql}::bigint AS count ${providersSql}`;
+      const check = filtered ? FILTER_CHECK_SQL(checkParam) : 'true AS user_ok, true AS provider_ok';
+      return `${check}, ${countSql}::bigint AS count ${providersSql}`;
     };
-    const filterParams = [params.filters.user ?? null, params.filters.provider ?? null];
+    // Without filters there is nothing to check (and nothing for the planner to plan).
+    const filtered = params.filters.user !== undefined || params.filters.provider !== undefined;
+    const filterParams = filtered ? [params.filters.user ?? null, params.filters.provider ?? null] : [];
 
     if (firstPage) {
       const page = this.pageSql(
@@ -352,9 +355,8 @@ export class GrantStore {
     return `WITH page AS MATERIALIZED (${pageSql})
       SELECT ${head ? `${head},` : ''}
              (SELECT coalesce(json_agg(page ORDER BY page.ord), '[]') FROM page) AS rows,
-             (SELECT coalesce(json_agg(u), '[]') FROM (${usersSql('ARRAY(SELECT DISTINCT user_id FROM page)')}) u) AS users,
-             (SELECT coalesce(json_agg(p), '[]')
-                FROM (${providersSql('ARRAY(SELECT DISTINCT provider_id FROM page)')}) p) AS providers`;
+             ${usersJsonSql('ARRAY(SELECT DISTINCT user_id FROM page)')} AS users,
+             ${providersJsonSql('ARRAY(SELECT DISTINCT provider_id FROM page)')} AS providers`;
   }
 
   /** The row if the principal may see it (and it passes the filters), else 404 "No <Model> matches...". */
