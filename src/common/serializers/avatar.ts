@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { memoize } from './memo';
 
 export interface AvatarSubject {
   username: string;
@@ -43,6 +44,13 @@ function escapeXml(value: string): string {
 }
 
 export function initialsAvatar(subject: Pick<AvatarSubject, 'name' | 'username'>): string {
+  return initialsAvatarOf(`${subject.name}\u0000${subject.username}`);
+}
+
+/** The SVG for `name NUL username`, memoized: every page of grants shows the same users again. */
+const initialsAvatarOf = memoize((key: string): string => {
+  const [name = '', username = ''] = key.split('\u0000');
+  const subject = { name, username };
   const text = initials(subject);
   const digest = createHash('sha256')
     .update(subject.name || subject.username)
@@ -54,7 +62,7 @@ export function initialsAvatar(subject: Pick<AvatarSubject, 'name' | 'username'>
     `<text x="50%" y="50%" dy=".35em" fill="#ffffff" font-family="sans-serif" font-size="28" text-anchor="middle">${escapeXml(text)}</text>` +
     `</svg>`;
   return `data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}`;
-}
+});
 
 function fillTemplate(template: string, subject: AvatarSubject): string {
   const mailHash = createHash('md5').update(subject.email.trim().toLowerCase(), 'utf8').digest('hex');
