@@ -12,7 +12,12 @@ declare global {
   var __GRANTRY_TEST_PG__: EmbeddedPostgres | undefined;
 }
 
-const TEST_DATABASE = 'grantry_test';
+/**
+ * One database per test run, so runs in parallel on one machine (two terminals, several agents) share the embedded
+ * cluster without dropping each other's data. The pid lets a later run tell a live run's database from a leftover.
+ */
+export const TEST_DATABASE_PREFIX = 'grantry_test_';
+const TEST_DATABASE = `${TEST_DATABASE_PREFIX}${process.pid}`;
 
 /** Recreates `database` empty on the server behind `adminUrl`. */
 async function recreateDatabase(adminUrl: string, database: string): Promise<void> {
@@ -26,6 +31,41 @@ async function recreateDatabase(adminUrl: string, database: string): Promise<voi
   } finally {
     await client.end();
   }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The test databases of runs still in progress (other than this one), after dropping those of dead runs. */
+export async function otherLiveTestDatabases(adminUrl: string): Promise<string[]> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
+      [`${TEST_DATABASE_PREFIX.replace(/_/g, '\\_')}%`],
+    );
+    const live: string[] = [];
+    for (const { datname } of rows) {
+      const pid = Number(datname.slice(TEST_DATABASE_PREFIX.length));
+      if (pid === process.pid) continue;
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) live.push(datname);
+      else await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`);
+    }
+    return live;
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropLeftoverDatabases(adminUrl: string): Promise<void> {
+  await otherLiveTestDatabases(adminUrl);
 }
 
 /**
@@ -54,6 +94,7 @@ export default async function globalSetup(): Promise<void> {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
     const embedded = await startEmbeddedPostgres({ dataDir, database: 'postgres' });
     globalThis.__GRANTRY_TEST_PG__ = embedded;
+    await dropLeftoverDatabases(embedded.url);
     await recreateDatabase(embedded.url, TEST_DATABASE);
     const target = new URL(embedded.url);
     target.pathname = `/${TEST_DATABASE}`;
