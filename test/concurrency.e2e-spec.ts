@@ -21,8 +21,8 @@ import { GRANT_TABLES, GrantFactories, type GrantType } from './support/factorie
  *   the pagination block is exactly Django's arithmetic for that count; page 1 (count and rows from one statement)
  *   and the last page hold exactly as many rows as `count` says.
  * - Pages read one after another are not one snapshot: with only deletes, plain OFFSET paging can skip a row but
- *   never repeat one. Grantry reads pages past the middle from the end, placed by the count of the previous
- *   statement, and then can repeat rows; see the `it.failing` case at the end.
+ *   never repeat one. Grantry reads pages past the middle from the end, placed by a count, so the count and the page
+ *   must come from one snapshot; the case at the end holds a delete between them.
  */
 
 interface Response {
@@ -582,70 +582,65 @@ describe('lists while rows are deleted', () => {
 });
 
 /**
- * Known bug (README "Stable pagination" promises no row on two pages): a page past the middle is read from the end,
- * placed by the count from the statement before it. When a delete commits between the two statements, the window
- * slides back over the previous page. Here: 30 rows, page_size 10; page 2 is read (rows 11-20); then page 3's count
- * still says 30 while the page statement, held on a table lock until 3 deletes of the last rows commit, reads the
- * last 10 of 27 rows: rows 18-27, three of them already on page 2. Plain OFFSET would read rows 21-27 (fewer than
- * the count promises, but none twice); counting and reading in one snapshot gets both right.
- *
- * `it.failing`: passes while the bug is there, fails (so flip it to `it`) once GrantStore.list reads the count and
- * the page in one snapshot. It also fails if its setup stops reproducing the interleaving, so it cannot rot silently.
+ * README "Stable pagination" promises no row on two pages. A page past the middle is read from the end, placed by
+ * the count; if a delete committed between the count and the page, the window would slide back over the previous
+ * page. Here: 30 rows, page_size 10; page 2 is read (rows 11-20); then page 3's statements are held on a table lock
+ * until 3 deletes of the last rows commit. Reading count and page in one snapshot gives 30 rows and rows 21-30 (or,
+ * after the deletes, 27 and rows 21-27); with a count from before and rows from after, it read rows 18-27, three of
+ * them already on page 2 (how this case failed before GrantStore.list read both in one snapshot).
  */
 describe('pages read one after another', () => {
-  it.failing(
-    'never repeat a row, even when a delete commits between a page’s count and its rows',
-    async () => {
-      const type: GrantType = 'refresh';
-      const table = GRANT_TABLES[type].table;
-      const user = await f.user();
-      const providerId = (await f.provider()).id;
-      const start = Date.now() + 86_400_000;
-      const pks: number[] = [];
-      for (let i = 0; i < 30; i += 1)
-        pks.push((await f.grant(type, user.id, providerId, { expires: new Date(start + i * 1000) })).pk);
-      const path = `${PATHS[type]}?provider=${providerId}&page_size=10`;
-      const page2 = await http('GET', `${path}&page=2`, adminKey);
-      expect((page2.body as PageBody).results.map((row) => row.pk)).toEqual(pks.slice(10, 20));
+  it('never repeat a row, even when a delete commits between a page’s count and its rows', async () => {
+    const type: GrantType = 'refresh';
+    const table = GRANT_TABLES[type].table;
+    const user = await f.user();
+    const providerId = (await f.provider()).id;
+    const start = Date.now() + 86_400_000;
+    const pks: number[] = [];
+    for (let i = 0; i < 30; i += 1)
+      pks.push((await f.grant(type, user.id, providerId, { expires: new Date(start + i * 1000) })).pk);
+    const path = `${PATHS[type]}?provider=${providerId}&page_size=10`;
+    const page2 = await http('GET', `${path}&page=2`, adminKey);
+    expect((page2.body as PageBody).results.map((row) => row.pk)).toEqual(pks.slice(10, 20));
 
-      const blocker = new Client({
-        connectionString: testDatabaseUrl(),
-        application_name: 'concurrency-blocker',
-      });
-      await blocker.connect();
-      let page3: Response | undefined;
-      let interleaved = false;
-      try {
-        await blocker.query('BEGIN');
-        await blocker.query(`DELETE FROM ${table} WHERE id = ANY($1)`, [pks.slice(27)]);
-        // The count (grant_counts) stays readable and does not see the uncommitted deletes; the rows do not.
-        await blocker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
-        const pending = http('GET', `${path}&page=3`, adminKey);
-        for (let i = 0; i < 500 && !interleaved; i += 1) {
-          const waiting = await t.dataSource.query<unknown[]>(
-            `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    const blocker = new Client({
+      connectionString: testDatabaseUrl(),
+      application_name: 'concurrency-blocker',
+    });
+    await blocker.connect();
+    let page3: Response | undefined;
+    let interleaved = false;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(`DELETE FROM ${table} WHERE id = ANY($1)`, [pks.slice(27)]);
+      // The count (grant_counts) stays readable and does not see the uncommitted deletes; the rows do not.
+      await blocker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+      const pending = http('GET', `${path}&page=3`, adminKey);
+      for (let i = 0; i < 500 && !interleaved; i += 1) {
+        const waiting = await t.dataSource.query<unknown[]>(
+          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE NOT l.granted AND l.relation = $1::regclass AND a.query NOT ILIKE 'LOCK TABLE%'`,
-            [table],
-          );
-          interleaved = waiting.length > 0;
-          if (!interleaved) await sleep(10);
-        }
-        await blocker.query('COMMIT');
-        page3 = await pending;
-      } finally {
-        await blocker.query('ROLLBACK').catch(() => undefined);
-        await blocker.end();
+          [table],
+        );
+        interleaved = waiting.length > 0;
+        if (!interleaved) await sleep(10);
       }
-      // A setup that no longer interleaves must not pass as "the bug is fixed": returning makes it.failing fail.
-      if (!interleaved || page3?.status !== 200) return;
+      await blocker.query('COMMIT');
+      page3 = await pending;
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      await blocker.end();
+    }
+    // The setup must really interleave the request with the deletes, or this case proves nothing.
+    expect(interleaved).toBe(true);
+    expect(page3?.status).toBe(200);
 
-      const body = page3.body as PageBody;
-      const got = body.results.map((row) => row.pk);
-      expect(got.filter((pk) => pks.slice(10, 20).includes(pk))).toEqual([]);
-      // One snapshot, either side of the deletes: 30 rows and page 3 = rows 21-30, or 27 rows and page 3 = rows 21-27.
-      const before = { count: 30, pks: pks.slice(20, 30) };
-      const after = { count: 27, pks: pks.slice(20, 27) };
-      expect([before, after]).toContainEqual({ count: body.pagination.count, pks: got });
-    },
-  );
+    const body = page3.body as PageBody;
+    const got = body.results.map((row) => row.pk);
+    expect(got.filter((pk) => pks.slice(10, 20).includes(pk))).toEqual([]);
+    // One snapshot, either side of the deletes: 30 rows and page 3 = rows 21-30, or 27 rows and page 3 = rows 21-27.
+    const before = { count: 30, pks: pks.slice(20, 30) };
+    const after = { count: 27, pks: pks.slice(20, 27) };
+    expect([before, after]).toContainEqual({ count: body.pagination.count, pks: got });
+  });
 });

@@ -217,8 +217,9 @@ export class GrantStore {
   }
 
   /**
-   * One page, in one statement after authentication for page 1, in two for other pages: the head (the filter check
-   * and the count), then the page with its users and providers. Never a statement per row.
+   * One page, in one statement after authentication for page 1, in two for other pages and searches: the head (the
+   * filter check and the count), then the page with its users and providers, both in one read-only snapshot
+   * (BEGIN and COMMIT are two more). Never a statement per row.
    *
    * - The count of the whole table, or of one provider's grants, is a sum of trigger-maintained deltas (see
    *   GrantCounts), not a scan. Other filtered counts use the user, provider and search indexes.
@@ -277,38 +278,61 @@ export class GrantStore {
       return paginated(1, count, params.pageSize, await this.serialize(kind, row, params));
     }
 
-    // Counting the whole table reads only grant_counts, so `where`'s parameters are not part of that statement.
-    const countParams = wholeTable ? [] : where.params;
-    const [head] = await this.dataSource.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1, true)}`, [
-      ...countParams,
-      ...filterParams,
-    ]);
-    this.rejectInvalid(params.filters, head);
-    const count = Number(head?.count ?? 0);
-    const page = resolvePage(params.page, count, params.pageSize);
-    if (count === 0) return paginated(page, count, params.pageSize, []);
+    // The count places the page (from the start or the end, per provider), so the head and the page must see the
+    // same rows: one REPEATABLE READ snapshot for both. Without it a delete committing between them shifts a page
+    // read from the end onto rows of the previous page.
+    const { page, count, related } = await this.inSnapshot(async (manager) => {
+      // Counting the whole table reads only grant_counts, so `where`'s parameters are not part of that statement.
+      const countParams = wholeTable ? [] : where.params;
+      const [head] = await manager.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1, true)}`, [
+        ...countParams,
+        ...filterParams,
+      ]);
+      this.rejectInvalid(params.filters, head);
+      const count = Number(head?.count ?? 0);
+      const page = resolvePage(params.page, count, params.pageSize);
+      if (count === 0) return { page, count, related: undefined };
 
-    const window = pageWindow({
-      count,
-      offset: (page - 1) * params.pageSize,
-      limit: params.pageSize,
-      providers:
-        byProvider && head?.providers
-          ? {
-              counts: head.providers.map(([id, rows]) => [id, Number(rows)]),
-              ascending: byProvider.ascending,
-            }
-          : undefined,
+      const window = pageWindow({
+        count,
+        offset: (page - 1) * params.pageSize,
+        limit: params.pageSize,
+        providers:
+          byProvider && head?.providers
+            ? {
+                counts: head.providers.map(([id, rows]) => [id, Number(rows)]),
+                ascending: byProvider.ascending,
+              }
+            : undefined,
+      });
+      const pageText = this.pageSql(
+        kind,
+        where,
+        params,
+        window,
+        params.search.length > 0 && count <= MATERIALIZE_MATCHES_UP_TO,
+      );
+      const [related] = await manager.query<RelatedRow[]>(this.relatedSql(pageText), where.params);
+      return { page, count, related };
     });
-    const pageText = this.pageSql(
-      kind,
-      where,
-      params,
-      window,
-      params.search.length > 0 && count <= MATERIALIZE_MATCHES_UP_TO,
-    );
-    const [related] = await this.dataSource.query<RelatedRow[]>(this.relatedSql(pageText), where.params);
     return paginated(page, count, params.pageSize, await this.serialize(kind, related, params));
+  }
+
+  /** Runs `work` on one connection in a read-only REPEATABLE READ transaction: every statement sees one snapshot. */
+  private async inSnapshot<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await work(runner.manager);
+      await runner.query('COMMIT');
+      return result;
+    } catch (error) {
+      await runner.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
   }
 
   /**
