@@ -428,11 +428,13 @@ async function main(): Promise<number> {
           `plain = ${writes.ratio.toFixed(2)}x`,
       );
       limits.push({
-        name: 'Inserts/s into oauth2_access_tokens vs a plain copy',
+        name: 'Inserts/s into oauth2_access_tokens vs the table without the count triggers and widened indexes',
         value: `${writes.ratio.toFixed(2)}x`,
         target: '>= 0.7x',
         pass: writes.ratio >= 0.7,
-        note: `${writes.grantry.rate.toFixed(0)}/s vs ${writes.plain.rate.toFixed(0)}/s, ${options.connections} clients`,
+        note:
+          `${writes.grantry.rate.toFixed(0)}/s vs ${writes.plain.rate.toFixed(0)}/s, ${options.connections} clients; ` +
+          `vs a bare copy (pk and token_hash only) ${writes.bareRatio.toFixed(2)}x`,
       });
     } catch (error) {
       harnessErrors += 1;
