@@ -4,6 +4,7 @@ import { AuditEvents1763900000000 } from './1763900000000-AuditEvents';
 import { GrantCounts1764000000000 } from './1764000000000-GrantCounts';
 import { UserSearch1764100000000 } from './1764100000000-UserSearch';
 import { Documents1764200000000 } from './1764200000000-Documents';
+import { OwnerIndex1764300000000 } from './1764300000000-OwnerIndex';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   GrantCounts1764000000000,
   UserSearch1764100000000,
   Documents1764200000000,
+  OwnerIndex1764300000000,
 ];

@@ -7,9 +7,10 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
  * per connection instead of on every request; for the authentication statement, run before every API request, that
  * was most of its cost.
  *
- * Only for a fixed `text` (a constant, never built from input): each name holds one plan per pooled connection
- * for as long as the connection lives. Not for statements whose best plan depends on their parameters (the list
- * queries): PostgreSQL may switch a prepared statement to a generic plan, measured 15x slower for those.
+ * Only for a fixed `text` (a constant, or one of a bounded set named by StatementNames): each name holds one plan
+ * per pooled connection for as long as the connection lives. Not for statements whose best plan depends on their
+ * parameters (the filtered list queries): PostgreSQL may switch a prepared statement to a generic plan, measured 15x
+ * slower for those. A statement without parameters has one plan anyway.
  */
 export async function preparedQuery<T extends QueryResultRow>(
   dataSource: DataSource,
@@ -20,4 +21,27 @@ export async function preparedQuery<T extends QueryResultRow>(
   const pool = (dataSource.driver as PostgresDriver).master as Pool;
   const result = await pool.query<T>({ name, text, values });
   return result.rows;
+}
+
+/**
+ * Names for statements built at run time from a bounded vocabulary (grant kind, ordering, page size), so they can be
+ * prepared. At most `capacity` texts get a name, first come first served; the rest run unprepared, so no input can
+ * make a connection hold an unbounded number of plans.
+ */
+export class StatementNames {
+  private readonly names = new Map<string, string>();
+
+  constructor(
+    private readonly prefix: string,
+    private readonly capacity: number,
+  ) {}
+
+  nameFor(text: string): string | undefined {
+    let name = this.names.get(text);
+    if (name === undefined && this.names.size < this.capacity) {
+      name = `${this.prefix}_${this.names.size + 1}`;
+      this.names.set(text, name);
+    }
+    return name;
+  }
 }

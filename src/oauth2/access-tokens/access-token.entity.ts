@@ -5,7 +5,7 @@ import { GrantColumns } from '../common/grant-columns';
 
 @Entity({ name: 'oauth2_access_tokens' })
 @Index('oauth2_access_tokens_provider_expires_id_idx', ['providerId', 'expires', 'id'])
-@Index('oauth2_access_tokens_user_id_id_idx', ['userId', 'id'])
+@Index('oauth2_access_tokens_user_provider_expires_id_idx', ['userId', 'providerId', 'expires', 'id'])
 @Index('oauth2_access_tokens_expires_id_idx', ['expires', 'id'])
 export class AccessTokenEntity extends GrantColumns {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'oauth2_access_tokens_pkey' })

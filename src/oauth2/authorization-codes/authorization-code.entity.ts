@@ -5,7 +5,7 @@ import { GrantColumns } from '../common/grant-columns';
 
 @Entity({ name: 'oauth2_authorization_codes' })
 @Index('oauth2_authorization_codes_provider_expires_id_idx', ['providerId', 'expires', 'id'])
-@Index('oauth2_authorization_codes_user_id_id_idx', ['userId', 'id'])
+@Index('oauth2_authorization_codes_user_provider_expires_id_idx', ['userId', 'providerId', 'expires', 'id'])
 @Index('oauth2_authorization_codes_expires_id_idx', ['expires', 'id'])
 export class AuthorizationCodeEntity extends GrantColumns {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'oauth2_authorization_codes_pkey' })

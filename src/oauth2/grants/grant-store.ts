@@ -15,6 +15,7 @@ import {
 import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
 import { toUserDto, type UserDto, type UserRow, usersJsonSql } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { preparedQuery, StatementNames } from '../../database/prepared';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
 import { type FilterParams, invalidChoice, type ListParams } from './list-params';
 import { type PageWindow, pageWindow } from './page-window';
@@ -123,6 +124,11 @@ class Where {
   }
 }
 
+function integerLiteral(value: number): string {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`not a row count: ${value}`);
+  return String(value);
+}
+
 /** `%`, `_` and `\` in a search term are literal. */
 export function likePattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -135,6 +141,7 @@ export function likePattern(term: string): string {
 @Injectable()
 export class GrantStore {
   private readonly avatars: AvatarResolver;
+  private readonly statementNames = new StatementNames('grantry_list', 64);
   private installId: Promise<string> | undefined;
 
   constructor(
@@ -269,10 +276,14 @@ export class GrantStore {
         false,
       );
       const head = headSql(where.params.length + 1, false);
-      const [row] = await this.dataSource.query<(HeadRow & RelatedRow)[]>(this.relatedSql(page, head), [
-        ...where.params,
-        ...filterParams,
-      ]);
+      const text = this.relatedSql(page, head);
+      const values = [...where.params, ...filterParams];
+      // Without parameters (an unfiltered list of everything), the statement is the same on every request for one
+      // ordering and page size: prepared, it is planned once per connection instead of every time.
+      const name = values.length === 0 ? this.statementNames.nameFor(text) : undefined;
+      const [row] = name
+        ? await preparedQuery<HeadRow & RelatedRow>(this.dataSource, name, text, values)
+        : await this.dataSource.query<(HeadRow & RelatedRow)[]>(text, values);
       this.rejectInvalid(params.filters, row);
       const count = Number(row?.count ?? 0); // page 1 always exists (an empty list has one empty page)
       return paginated(1, count, params.pageSize, await this.serialize(kind, row, params));
@@ -357,8 +368,10 @@ export class GrantStore {
     const scanOrder = window.reverse
       ? params.ordering.map((term) => ({ ...term, descending: !term.descending }))
       : params.ordering;
-    const limit = where.param(window.take);
-    const offset = where.param(window.skip);
+    // Literals, not parameters: they are integers we computed, and a statement without parameters can be prepared
+    // with a plan as good as a custom one (see list).
+    const limit = integerLiteral(window.take);
+    const offset = integerLiteral(window.skip);
     const matched = materialize
       ? `WITH matched AS MATERIALIZED (
            SELECT g.id, g.provider_id, g.user_id, g.expires, g.revoked FROM ${kind.table} g ${where.toString()})`
