@@ -243,13 +243,14 @@ export function markdownReport(report: Report): string {
           '',
           `- oauth2_access_tokens (as migrated: indexes, foreign keys, triggers): ${report.writes.grantry.inserts} inserts in ` +
             `${report.writes.grantry.seconds.toFixed(1)} s = ${report.writes.grantry.rate.toFixed(0)}/s`,
-          `- bench_plain_access_tokens (the table as the initial schema defines it: primary key, unique token_hash, ` +
+          `- bench_plain_access_tokens (a copy of the table, same rows, as the initial schema defines it: primary key, unique token_hash, ` +
             `foreign keys to users and providers, indexes on expires, user_id and (provider_id, expires, id); no count ` +
             `triggers): ${report.writes.plain.inserts} inserts in ${report.writes.plain.seconds.toFixed(1)} s = ` +
             `${report.writes.plain.rate.toFixed(0)}/s`,
           `- ratio ${report.writes.ratio.toFixed(2)}x (the target); the two tables ran in the order A B B A, half the ` +
             `time each`,
-          `- bench_bare_access_tokens (primary key and unique token_hash only, no foreign keys, no other index): ` +
+          `- bench_bare_access_tokens (a copy with the primary key and unique token_hash only, no foreign keys, no other ` +
+            `index): ` +
             `${report.writes.bare.inserts} inserts in ${report.writes.bare.seconds.toFixed(1)} s = ` +
             `${report.writes.bare.rate.toFixed(0)}/s; Grantry/bare ${report.writes.bareRatio.toFixed(2)}x (information)`,
           `- ${report.writes.cleanedUp} inserted rows deleted afterwards (${report.writes.leftOver} left)`,
