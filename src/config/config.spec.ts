@@ -31,7 +31,7 @@ describe('loadConfig', () => {
     });
   });
 
-  it.each([
+  it.each<[Record<string, string>, string, string]>([
     [{ PORT: 'abc' }, 'PORT', 'Invalid configuration: PORT must be a whole number, got "abc"'],
     [{ PORT: '70000' }, 'PORT', 'Invalid configuration: PORT must be between 0 and 65535, got 70000'],
     [
@@ -104,7 +104,7 @@ describe('loadConfig', () => {
           'TRUSTED_PROXIES',
           'Invalid configuration: TRUSTED_PROXIES must be a comma-separated list of IP addresses, CIDR ranges ' +
             `(10.0.0.0/8, fd00::/8), loopback, linklocal or uniquelocal, got "${entry}"`,
-        ] as const,
+        ] as [Record<string, string>, string, string],
     ),
     ...[
       '*',
@@ -124,7 +124,7 @@ describe('loadConfig', () => {
           'Invalid configuration: CORS_ORIGINS must be a comma-separated list of exact origins such as ' +
             'https://admin.example.com (scheme, lower-case host and optional port; no path, no wildcard), ' +
             `got "${entry}"`,
-        ] as const,
+        ] as [Record<string, string>, string, string],
     ),
   ])('rejects %j naming the variable', (env, variable, message) => {
     let error: unknown;
