@@ -124,11 +124,11 @@ describe('user documents', () => {
     try {
       await runner.query('TRUNCATE user_roles');
       expect(await staleDocuments(runner)).toEqual([]);
-      const [row] = await runner.query<{ doc: { roles: unknown[] } }[]>(
+      const rows: { doc: { roles: unknown[] } }[] = await runner.query(
         'SELECT doc FROM user_documents WHERE user_id = $1',
         [user.id],
       );
-      expect(row?.doc.roles).toEqual([]);
+      expect(rows[0]?.doc.roles).toEqual([]);
     } finally {
       await runner.rollbackTransaction();
       await runner.release();

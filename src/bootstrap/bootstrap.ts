@@ -21,10 +21,15 @@ export type BootstrapResult =
   | { action: 'created-admin'; userId: number; key: string }
   | { action: 'none' };
 
-async function ensureAdmin(manager: EntityManager): Promise<UserEntity> {
-  let group = await manager.findOneBy(GroupEntity, { name: ADMIN_GROUP });
-  if (!group) group = await createGroup(manager, { name: ADMIN_GROUP, isSuperuser: true });
+/** The superuser group, `authentik Admins`: created, or made superuser again, when it is not. */
+export async function ensureSuperuserGroup(manager: EntityManager): Promise<void> {
+  const group = await manager.findOneBy(GroupEntity, { name: ADMIN_GROUP });
+  if (!group) await createGroup(manager, { name: ADMIN_GROUP, isSuperuser: true });
   else if (!group.isSuperuser) await manager.update(GroupEntity, { id: group.id }, { isSuperuser: true });
+}
+
+async function ensureAdmin(manager: EntityManager): Promise<UserEntity> {
+  await ensureSuperuserGroup(manager);
   const user =
     (await manager.findOneBy(UserEntity, { username: ADMIN_USERNAME })) ??
     (await createUser(manager, { username: ADMIN_USERNAME, name: 'authentik Default Admin' }));

@@ -1,16 +1,7 @@
-import type { EntityManager } from 'typeorm';
-import { ADMIN_GROUP } from '../../bootstrap/bootstrap';
-import { addUserToGroup, createGroup, createUser, InputError } from '../../identity/accounts';
-import { GroupEntity } from '../../identity/group.entity';
+import { ADMIN_GROUP, ensureSuperuserGroup } from '../../bootstrap/bootstrap';
+import { addUserToGroup, createUser, InputError } from '../../identity/accounts';
 import { USER_TYPES } from '../../identity/user.entity';
 import { defineCommand } from '../args';
-
-/** The group `--superuser` puts users in; made (or made superuser again) on demand, as bootstrap does. */
-async function ensureSuperuserGroup(manager: EntityManager): Promise<void> {
-  const group = await manager.findOneBy(GroupEntity, { name: ADMIN_GROUP });
-  if (!group) await createGroup(manager, { name: ADMIN_GROUP, isSuperuser: true });
-  else if (!group.isSuperuser) await manager.update(GroupEntity, { id: group.id }, { isSuperuser: true });
-}
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
