@@ -29,13 +29,25 @@ const UNAVAILABLE_MESSAGES = [
   'Client was closed',
 ];
 
+/**
+ * TypeORM's errors for a statement on a query runner whose connection is gone. When PostgreSQL drops a connection in
+ * the middle of a transaction (shutdown, restart, a killed backend), TypeORM's error listener releases the runner, and
+ * the transaction's next statement (or its ROLLBACK) fails with one of these instead of a connection error. Grantry
+ * releases its own runners only in `finally`, after their last statement, so here they mean the connection was lost.
+ */
+const UNAVAILABLE_NAMES = new Set([
+  'QueryRunnerAlreadyReleasedError',
+  'QueryRunnerProviderAlreadyReleasedError',
+]);
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   const seen = new Set<unknown>();
   let current: unknown = error;
   while (current && typeof current === 'object' && !seen.has(current)) {
     seen.add(current);
-    const { code, message } = current as { code?: unknown; message?: unknown };
+    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
     if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
     if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
     current =
       (current as { driverError?: unknown; cause?: unknown }).driverError ??
