@@ -1,5 +1,6 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
+import { BoundedClient, QUERY_TIMEOUT_MARGIN_MS } from './bounded-client';
 import { ENTITIES } from './entities';
 
 export interface DatabaseSettings {
@@ -30,6 +31,12 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
       connectionTimeoutMillis: settings.connectTimeoutMs,
       // Bounds every statement so a slow database answers with an error instead of holding the request.
       statement_timeout: settings.statementTimeoutMs || undefined,
+      // ...and when the server cannot even say so (frozen, unreachable), the client stops waiting a little later
+      // and drops that connection (BoundedClient), instead of holding the request for as long as the outage lasts.
+      query_timeout: settings.statementTimeoutMs
+        ? settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS
+        : undefined,
+      Client: BoundedClient,
       idle_in_transaction_session_timeout: 60_000,
       keepAlive: true,
     },
