@@ -539,6 +539,28 @@ describe('request size limits (real sockets)', () => {
     expect(response.closed).toBe(true);
   });
 
+  it.each([
+    ['an empty JSON body', 'application/json', ''],
+    ['a broken JSON body', 'application/json', '{"oops'],
+    ['an odd content type', 'text/x-whatever', 'hello'],
+  ])(
+    'DELETE with %s ignores the body, as authentik does (404 for a row that does not exist)',
+    async (_n, type, body) => {
+      const response = await raw(port, [
+        head('DELETE', '/api/v3/oauth2/access_tokens/2147483000/', [
+          `Authorization: Bearer ${key}`,
+          `Content-Type: ${type}`,
+          `Content-Length: ${Buffer.byteLength(body)}`,
+          'Connection: close',
+        ]) + body,
+      ]);
+      expect({ status: response.status, body: JSON.parse(response.body) as unknown }).toEqual({
+        status: 404,
+        body: { detail: 'No AccessToken matches the given query.' },
+      });
+    },
+  );
+
   it('431 to HEAD carries no content: the next bytes on the connection are not a body', async () => {
     const response = await raw(port, [head('HEAD', WHOAMI, [`X-Pad: ${'a'.repeat(HEADERS + 10)}`])]);
     expect(response.status).toBe(431);
