@@ -5,6 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { SwaggerModule } from '@nestjs/swagger';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
+import { DETAIL } from './common/errors/api-error';
 import { ApiExceptionFilter } from './common/errors/api-exception.filter';
 import { corsHook } from './common/http/cors';
 import { bodyLimitHook, clientErrorHandler, frameworkErrorHandler } from './common/http/request-limits';
@@ -36,7 +37,9 @@ export async function createApp(
     frameworkErrors: frameworkErrorHandler,
     // X-Forwarded-For is believed only from the listed peers; the client is the right-most untrusted hop.
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
-    return503OnClosing: true,
+    // Requests arriving on kept-alive connections while closing get authentik's 503, from the hook below (Fastify's
+    // own would be in its shape).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(
@@ -62,6 +65,20 @@ export async function createApp(
   // looks at: a stray `Content-Type: application/json` with an empty or broken body must not turn a DELETE into 400.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    void reply
+      .code(503)
+      .header('connection', 'close')
+      .header('retry-after', '5')
+      .type('application/json')
+      .send({ detail: DETAIL.unavailable });
+  });
   fastify.addHook('onRequest', bodyLimitHook(config.maxBodyBytes));
   if (config.corsOrigins.length > 0) fastify.addHook('onRequest', corsHook(config.corsOrigins));
   fastify.addHook('onSend', responseHeadersHook(`/${API_PREFIX}/docs`));
