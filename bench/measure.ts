@@ -309,8 +309,8 @@ function combined(runs: WriteRate[]): WriteRate {
  *   triggers and the pk in the expiry and user indexes. This is the issue's "table without the indexes, triggers or
  *   counters you add", and the ratio against it is the target;
  * - `BARE`, a copy with only the primary key and token_hash (information: what the schema itself costs).
- * Grantry and PLAIN run twice each in the order A B B A, half the duration each, so a drift of the machine's speed
- * during the scenario weighs on both alike. The inserted rows are deleted afterwards (and any left by an
+ * Grantry and PLAIN run four times each in the order A B B A A B B A, half the duration each, so a drift of the
+ * machine's speed during the scenario weighs on both alike (single runs of a few seconds varied by +-25 %). The inserted rows are deleted afterwards (and any left by an
  * interrupted run, before).
  */
 export async function writeScenario(
@@ -361,12 +361,21 @@ export async function writeScenario(
   let bare: WriteRate;
   let cleanedUp = 0;
   try {
-    const first = await run('oauth2_access_tokens', half);
-    const second = await run(PLAIN, half);
-    const third = await run(PLAIN, half);
-    const fourth = await run('oauth2_access_tokens', half);
-    grantry = combined([first, fourth]);
-    plain = combined([second, third]);
+    const runs: Record<'grantry' | 'plain', WriteRate[]> = { grantry: [], plain: [] };
+    for (const which of [
+      'grantry',
+      'plain',
+      'plain',
+      'grantry',
+      'grantry',
+      'plain',
+      'plain',
+      'grantry',
+    ] as const) {
+      runs[which].push(await run(which === 'grantry' ? 'oauth2_access_tokens' : PLAIN, half));
+    }
+    grantry = combined(runs.grantry);
+    plain = combined(runs.plain);
     bare = await run(BARE, options.durationMs);
   } finally {
     cleanedUp = await removeInserted(url);
