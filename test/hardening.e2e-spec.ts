@@ -1,15 +1,14 @@
-import fs from 'node:fs';
 import net from 'node:net';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { API_CSP, DOCS_CSP } from '../src/common/http/response-headers';
 import { bearer, createTestApp, type InjectResult, type TestApp } from './support/app';
+import { launchChromium } from './support/browser';
 import { Factories } from './support/factories';
 
 const WHOAMI = '/api/v3/grantry/whoami/';
 const INVALID = { detail: 'Token invalid/expired' };
 const NOT_PROVIDED = { detail: 'Authentication credentials were not provided.' };
 const THROTTLED = { detail: 'Request was throttled.' };
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
 
@@ -274,18 +273,8 @@ describe('response headers', () => {
     let browser: Browser;
 
     beforeAll(async () => {
-      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
       listening = await createTestApp({}, true);
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--no-first-run',
-        ],
-      });
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();

@@ -1,10 +1,9 @@
-import fs from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createTestApp, type TestApp } from './support/app';
+import { launchChromium } from './support/browser';
 import { Factories } from './support/factories';
 
 /** Debian's Chromium (installed by .ci/run); a browser is never downloaded. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('Swagger UI in headless Chromium', () => {
   let t: TestApp;
@@ -13,25 +12,12 @@ describe('Swagger UI in headless Chromium', () => {
   let username: string;
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} not found: install it with "apt-get install -y chromium" (.ci/run does)`);
-    }
     t = await createTestApp({}, true);
     const f = new Factories(t.dataSource);
     const user = await f.user();
     username = user.username;
     key = await f.apiKey(user);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
