@@ -10,6 +10,16 @@ const exitKills: (() => void)[] = [];
 
 export class HarnessError extends Error {}
 
+/** A command-line option that must be a positive number (an integer when `integer`); `fallback` when absent. */
+export function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new HarnessError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+  }
+  return value;
+}
+
 function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => children.delete(child));

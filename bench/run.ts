@@ -34,6 +34,7 @@ import {
   HarnessError,
   installSignalHandlers,
   isInterrupted,
+  positive,
   type Server,
   startServer,
   stopChild,
@@ -83,15 +84,6 @@ interface Options {
   dataDir: string;
   out: string;
   full: boolean;
-}
-
-function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new HarnessError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
-  }
-  return value;
 }
 
 function parseOptions(): Options {

@@ -26,6 +26,7 @@ import {
   installSignalHandlers,
   isInterrupted,
   memoryOf,
+  positive,
   type Server,
   sleep,
   startServer,
@@ -59,15 +60,6 @@ interface Options {
   dataDir: string;
   scale: number;
   out: string | undefined;
-}
-
-function positive(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new HarnessError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
-  }
-  return value;
 }
 
 function parseOptions(): Options {
