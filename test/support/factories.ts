@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { generateClientId, generateSecret, sha256 } from '../../src/common/crypto/secrets';
 import {
@@ -66,6 +67,9 @@ export class Factories {
         name,
         clientId: generateClientId(),
         clientSecretHash: sha256(generateSecret()),
+        // As `provider create` and the seed make them: the reference schema has no null for these two.
+        authorizationFlow: randomUUID(),
+        invalidationFlow: randomUUID(),
       }),
     );
   }
