@@ -382,6 +382,10 @@ async function main(): Promise<number> {
   await migrate(db.url);
   const full = options.dataDir === path.resolve(ROOT, 'bench', '.data');
   const seed = await ensureSeeded(db.url, seedParameters(full ? 1 : options.scale), { skip: full, log });
+  const monitor = await connect(db.url);
+  // Rows an interrupted soak left go first: the retrieve ids sampled below must be rows that stay.
+  const purged = await Deletable.purge(monitor);
+  if (purged > 0) log(`removed ${purged} rows left by an interrupted soak`);
   const credentials: Credentials = await ensureCredentials(db.url);
   const data: KindData[] = [];
   for (const kind of KINDS) data.push(await kindData(db.url, kind, credentials));
@@ -390,9 +394,6 @@ async function main(): Promise<number> {
     .join(', ');
   log(`data set: ${rows}`);
 
-  const monitor = await connect(db.url);
-  const purged = await Deletable.purge(monitor);
-  if (purged > 0) log(`removed ${purged} rows left by an interrupted soak`);
   const before = await grantryConnections(monitor);
   if (before.total > 0) {
     log(
