@@ -228,3 +228,22 @@ export function memoryOf(pid: number): { rss: number; hwm: number } {
     return { rss: 0, hwm: 0 };
   }
 }
+
+/**
+ * Runs a harness's `main` and exits with its code after the clean-up; a failure is logged and exits 2. After Ctrl-C
+ * the signal handler stops everything and exits with 130, so failures on the way are its doing and not reported.
+ */
+export function runHarness(main: () => Promise<number>, log: (message: string) => void): void {
+  main()
+    .then(async (code) => {
+      if (isInterrupted()) return;
+      await cleanup();
+      process.exit(code);
+    })
+    .catch(async (error: unknown) => {
+      if (isInterrupted()) return;
+      log(`harness error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      await cleanup();
+      process.exit(2);
+    });
+}

@@ -29,12 +29,12 @@ import {
   type WriteResult,
 } from './measure';
 import {
-  cleanup,
   freePort,
   HarnessError,
   installSignalHandlers,
   isInterrupted,
   positive,
+  runHarness,
   type Server,
   startServer,
   stopChild,
@@ -530,16 +530,4 @@ async function main(): Promise<number> {
   return harnessErrors > 0 ? 1 : 0;
 }
 
-main()
-  .then(async (code) => {
-    if (isInterrupted()) return;
-    await cleanup();
-    process.exit(code);
-  })
-  .catch(async (error: unknown) => {
-    // After Ctrl-C the signal handler stops everything and exits with 130; failures on the way are its doing.
-    if (isInterrupted()) return;
-    log(`harness error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    await cleanup();
-    process.exit(2);
-  });
+runHarness(main, log);

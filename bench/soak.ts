@@ -20,13 +20,13 @@ import {
   type SeedParameters,
 } from './database';
 import {
-  cleanup,
   freePort,
   HarnessError,
   installSignalHandlers,
   isInterrupted,
   memoryOf,
   positive,
+  runHarness,
   type Server,
   sleep,
   startServer,
@@ -622,15 +622,4 @@ async function main(): Promise<number> {
   return pass ? 0 : 1;
 }
 
-main()
-  .then(async (code) => {
-    if (isInterrupted()) return;
-    await cleanup();
-    process.exit(code);
-  })
-  .catch(async (error: unknown) => {
-    if (isInterrupted()) return;
-    log(`harness error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    await cleanup();
-    process.exit(2);
-  });
+runHarness(main, log);
