@@ -10,8 +10,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../src/database/data-source-options';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { runMigrations } from '../src/database/migrations';
 import {
@@ -27,6 +25,7 @@ import {
   type WireRequest,
   type WireResponse,
 } from '../test/support/fuzz';
+import { openDataSource } from '../test/support/database';
 import {
   cleanup,
   freePort,
@@ -164,16 +163,7 @@ async function main(): Promise<number> {
 
   log('starting PostgreSQL');
   const url = await openDatabase(scratch);
-  const dataSource = new DataSource(
-    dataSourceOptions({
-      url,
-      poolSize: 2,
-      statementTimeoutMs: 0,
-      connectTimeoutMs: 5000,
-      applicationName: 'grantry-fuzz',
-    }),
-  );
-  await dataSource.initialize();
+  const dataSource = await openDataSource(url, 'grantry-fuzz');
   onCleanup(() => dataSource.destroy().then(() => undefined));
   await runMigrations(dataSource);
   const world = await seedWorld(dataSource);

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../src/database/data-source-options';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { runMigrations } from '../src/database/migrations';
+import { openDataSource } from './support/database';
 import { GRANT_TABLES, GrantFactories, type GrantType } from './support/factories';
 import { scratchDir, type ServerProcess, startServer, waitFor } from './support/server-process';
 
@@ -222,16 +222,7 @@ describe('faults', () => {
 
   beforeAll(async () => {
     database = await startEmbeddedPostgres({ dataDir: dbDir });
-    dataSource = new DataSource(
-      dataSourceOptions({
-        url: database.url,
-        poolSize: 2,
-        statementTimeoutMs: 0,
-        connectTimeoutMs: 5000,
-        applicationName: 'grantry-faults-test',
-      }),
-    );
-    await dataSource.initialize();
+    dataSource = await openDataSource(database.url, 'grantry-faults-test');
     await runMigrations(dataSource);
     factories = new GrantFactories(dataSource);
     userId = (await factories.user({ name: 'Faults User', email: 'faults@example.com' })).id;

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/database/data-source-options';
+import { openDataSource } from './database';
 import { createApp } from '../../src/app';
 import { type AppConfig, loadConfig } from '../../src/config/config';
 import { createLogger } from '../../src/logging/logger';
@@ -14,17 +14,8 @@ export function testDatabaseUrl(): string {
 }
 
 /** A connected DataSource on the test database, for suites that read or write rows directly. */
-export async function openTestDataSource(applicationName: string, poolSize = 2): Promise<DataSource> {
-  const dataSource = new DataSource(
-    dataSourceOptions({
-      url: testDatabaseUrl(),
-      poolSize,
-      statementTimeoutMs: 0,
-      connectTimeoutMs: 5000,
-      applicationName,
-    }),
-  );
-  return dataSource.initialize();
+export function openTestDataSource(applicationName: string, poolSize = 2): Promise<DataSource> {
+  return openDataSource(testDatabaseUrl(), applicationName, poolSize);
 }
 
 /** Every log line the app wrote, for tests that check what is (not) logged. */

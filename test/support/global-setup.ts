@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/database/data-source-options';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/database/embedded-postgres';
 import { runMigrations } from '../../src/database/migrations';
+import { openDataSource } from './database';
 
 declare global {
   var __GRANTRY_TEST_PG__: EmbeddedPostgres | undefined;
@@ -100,16 +99,7 @@ export default async function globalSetup(): Promise<void> {
     target.pathname = `/${TEST_DATABASE}`;
     url = target.toString();
   }
-  const dataSource = new DataSource(
-    dataSourceOptions({
-      url,
-      poolSize: 2,
-      statementTimeoutMs: 0,
-      connectTimeoutMs: 5000,
-      applicationName: 'grantry-tests',
-    }),
-  );
-  await dataSource.initialize();
+  const dataSource = await openDataSource(url, 'grantry-tests');
   await runMigrations(dataSource);
   await dataSource.destroy();
   process.env.DATABASE_URL = url;
