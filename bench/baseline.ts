@@ -20,7 +20,7 @@ import { parseAuthorization } from '../src/common/auth/authorization-header';
 import { type OrderTerm, parseOrdering, withPrimaryKey } from '../src/common/list-query/ordering';
 import {
   INVALID_PAGE,
-  paginated,
+  pagination,
   parsePage,
   parsePageSize,
   totalPages,
@@ -30,6 +30,11 @@ import { formatIdToken } from '../src/common/serializers/id-token';
 import { type ProviderRow, toProviderDto } from '../src/common/serializers/provider';
 import { isoFromSql, isoSql } from '../src/common/serializers/timestamps';
 import { toUserDto, type UserRow } from '../src/common/serializers/user';
+
+/** authentik's paginated list as an object, for JSON.stringify (Grantry itself writes the text, see JsonBody). */
+function paginated<T>(page: number, count: number, pageSize: number, results: T[]) {
+  return { pagination: pagination(page, count, pageSize), results, autocomplete: {} };
+}
 
 type Field = 'pk' | 'provider' | 'user' | 'expires' | 'revoked';
 

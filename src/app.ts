@@ -10,6 +10,7 @@ import { ApiExceptionFilter } from './common/errors/api-exception.filter';
 import { corsHook } from './common/http/cors';
 import { bodyLimitHook, clientErrorHandler, frameworkErrorHandler } from './common/http/request-limits';
 import { responseHeadersHook } from './common/http/response-headers';
+import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
 import { PinoNestLogger } from './logging/logger';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
@@ -55,6 +56,9 @@ export async function createApp(
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
   const fastify = app.getHttpAdapter().getInstance();
+  // Lists and retrieves answer a JsonBody (text already serialized); everything else is JSON.stringify'd as before.
+  // (Fastify's type says a serializer returns a string; its onSend sends a string or a Buffer alike.)
+  fastify.setReplySerializer(serializeReply as (payload: unknown) => string);
   // An `Expect` other than 100-continue: Node would answer 417 with no body by itself. authentik's servers ignore
   // the header and serve the request, and so does Grantry.
   fastify.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {

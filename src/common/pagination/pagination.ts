@@ -1,5 +1,6 @@
 import { HttpStatus } from '@nestjs/common';
 import { ApiError } from '../errors/api-error';
+import { JsonBody } from '../serializers/json-body';
 
 /** authentik's pagination block (authentik.api.pagination.Pagination), in its key order. */
 export interface Pagination {
@@ -10,12 +11,6 @@ export interface Pagination {
   total_pages: number;
   start_index: number;
   end_index: number;
-}
-
-export interface Paginated<T> {
-  pagination: Pagination;
-  results: T[];
-  autocomplete: Record<string, never>;
 }
 
 /** A requested page: a number, or `last` (resolved once the count is known). */
@@ -82,6 +77,21 @@ export function pagination(page: number, count: number, pageSize: number): Pagin
   };
 }
 
-export function paginated<T>(page: number, count: number, pageSize: number, results: T[]): Paginated<T> {
-  return { pagination: pagination(page, count, pageSize), results, autocomplete: {} };
+/**
+ * authentik's paginated list, `{"pagination": ..., "results": [...], "autocomplete": {}}` in its key order, around
+ * results already serialized as JSON text (see JsonBody).
+ */
+export function paginatedBody(
+  page: number,
+  count: number,
+  pageSize: number,
+  results: readonly string[],
+): JsonBody {
+  const parts = [`{"pagination":${JSON.stringify(pagination(page, count, pageSize))},"results":[`];
+  results.forEach((result, index) => {
+    if (index > 0) parts.push(',');
+    parts.push(result);
+  });
+  parts.push('],"autocomplete":{}}');
+  return new JsonBody(parts);
 }

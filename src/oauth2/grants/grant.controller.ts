@@ -29,10 +29,9 @@ import type { FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../../common/auth/current-principal.decorator';
 import type { Principal } from '../../common/auth/principal';
 import { ApiError, DETAIL } from '../../common/errors/api-error';
-import type { Paginated } from '../../common/pagination/pagination';
+import type { JsonBody } from '../../common/serializers/json-body';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import type { GrantKind } from './grant-kind';
-import type { GrantDto } from './grant-store';
 import {
   ExpiringBaseGrantModel,
   GenericError,
@@ -106,7 +105,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
     })
     @ApiOkResponse({ type: page })
     @withErrors()
-    list(@Query() query: RawQuery, @CurrentPrincipal() principal: Principal): Promise<Paginated<GrantDto>> {
+    list(@Query() query: RawQuery, @CurrentPrincipal() principal: Principal): Promise<JsonBody> {
       const params = parseListParams(kind, query, this.config.pageSizeDefault, this.config.pageSizeMax);
       return this.queryBus.execute(new ListGrantsQuery(kind, principal, params));
     }
@@ -123,7 +122,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
       @Param('id') raw: string,
       @Query() query: RawQuery,
       @CurrentPrincipal() principal: Principal,
-    ): Promise<GrantDto> {
+    ): Promise<JsonBody> {
       const params = parseListParams(kind, query, this.config.pageSizeDefault, this.config.pageSizeMax);
       return this.queryBus.execute(new RetrieveGrantQuery(kind, principal, parseId(raw), params));
     }

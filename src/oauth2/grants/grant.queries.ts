@@ -7,12 +7,12 @@ import {
   QueryHandler,
 } from '@nestjs/cqrs';
 import type { Principal } from '../../common/auth/principal';
-import type { Paginated } from '../../common/pagination/pagination';
+import type { JsonBody } from '../../common/serializers/json-body';
 import type { GrantKind } from './grant-kind';
-import { type GrantDto, GrantStore } from './grant-store';
+import { GrantStore } from './grant-store';
 import type { FilterParams, ListParams } from './list-params';
 
-export class ListGrantsQuery extends Query<Paginated<GrantDto>> {
+export class ListGrantsQuery extends Query<JsonBody> {
   constructor(
     readonly kind: GrantKind,
     readonly principal: Principal,
@@ -22,7 +22,7 @@ export class ListGrantsQuery extends Query<Paginated<GrantDto>> {
   }
 }
 
-export class RetrieveGrantQuery extends Query<GrantDto> {
+export class RetrieveGrantQuery extends Query<JsonBody> {
   constructor(
     readonly kind: GrantKind,
     readonly principal: Principal,
@@ -60,7 +60,7 @@ export class DeleteGrantCommand extends Command<void> {
 @QueryHandler(ListGrantsQuery)
 export class ListGrantsHandler implements IQueryHandler<ListGrantsQuery> {
   constructor(private readonly store: GrantStore) {}
-  execute(query: ListGrantsQuery): Promise<Paginated<GrantDto>> {
+  execute(query: ListGrantsQuery): Promise<JsonBody> {
     return this.store.list(query.kind, query.principal, query.params);
   }
 }
@@ -68,7 +68,7 @@ export class ListGrantsHandler implements IQueryHandler<ListGrantsQuery> {
 @QueryHandler(RetrieveGrantQuery)
 export class RetrieveGrantHandler implements IQueryHandler<RetrieveGrantQuery> {
   constructor(private readonly store: GrantStore) {}
-  execute(query: RetrieveGrantQuery): Promise<GrantDto> {
+  execute(query: RetrieveGrantQuery): Promise<JsonBody> {
     return this.store.retrieve(query.kind, query.principal, query.id, query.params);
   }
 }
