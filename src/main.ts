@@ -8,6 +8,7 @@ import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
 import { runMigrations } from './database/migrations';
 import { createLogger } from './logging/logger';
+import { applyHeapGrowingPercent } from './runtime/heap';
 
 function readConfig(): AppConfig {
   try {
@@ -56,6 +57,7 @@ function installShutdown(
 
 async function main(): Promise<void> {
   const config = readConfig();
+  applyHeapGrowingPercent(config.heapGrowingPercent);
   const logger = createLogger(config);
   const started = Date.now();
   const database = await openDatabase(config, logger);

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       corsOrigins: [],
       maxHeaderBytes: 16384,
       maxBodyBytes: 65536,
+      heapGrowingPercent: 50,
     });
   });
 
@@ -83,6 +84,16 @@ describe('loadConfig', () => {
       { MAX_HEADER_BYTES: '512' },
       'MAX_HEADER_BYTES',
       'Invalid configuration: MAX_HEADER_BYTES must be between 1024 and 1048576, got 512',
+    ],
+    [
+      { HEAP_GROWING_PERCENT: '1001' },
+      'HEAP_GROWING_PERCENT',
+      'Invalid configuration: HEAP_GROWING_PERCENT must be between 0 and 1000, got 1001',
+    ],
+    [
+      { HEAP_GROWING_PERCENT: '50%' },
+      'HEAP_GROWING_PERCENT',
+      'Invalid configuration: HEAP_GROWING_PERCENT must be a whole number, got "50%"',
     ],
     [
       { MAX_BODY_BYTES: '1mb' },
@@ -174,6 +185,12 @@ describe('loadConfig', () => {
         maxBodyBytes: 1048576,
       }),
     );
+  });
+
+  it('bounds heap growth at 50 % unless told otherwise (0 = V8 decides)', () => {
+    expect(loadConfig({}).heapGrowingPercent).toBe(50);
+    expect(loadConfig({ HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
+    expect(loadConfig({ HEAP_GROWING_PERCENT: '200' }).heapGrowingPercent).toBe(200);
   });
 
   it('treats empty lists as off', () => {

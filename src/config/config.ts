@@ -41,6 +41,11 @@ export interface AppConfig {
   maxHeaderBytes: number;
   /** Largest request body accepted, on any method; beyond it, 413. */
   maxBodyBytes: number;
+  /**
+   * How far (percent) the V8 heap may grow past what survived the last full garbage collection before the next one
+   * (V8's --heap-growing-percent; see src/runtime/heap.ts). 0 leaves V8's own heuristic.
+   */
+  heapGrowingPercent: number;
 }
 
 export class ConfigError extends Error {
@@ -206,6 +211,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     corsOrigins: corsOrigins(env),
     maxHeaderBytes: integer(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 65_536, 1024, 16_777_216),
+    heapGrowingPercent: integer(env, 'HEAP_GROWING_PERCENT', 50, 0, 1000),
   };
 }
 

@@ -399,9 +399,10 @@ export class GrantStore {
    * The grants `pageSql` selects, the users' and providers' stored documents (migration Documents) they reference,
    * and optionally `head` (select-list items, as one more row first): one round trip instead of three.
    *
-   * A row per document, each a small JSON value, not one JSON array of each: one value of a few hundred KB is a
-   * large object for V8 (over 128 KB), and those were promoted to the old generation on nearly every request
-   * (measured with --trace-gc-nvp: about 300 KB per page of 100), where small documents mostly die young.
+   * A row per document, each a small JSON value, rather than one JSON array (or one text) of each: a value of a
+   * few hundred KB is a large object for V8 (over 128 KB), and those were promoted to the old generation on nearly
+   * every request. Measured with --trace-gc-nvp on pages of 100: about 300 KB promoted per request as one text,
+   * about 210 KB as rows (what survives of the parsed documents; HEAP_GROWING_PERCENT bounds what that costs).
    */
   private relatedSql(pageSql: string, head?: string): string {
     return `WITH page AS MATERIALIZED (${pageSql})
