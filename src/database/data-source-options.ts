@@ -33,9 +33,7 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
       statement_timeout: settings.statementTimeoutMs || undefined,
       // ...and when the server cannot even say so (frozen, unreachable), the client stops waiting a little later
       // and drops that connection (BoundedClient), instead of holding the request for as long as the outage lasts.
-      query_timeout: settings.statementTimeoutMs
-        ? settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS
-        : undefined,
+      readTimeoutMs: settings.statementTimeoutMs ? settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS : 0,
       Client: BoundedClient,
       idle_in_transaction_session_timeout: 60_000,
       keepAlive: true,

@@ -23,7 +23,6 @@ const UNAVAILABLE_MESSAGES = [
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
   'Connection is not established',
-  'Query read timeout',
   'the database system is',
   'Cannot use a pool after calling end',
   'Client was closed',

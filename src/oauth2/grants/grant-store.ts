@@ -401,8 +401,8 @@ export class GrantStore {
    *
    * A row per document, each a small JSON value, rather than one JSON array (or one text) of each: a value of a
    * few hundred KB is a large object for V8 (over 128 KB), and those were promoted to the old generation on nearly
-   * every request. Measured with --trace-gc-nvp on pages of 100: about 300 KB promoted per request as one text,
-   * about 210 KB as rows (what survives of the parsed documents; HEAP_GROWING_PERCENT bounds what that costs).
+   * every request (measured with --trace-gc-nvp on pages of 100: about 300 KB promoted per request as one text,
+   * about 50 KB in all as rows).
    */
   private relatedSql(pageSql: string, head?: string): string {
     return `WITH page AS MATERIALIZED (${pageSql})
