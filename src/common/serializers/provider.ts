@@ -38,6 +38,7 @@ export interface ProviderDto {
   grant_types: string[];
 }
 
+/** A provider's stored document (`provider_documents`, migration Documents), with the applications it serves. */
 export interface ProviderRow {
   id: number;
   name: string;
@@ -67,12 +68,6 @@ export interface ProviderRow {
   backchannel_slug: string | null;
   backchannel_name: string | null;
 }
-
-/**
- * A JSON array of the OAuth2 providers whose ids the SQL expression `ids` (an int[]) gives, as `ProviderRow`s, with
- * the applications they serve. Read from the trigger-maintained `provider_documents` (migration Documents).
- */
-export const providersJsonSql = (ids: string): string => `grantry_providers_json(${ids})`;
 
 /** The only place that shapes a nested provider. Fields are copied one by one: the secret hash can never leak. */
 export function toProviderDto(row: ProviderRow): ProviderDto {

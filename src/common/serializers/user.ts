@@ -44,6 +44,10 @@ export interface UserDto {
   last_updated: string;
 }
 
+/**
+ * A user's stored document (`user_documents`, migration Documents): columns, direct groups (with their parent's name),
+ * direct roles, and superuser status through the group tree.
+ */
 export interface UserRow {
   id: number;
   uuid: string;
@@ -69,13 +73,6 @@ export interface UserRow {
   }[];
   roles: RoleDto[];
 }
-
-/**
- * A JSON array of the users whose ids the SQL expression `ids` (an int[]) gives, as `UserRow`s: their columns, direct
- * groups (with their parent's name) and direct roles, and superuser status through the group tree. Read from the
- * trigger-maintained `user_documents` (migration Documents), so no request builds them.
- */
-export const usersJsonSql = (ids: string): string => `grantry_users_json(${ids})`;
 
 /** authentik's `num_pk`: the first five decimal digits of the group UUID read as a 128-bit integer. */
 export function numPk(uuid: string): number {
