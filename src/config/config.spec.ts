@@ -1,5 +1,14 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from './config';
+import {
+  CONFIG_VARIABLES,
+  ConfigError,
+  loadConfig,
+  SECRET_SETTINGS,
+  smallestPeriod,
+  letterEntropyBits,
+} from './config';
 
 describe('loadConfig', () => {
   it('uses documented defaults for an empty environment', () => {
@@ -58,7 +67,54 @@ describe('loadConfig', () => {
     [
       { BOOTSTRAP_TOKEN: 'short' },
       'BOOTSTRAP_TOKEN',
-      'Invalid configuration: BOOTSTRAP_TOKEN must be at least 16 characters long',
+      'Invalid configuration: BOOTSTRAP_TOKEN must be at least 32 characters long (128 bits or more; e.g. ' +
+        '"openssl rand -hex 32"), got 5',
+    ],
+    [
+      { BOOTSTRAP_TOKEN: '0123456789abcdef0123456789abcde' },
+      'BOOTSTRAP_TOKEN',
+      'Invalid configuration: BOOTSTRAP_TOKEN must be at least 32 characters long (128 bits or more; e.g. ' +
+        '"openssl rand -hex 32"), got 31',
+    ],
+    ...[
+      'a'.repeat(40),
+      'abcdefgh'.repeat(4),
+      'Aa1!'.repeat(12),
+      'abababab'.repeat(5) + 'cdefgh',
+      'a'.repeat(30) + '0123456789',
+    ].map(
+      (token) =>
+        [
+          { BOOTSTRAP_TOKEN: token },
+          'BOOTSTRAP_TOKEN',
+          'Invalid configuration: BOOTSTRAP_TOKEN is too repetitive to be a secret; use a random value (e.g. ' +
+            '"openssl rand -hex 32")',
+        ] as [Record<string, string>, string, string],
+    ),
+    ...['pässwörd-0123456789abcdefghijklmnop', 'with space 0123456789abcdefghijklmnop'].map(
+      (token) =>
+        [
+          { BOOTSTRAP_TOKEN: token },
+          'BOOTSTRAP_TOKEN',
+          'Invalid configuration: BOOTSTRAP_TOKEN must be printable ASCII without spaces (e.g. the output of ' +
+            '"openssl rand -hex 32")',
+        ] as [Record<string, string>, string, string],
+    ),
+    [
+      { DATABASE_URL: 'postgres://u:p@db/g', DATABASE_URL_FILE: '/run/secrets/database-url' },
+      'DATABASE_URL_FILE',
+      'Invalid configuration: DATABASE_URL_FILE and DATABASE_URL are both set; set only one',
+    ],
+    [
+      { BOOTSTRAP_TOKEN_FILE: '/nonexistent/grantry/bootstrap-token' },
+      'BOOTSTRAP_TOKEN_FILE',
+      'Invalid configuration: BOOTSTRAP_TOKEN_FILE names a file that cannot be read (ENOENT): ' +
+        '/nonexistent/grantry/bootstrap-token',
+    ],
+    [
+      { DATABASE_URL_FILE: '/' },
+      'DATABASE_URL_FILE',
+      'Invalid configuration: DATABASE_URL_FILE names a file that cannot be read (EISDIR): /',
     ],
     [
       { PAGE_SIZE_DEFAULT: '200' },
@@ -191,6 +247,90 @@ describe('loadConfig', () => {
     expect(loadConfig({}).heapGrowingPercent).toBe(50);
     expect(loadConfig({ HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
     expect(loadConfig({ HEAP_GROWING_PERCENT: '200' }).heapGrowingPercent).toBe(200);
+  });
+
+  describe('secrets from files (<NAME>_FILE)', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grantry-config-'));
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const write = (name: string, content: string | Buffer): string => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, content, { mode: 0o600 });
+      return file;
+    };
+
+    it('reads DATABASE_URL_FILE and BOOTSTRAP_TOKEN_FILE, ignoring one trailing newline', () => {
+      const config = loadConfig({
+        DATABASE_URL_FILE: write('url', 'postgres://grantry:s3cret@db:5432/grantry\n'),
+        BOOTSTRAP_TOKEN_FILE: write('token', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b\r\n'),
+      });
+      expect(config.databaseUrl).toBe('postgres://grantry:s3cret@db:5432/grantry');
+      expect(config.bootstrapToken).toBe('9f86d081884c7d659a2feaa0c55ad015a3bf4f1b');
+    });
+
+    it('validates a value from a file as it validates the variable, naming the variable', () => {
+      expect(() => loadConfig({ BOOTSTRAP_TOKEN_FILE: write('weak', 'secret\n') })).toThrow(
+        'Invalid configuration: BOOTSTRAP_TOKEN must be at least 32 characters long',
+      );
+      expect(() => loadConfig({ DATABASE_URL_FILE: write('mysql', 'mysql://x/y') })).toThrow(
+        'Invalid configuration: DATABASE_URL must use the postgres:// scheme, got "mysql:"',
+      );
+    });
+
+    it('refuses an empty file and one too large to be a secret, without printing the content', () => {
+      const empty = write('empty', '\n');
+      expect(() => loadConfig({ BOOTSTRAP_TOKEN_FILE: empty })).toThrow(
+        new ConfigError('BOOTSTRAP_TOKEN_FILE', `names an empty file: ${empty}`),
+      );
+      const big = write('big', Buffer.alloc(65_537, 'x'));
+      expect(() => loadConfig({ DATABASE_URL_FILE: big })).toThrow(
+        new ConfigError('DATABASE_URL_FILE', 'names a file of 65537 bytes; a secret file holds one line'),
+      );
+    });
+  });
+
+  it('CONFIG_VARIABLES lists exactly the variables loadConfig reads', () => {
+    const read = new Set<string>();
+    const env = new Proxy<Record<string, string | undefined>>(
+      {},
+      {
+        get: (_target, key) => {
+          if (typeof key === 'string') read.add(key);
+          return undefined;
+        },
+      },
+    );
+    loadConfig(env, '/srv/grantry');
+    expect([...read].sort()).toEqual([...CONFIG_VARIABLES].sort());
+    expect(SECRET_SETTINGS.every((name) => CONFIG_VARIABLES.includes(`${name}_FILE`))).toBe(true);
+  });
+
+  it.each([
+    ['abcabcabc', 3],
+    ['aaaa', 1],
+    ['abcd', 4],
+    ['abcab', 3],
+    ['', 0],
+  ])('smallestPeriod(%j) is %i', (text, period) => {
+    expect(smallestPeriod(text)).toBe(period);
+  });
+
+  it('letterEntropyBits counts bits per letter frequency', () => {
+    expect(letterEntropyBits('aaaa')).toBe(0);
+    expect(letterEntropyBits('abab')).toBe(4);
+    expect(letterEntropyBits('0123456789abcdef0123456789abcdef')).toBe(128);
+  });
+
+  it('accepts generated tokens: hex, base64url, and the 64 characters of "openssl rand -hex 32"', () => {
+    for (const token of [
+      '0f1e2d3c4b5a69788796a5b4c3d2e1f0',
+      'uQ2-x9_Zk3PzW8rT0yVbNcH1mLd4sJf7GaKe5oRiXqE',
+      'c0ffee254729296a45a3885639ac7ca1ec2e9d6be6a3d9c0d4b16e1f3a0c9e7d',
+    ]) {
+      expect(loadConfig({ BOOTSTRAP_TOKEN: token }).bootstrapToken).toBe(token);
+    }
   });
 
   it('treats empty lists as off', () => {

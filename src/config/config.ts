@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { avatarSettingError } from '../common/serializers/avatar';
@@ -58,6 +59,129 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * Settings that hold secrets. Each may instead be given as `<NAME>_FILE`, the path of a file holding the value, as
+ * Docker and Kubernetes mount secrets; a trailing newline in the file is ignored. Setting both is an error.
+ */
+export const SECRET_SETTINGS = ['DATABASE_URL', 'BOOTSTRAP_TOKEN'] as const;
+
+/** Every environment variable Grantry reads (config.spec.ts checks this against what loadConfig reads). */
+export const CONFIG_VARIABLES: readonly string[] = [
+  'NODE_ENV',
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'DATA_DIR',
+  'RUN_MIGRATIONS',
+  'BOOTSTRAP_TOKEN',
+  'LOG_LEVEL',
+  'DB_POOL_SIZE',
+  'DB_STATEMENT_TIMEOUT_MS',
+  'DB_CONNECT_TIMEOUT_MS',
+  'SHUTDOWN_TIMEOUT_MS',
+  'PAGE_SIZE_DEFAULT',
+  'PAGE_SIZE_MAX',
+  'AVATARS',
+  'GRANT_COUNTS_FOLD_MS',
+  'AUTH_FAILURE_LIMIT',
+  'AUTH_FAILURE_WINDOW_SECONDS',
+  'AUTH_FAILURE_MAX_ADDRESSES',
+  'TRUSTED_PROXIES',
+  'CORS_ORIGINS',
+  'MAX_HEADER_BYTES',
+  'MAX_BODY_BYTES',
+  'HEAP_GROWING_PERCENT',
+  ...SECRET_SETTINGS.map((name) => `${name}_FILE`),
+];
+
+/** The largest secret file read; a secret is a line, so anything bigger is a wrong path (a log, a database). */
+const MAX_SECRET_FILE_BYTES = 65_536;
+
+/** `env` with each `<NAME>_FILE` of SECRET_SETTINGS replaced by the file's content as `<NAME>`. */
+function withSecretFiles(env: Env): Env {
+  const resolved: Env = {};
+  for (const name of SECRET_SETTINGS) {
+    const fileVariable = `${name}_FILE`;
+    const file = value(env, fileVariable);
+    if (file === undefined) continue;
+    if (value(env, name) !== undefined) {
+      throw new ConfigError(fileVariable, `and ${name} are both set; set only one`);
+    }
+    let content: Buffer;
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        if (size > MAX_SECRET_FILE_BYTES) {
+          throw new ConfigError(fileVariable, `names a file of ${size} bytes; a secret file holds one line`);
+        }
+        content = fs.readFileSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new ConfigError(fileVariable, `names a file that cannot be read (${code}): ${file}`);
+    }
+    const text = content.toString('utf8').replace(/\r?\n$/, '');
+    if (text.trim() === '') throw new ConfigError(fileVariable, `names an empty file: ${file}`);
+    resolved[name] = text;
+  }
+  return Object.keys(resolved).length === 0 ? env : { ...env, ...resolved };
+}
+
+/**
+ * At least 128 bits: 32 printable ASCII characters, not a short unit repeated, and not dominated by a few characters
+ * (the entropy of its own letter frequencies; 32 random hex digits measure at least ~91 bits, "abab...ab" + a tail
+ * of distinct letters about 80).
+ */
+function bootstrapTokenSetting(env: Env): string | undefined {
+  const token = value(env, 'BOOTSTRAP_TOKEN');
+  if (token === undefined) return undefined;
+  // Headers are Latin-1 on the wire and the stored hash is of UTF-8: anything but printable ASCII could never match.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new ConfigError(
+      'BOOTSTRAP_TOKEN',
+      'must be printable ASCII without spaces (e.g. the output of "openssl rand -hex 32")',
+    );
+  }
+  if (token.length < 32) {
+    throw new ConfigError(
+      'BOOTSTRAP_TOKEN',
+      `must be at least 32 characters long (128 bits or more; e.g. "openssl rand -hex 32"), got ${token.length}`,
+    );
+  }
+  if (smallestPeriod(token) <= token.length / 4 || letterEntropyBits(token) < 84) {
+    throw new ConfigError(
+      'BOOTSTRAP_TOKEN',
+      'is too repetitive to be a secret; use a random value (e.g. "openssl rand -hex 32")',
+    );
+  }
+  return token;
+}
+
+/** Bits of `text` if its letters were drawn independently with their own frequencies in it. */
+export function letterEntropyBits(text: string): number {
+  const counts = new Map<string, number>();
+  for (const letter of text) counts.set(letter, (counts.get(letter) ?? 0) + 1);
+  let bits = 0;
+  for (const count of counts.values()) bits -= count * Math.log2(count / text.length);
+  return bits;
+}
+
+/** The length of the shortest unit that `text` repeats (its length when it repeats nothing). */
+export function smallestPeriod(text: string): number {
+  // Knuth-Morris-Pratt failure function: the longest proper prefix that is also a suffix.
+  const border = new Array<number>(text.length).fill(0);
+  for (let i = 1, k = 0; i < text.length; i += 1) {
+    while (k > 0 && text[i] !== text[k]) k = border[k - 1] ?? 0;
+    if (text[i] === text[k]) k += 1;
+    border[i] = k;
+  }
+  return text.length - (border[text.length - 1] ?? 0);
+}
 
 function value(env: Env, name: string): string | undefined {
   const raw = env[name];
@@ -166,19 +290,14 @@ function corsOrigins(env: Env): string[] {
   return [...new Set(entries)];
 }
 
-export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): AppConfig {
+export function loadConfig(given: Env = process.env, cwd: string = process.cwd()): AppConfig {
+  const env = withSecretFiles(given);
   const pageSizeMax = integer(env, 'PAGE_SIZE_MAX', 100, 1, 10_000);
   const pageSizeDefault = integer(env, 'PAGE_SIZE_DEFAULT', 20, 1, 10_000);
   if (pageSizeDefault > pageSizeMax) {
     throw new ConfigError('PAGE_SIZE_DEFAULT', `must not exceed PAGE_SIZE_MAX (${pageSizeMax})`);
   }
-  const bootstrapToken = value(env, 'BOOTSTRAP_TOKEN');
-  if (bootstrapToken !== undefined && bootstrapToken.length < 16) {
-    throw new ConfigError('BOOTSTRAP_TOKEN', 'must be at least 16 characters long');
-  }
-  if (bootstrapToken !== undefined && /\s/.test(bootstrapToken)) {
-    throw new ConfigError('BOOTSTRAP_TOKEN', 'must not contain whitespace');
-  }
+  const bootstrapToken = bootstrapTokenSetting(env);
   const avatars = value(env, 'AVATARS') ?? 'initials';
   const avatarError = avatarSettingError(avatars);
   if (avatarError) throw new ConfigError('AVATARS', avatarError);
