@@ -92,7 +92,7 @@ export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdow
         }
         // The lock's hold time by the database's clock: what shows that runs of two instances never overlap.
         this.logger.debug(
-          `grant counts folded: ${run.result} deltas, lock held from ${run.startedUs} to ${run.finishedUs} (µs)`,
+          `grant counts folded: ${run.result} deltas, lock held from ${run.startedUs} to ${run.finishedUs} (database clock, us)`,
         );
         return true;
       })
