@@ -35,12 +35,12 @@ RETURNING failures,
  * AUTH_FAILURE_LIMIT times within one window (which starts at its first failure) gets 429 with Retry-After for every
  * further failure until the window ends.
  *
- * Only failures are throttled: a valid key is always served, from any address. Answering a valid key normally does
- * tell a guesser which guess was right, which is why this throttle is not what protects keys: generated keys carry
- * 384 random bits and BOOTSTRAP_TOKEN must be strong, so guessing is hopeless with or without it. What it does is
- * slow and flag a client that keeps presenting keys that fail (a guesser, or a client with a revoked key in a loop),
- * and it no longer locks out everyone who shares an address with one (a NAT, a proxy not listed in TRUSTED_PROXIES,
- * Docker's userland proxy, an IPv6 /64).
+ * Only failures are throttled: a valid key is always served, from any address. Serving it does tell a guesser which
+ * guess was right, so this throttle is not what protects keys: generated keys carry 384 random bits and
+ * BOOTSTRAP_TOKEN must be strong, which makes guessing hopeless with or without it. What the throttle does is tell a
+ * client that keeps presenting failing keys (a guesser, a script looping on a revoked key) to back off, and log it
+ * once per window; in exchange it no longer locks out everyone who shares an address with such a client (a NAT, a
+ * proxy not listed in TRUSTED_PROXIES, Docker's userland proxy, an IPv6 /64).
  *
  * Successful authentications neither count nor reset the count, and cost no extra SQL: the throttle is consulted
  * only after a key failed, by one statement that both counts the failure and answers whether the limit is passed.
