@@ -59,13 +59,17 @@ export async function startServer(
       () => reject(new Error(`server not ready in ${timeoutMs} ms:\n${stdout.join('')}${stderr.join('')}`)),
       timeoutMs,
     );
+    let ready = false;
     child.stdout.on('data', (chunk: Buffer) => {
       stdout.push(chunk.toString().replace(/\r\n/g, '\n'));
+      // Past "ready" only collect: re-reading all output per chunk would be quadratic in a long, chatty run.
+      if (ready) return;
       for (const line of stdout.join('').split('\n')) {
         if (!line.startsWith('{')) continue;
         try {
           const parsed = JSON.parse(line) as { msg?: string; url?: string };
           if (parsed.msg === 'ready' && parsed.url) {
+            ready = true;
             clearTimeout(timer);
             resolve(parsed.url);
           }
