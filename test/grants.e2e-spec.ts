@@ -520,6 +520,17 @@ describe.each(KINDS)('$path', (kind) => {
       expect((await del(`${kind.path}${pk}/?user=abc`)).status).toBe(400);
       expect((await get(`${kind.path}${pk}/?provider=${p1.id}`)).status).toBe(200);
     });
+
+    it('retrieve ignores page and page_size, as authentik does on a detail route', async () => {
+      const provider = await f.provider();
+      const { pk } = await f.grant(kind.type, admin.id, provider.id);
+      const plain = await get(`${kind.path}${pk}/`);
+      expect(plain.status).toBe(200);
+      for (const query of ['page=abc', 'page=0', 'page=999999', 'page_size=-5', 'page=last&page_size=x']) {
+        const response = await get(`${kind.path}${pk}/?${query}`);
+        expect([query, response.status, response.body]).toEqual([query, 200, plain.body]);
+      }
+    });
   });
 
   describe('search', () => {

@@ -42,7 +42,7 @@ import {
   ValidationError,
 } from './grant.openapi';
 import { DeleteGrantCommand, GrantUsedByQuery, ListGrantsQuery, RetrieveGrantQuery } from './grant.queries';
-import { parseFilters, parseId, parseListParams, type RawQuery } from './list-params';
+import { parseFilters, parseId, parseListParams, parseRetrieveParams, type RawQuery } from './list-params';
 
 function methodNotAllowed(request: FastifyRequest, allow: string): never {
   throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), { allow });
@@ -123,8 +123,9 @@ export function grantController(kind: GrantKind): Type<unknown> {
       @Query() query: RawQuery,
       @CurrentPrincipal() principal: Principal,
     ): Promise<JsonBody> {
-      const params = parseListParams(kind, query, this.config.pageSizeDefault, this.config.pageSizeMax);
-      return this.queryBus.execute(new RetrieveGrantQuery(kind, principal, parseId(raw), params));
+      return this.queryBus.execute(
+        new RetrieveGrantQuery(kind, principal, parseId(raw), parseRetrieveParams(query)),
+      );
     }
 
     @Delete(':id')

@@ -85,6 +85,20 @@ export function parseListParams(
   };
 }
 
+/**
+ * What a retrieve reads of the query: the filters and the nesting flags. Pagination does not apply to one object,
+ * so `page` and `page_size` are ignored, as DRF ignores them on a detail route (`?page=abc` is not an error there).
+ */
+export function parseRetrieveParams(
+  query: RawQuery,
+): Pick<ListParams, 'filters' | 'includeGroups' | 'includeRoles'> {
+  return {
+    filters: parseFilters(query),
+    includeGroups: flag(query.include_groups),
+    includeRoles: flag(query.include_roles),
+  };
+}
+
 /** Route ids: a non-integer, or one outside PostgreSQL's integer range, is simply "Not found.". */
 export function parseId(raw: string): number {
   if (!/^\d{1,10}$/.test(raw)) throw new ApiError(HttpStatus.NOT_FOUND, DETAIL.notFound);
