@@ -13,7 +13,7 @@ import { bodyLimitHook, clientErrorHandler, frameworkErrorHandler } from './comm
 import { responseHeadersHook } from './common/http/response-headers';
 import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
-import { PinoNestLogger } from './logging/logger';
+import { couldBeKey, PinoNestLogger } from './logging/logger';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -31,7 +31,11 @@ export async function createApp(
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
     genReqId: (request: IncomingMessage) => {
       const incoming = request.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      // A client's id is echoed, logged and stored with audit events, so one that could be a key (a client that
+      // put its key in the wrong header) is replaced rather than kept.
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) && !couldBeKey(incoming)
+        ? incoming
+        : randomUUID();
     },
     bodyLimit: config.maxBodyBytes,
     http: { maxHeaderSize: config.maxHeaderBytes },

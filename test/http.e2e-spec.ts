@@ -1,6 +1,6 @@
 import { parse } from 'yaml';
 import { bearer, createTestApp, request, type TestApp } from './support/app';
-import { Factories } from './support/factories';
+import { Factories, GrantFactories } from './support/factories';
 
 describe('HTTP basics', () => {
   let t: TestApp;
@@ -37,6 +37,32 @@ describe('HTTP basics', () => {
       'x-request-id': 'bad id with spaces',
     });
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const uuid = '0b7e2c4a-51f3-4d0e-9a8b-6c5d4e3f2a1b';
+    expect(
+      (await request(t.app, 'GET', '/-/health/live/', { 'x-request-id': uuid })).headers['x-request-id'],
+    ).toBe(uuid);
+  });
+
+  it('replaces a request id that could be a key: not echoed, not logged, not stored with the audit event', async () => {
+    const f = new Factories(t.dataSource);
+    // An owner may delete their own grant.
+    const owner = await f.user();
+    const ownerKey = await f.apiKey(owner);
+    const { pk } = await new GrantFactories(t.dataSource).grant('access', owner.id, (await f.provider()).id);
+    const logged = t.logs.lines.length;
+    const response = await request(t.app, 'DELETE', `/api/v3/oauth2/access_tokens/${pk}/`, {
+      ...bearer(ownerKey),
+      'x-request-id': ownerKey,
+    });
+    expect(response.status).toBe(204);
+    const id = response.headers['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const [event] = await t.dataSource.query<{ request_id: string }[]>(
+      `SELECT request_id FROM audit_events WHERE object_pk = $1 AND action = 'grant_deleted'`,
+      [pk],
+    );
+    expect(event).toEqual({ request_id: id });
+    expect(t.logs.lines.slice(logged).join('\n')).not.toContain(ownerKey);
   });
 
   describe('health', () => {

@@ -101,6 +101,11 @@ describe('loadConfig', () => {
         ] as [Record<string, string>, string, string],
     ),
     [
+      { BOOTSTRAP_TOKEN: '3f2b8c1e-9a4d-4e7f-b6c5-0d1e2f3a4b5c' },
+      'BOOTSTRAP_TOKEN',
+      'Invalid configuration: BOOTSTRAP_TOKEN must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"',
+    ],
+    [
       { DATABASE_URL: 'postgres://u:p@db/g', DATABASE_URL_FILE: '/run/secrets/database-url' },
       'DATABASE_URL_FILE',
       'Invalid configuration: DATABASE_URL_FILE and DATABASE_URL are both set; set only one',

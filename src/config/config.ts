@@ -156,6 +156,13 @@ function bootstrapTokenSetting(env: Env): string | undefined {
       `must be at least 32 characters long (128 bits or more; e.g. "openssl rand -hex 32"), got ${token.length}`,
     );
   }
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(token)) {
+    // 122 random bits at most; and request ids are UUIDs, which the logs keep (see couldBeKey).
+    throw new ConfigError(
+      'BOOTSTRAP_TOKEN',
+      'must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"',
+    );
+  }
   if (smallestPeriod(token) <= token.length / 4 || letterEntropyBits(token) < 84) {
     throw new ConfigError(
       'BOOTSTRAP_TOKEN',

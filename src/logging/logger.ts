@@ -37,12 +37,13 @@ function isDelimiter(code: number): boolean {
 }
 
 /**
- * Keys are random: 16+ characters mixing letters and digits, or anything of 33+ characters, is treated as one. Route
+ * Keys are random: 16+ characters mixing letters and digits, or anything of 32+ characters, is treated as one. Route
  * words (`authorization_codes`), usernames and search terms stay readable; a UUID or a long slug does not, which is
  * the right side to err on.
  */
 function isTokenLike(text: string, start: number, end: number): boolean {
-  if (end - start > 32) return true;
+  // 32 characters is the shortest key Grantry accepts (BOOTSTRAP_TOKEN), whatever it is made of.
+  if (end - start >= 32) return true;
   if (end - start < 16) return false;
   let digit = false;
   let letter = false;
@@ -53,6 +54,16 @@ function isTokenLike(text: string, start: number, end: number): boolean {
     if (digit && letter) return true;
   }
   return false;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether a value a client sent to be echoed and logged (an `X-Request-Id`) could be a key: what redactUrl would
+ * redact. UUIDs are the usual request ids and are no key (BOOTSTRAP_TOKEN refuses the UUID form), so they pass.
+ */
+export function couldBeKey(value: string): boolean {
+  return !UUID.test(value) && isTokenLike(value, 0, value.length);
 }
 
 function redactTokenLike(run: string): string {
