@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { QUERY_TIMEOUT_MARGIN_MS } from '../src/database/bounded-client';
+import { QUERY_TIMEOUT_MARGIN_MS, SWEEP_INTERVAL_MS } from '../src/database/bounded-client';
 import type { BreakerLog } from '../src/database/circuit-breaker';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { circuitBreakerOf, GuardedPool } from '../src/database/guarded-pool';
@@ -123,8 +123,8 @@ const STATEMENT_MS = 500;
 const CONNECT_MS = 500;
 const PROBE_INTERVAL_MS = 100;
 const READ_TIMEOUT_MS = STATEMENT_MS + QUERY_TIMEOUT_MARGIN_MS;
-/** The sweep that enforces the read timeout runs every 250 ms (bounded-client.ts); the rest is slack for a busy machine. */
-const SLACK_MS = 250 + 1000;
+/** The sweep that enforces the read timeout may be late by its interval; the rest is slack for a busy machine. */
+const SLACK_MS = SWEEP_INTERVAL_MS + 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -4,12 +4,13 @@ import { Client, type ClientConfig } from 'pg';
  * How much longer than the statement timeout a client waits for the server's answer before giving up on a query.
  * The server's own timeout (statement_timeout) normally answers first, with a clean error on a healthy connection;
  * this backstop is for a server that cannot answer at all (frozen, overloaded, a dropped network path), which no
- * server-side timeout can bound.
+ * server-side timeout can bound. With the sweep's lateness it is at most 1 s, so a request caught by a frozen database
+ * is answered (503) within the statement timeout + 1 s; it also opens the database circuit (GuardedPool).
  */
-export const QUERY_TIMEOUT_MARGIN_MS = 1000;
+export const QUERY_TIMEOUT_MARGIN_MS = 750;
 
 /** How often busy clients are checked (a stuck query is dropped up to this much after its deadline). */
-const SWEEP_INTERVAL_MS = 250;
+export const SWEEP_INTERVAL_MS = 250;
 
 export interface BoundedClientConfig extends ClientConfig {
   /** Drop the connection of a query still unanswered this long after it started. 0 or absent: never. */
