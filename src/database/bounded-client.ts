@@ -16,9 +16,10 @@ export interface BoundedClientConfig extends ClientConfig {
   /** Drop the connection of a query still unanswered this long after it started. 0 or absent: never. */
   readTimeoutMs?: number;
   /**
-   * Told, at most once per client, when its connection failed at the connection level (see connectionFailure):
-   * the database is unreachable, going away, or stopped answering. Not told about errors the server answered a
-   * statement with, nor about a connection the server closed for a reason of that session's own.
+   * Told, at most once per client, when connecting or a statement on the wire failed at the connection level: the
+   * database is unreachable, going away, or stopped answering. Not told about errors the server answered a
+   * statement with, about a connection the server closed for a reason of that session's own, nor about a
+   * connection that died idle.
    */
   onConnectionFailure?: (cause: string) => void;
 }
@@ -135,9 +136,16 @@ export class BoundedClient extends Client {
     });
   }
 
+  /**
+   * Reports a failure that a caller met: while connecting or with a statement on the wire. A connection that dies
+   * idle (a proxy's or firewall's idle timeout, an administrator terminating idle sessions, the idle end of a server
+   * going away) is only taken out of the pool; if the database is really gone, the next connection attempt says so.
+   */
   private connectionFailed(cause: string): void {
     if (this.accounted) return;
     this.accounted = true;
+    const internals = this as unknown as WithInternals;
+    if (internals._connected && !internals._activeQuery) return;
     this.onConnectionFailure?.(cause);
   }
 
