@@ -186,25 +186,34 @@ describe('GuardedPool: the database circuit breaker', () => {
 
   it("is never opened by errors that are the request's own, nor by a session the server ends for its own reason", async () => {
     await open();
-    const failures = await Promise.all([
-      timed(() => dataSource.query('SELEC 1')), // syntax error, 42601
-      timed(() => dataSource.query('SELECT 1/0')), // division_by_zero, 22012
-      timed(() => dataSource.query('SELECT * FROM no_such_table')), // undefined_table, 42P01
-      timed(() => dataSource.query('SELECT pg_sleep(5)')), // statement_timeout, 57014
-      timed(() =>
-        dataSource.transaction(async (manager) => {
-          await manager.query('CREATE TEMP TABLE t (id int PRIMARY KEY)');
-          await manager.query('INSERT INTO t VALUES (1), (1)'); // unique_violation, 23505
-        }),
-      ),
-    ]);
-    expect(failures.map((f) => (f.error as { driverError?: { code?: string } }).driverError?.code)).toEqual([
-      '42601',
-      '22012',
-      '42P01',
-      '57014',
-      '23505',
-    ]);
+    const statements: [string, () => Promise<unknown>][] = [
+      ['42601', () => dataSource.query('SELEC 1')], // syntax_error
+      ['22012', () => dataSource.query('SELECT 1/0')], // division_by_zero
+      ['42P01', () => dataSource.query('SELECT * FROM no_such_table')], // undefined_table
+      ['57014', () => dataSource.query('SELECT pg_sleep(5)')], // query_canceled by statement_timeout
+      [
+        '23505', // unique_violation
+        () =>
+          dataSource.transaction(async (manager) => {
+            await manager.query('CREATE TEMP TABLE t (id int PRIMARY KEY)');
+            await manager.query('INSERT INTO t VALUES (1), (1)');
+          }),
+      ],
+      [
+        '42501', // insufficient_privilege: a role that may not read the table
+        () =>
+          dataSource.transaction(async (manager) => {
+            await manager.query('SET LOCAL ROLE pg_read_all_stats');
+            await manager.query('SELECT * FROM users');
+          }),
+      ],
+    ];
+    const codes: [string, string | undefined][] = [];
+    for (const [code, statement] of statements) {
+      const { error } = await timed(statement);
+      codes.push([code, (error as { driverError?: { code?: string } } | undefined)?.driverError?.code]);
+    }
+    expect(codes).toEqual(statements.map(([code]) => [code, code]));
 
     // A lock wait cancelled by lock_timeout (55P03), on a row another session holds.
     const holder = new Client({ connectionString: testDatabaseUrl() });
