@@ -152,14 +152,17 @@ describe('GuardedPool: the database circuit breaker', () => {
     return url.toString();
   };
 
-  async function open(applicationName = 'grantry-breaker-test'): Promise<DataSource> {
+  async function open(
+    applicationName = 'grantry-breaker-test',
+    connectTimeoutMs = CONNECT_MS,
+  ): Promise<DataSource> {
     log = new RecordingLog();
     dataSource = new DataSource(
       dataSourceOptions({
         url: proxiedUrl(),
         poolSize: 3,
         statementTimeoutMs: STATEMENT_MS,
-        connectTimeoutMs: CONNECT_MS,
+        connectTimeoutMs,
         applicationName,
         breaker: { probeIntervalMs: PROBE_INTERVAL_MS, log },
       }),
@@ -311,6 +314,37 @@ describe('GuardedPool: the database circuit breaker', () => {
       `warn: no answer within ${READ_TIMEOUT_MS} ms (client-side read timeout)`,
       `info: no answer within ${READ_TIMEOUT_MS} ms (client-side read timeout)`,
     ]);
+  });
+
+  it('frozen database with every connection busy: callers queued for one are answered when it opens, not at the connect timeout', async () => {
+    // A connect timeout well past the read timeout, so that only the circuit can end the queued callers' wait early.
+    const connectMs = READ_TIMEOUT_MS + 3000;
+    await open('grantry-breaker-test', connectMs);
+    await Promise.all([1, 2, 3].map(() => dataSource.query('SELECT pg_sleep(0.05)')));
+    proxy.freeze();
+    const started = performance.now();
+    const busy = [1, 2, 3].map(() => timed(() => dataSource.query('SELECT 1')));
+    await sleep(50);
+    const queued = [1, 2].map(() => timed(() => dataSource.query('SELECT 1')));
+    const outcomes = await Promise.all([...busy, ...queued]);
+    const openedMs = Math.min(...outcomes.slice(0, 3).map((o) => o.ms));
+    process.stdout.write(
+      `guarded-pool/queued: busy ${outcomes
+        .slice(0, 3)
+        .map((o) => o.ms.toFixed(0))
+        .join('/')} ms, queued ${outcomes
+        .slice(3)
+        .map((o) => `${o.error?.name} after ${o.ms.toFixed(0)}`)
+        .join('/')} ms (connect timeout ${connectMs} ms)\n`,
+    );
+    expect(outcomes.slice(0, 3).map((o) => o.error?.message)).toEqual(
+      [1, 2, 3].map(() => expect.stringMatching(/Connection terminated/) as string),
+    );
+    expect(outcomes.slice(3).map((o) => o.error?.name)).toEqual(['CircuitOpenError', 'CircuitOpenError']);
+    // Answered when the first busy caller failed (and opened the circuit), well before their connect timeout.
+    for (const o of outcomes.slice(3)) expect(o.ms).toBeLessThan(openedMs + SLACK_MS);
+    expect(performance.now() - started).toBeLessThan(connectMs);
+    expect(breaker().isOpen).toBe(true);
   });
 
   it('connections cut and refused: idle ones dying open nothing, the next connection refused does; probes every interval, closes when the database is back', async () => {

@@ -44,8 +44,19 @@ export class GuardedPool extends pg.Pool {
     this.breaker = new CircuitBreaker({ probeIntervalMs, log, probe: () => this.probe(probeTimeoutMs) });
     // pg-pool hands these options to every client it creates (BoundedClient reports its connection failures).
     (this.options as BoundedClientConfig).onConnectionFailure = (cause) => {
-      if (this.armed) this.breaker.fail(cause);
+      if (!this.armed) return;
+      this.breaker.fail(cause);
+      this.turnAwayWaiting();
     };
+  }
+
+  /**
+   * Callers queued for a connection when the circuit opens (every connection busy, held by statements the database
+   * is not answering) are answered at once too, rather than when the connect timeout ends their wait.
+   */
+  private turnAwayWaiting(): void {
+    const queue = (this as unknown as { _pendingQueue?: { callback: ConnectCallback }[] })._pendingQueue;
+    for (const waiting of queue?.splice(0) ?? []) waiting.callback(new CircuitOpenError(), undefined, NOOP);
   }
 
   override connect(): Promise<pg.PoolClient>;
