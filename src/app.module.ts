@@ -4,6 +4,7 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AUTH_FAILURE_THROTTLE } from './common/auth/auth-throttle';
+import type { Logger } from 'pino';
 import { AuthService } from './common/auth/auth.service';
 import { BearerAuthGuard } from './common/auth/bearer-auth.guard';
 import { BearerStrategy } from './common/auth/bearer.strategy';
@@ -20,7 +21,7 @@ import { WhoAmIController } from './whoami/whoami.controller';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, databaseUrl: string): DynamicModule {
+  static forRoot(config: AppConfig, databaseUrl: string, logger?: Logger): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -34,6 +35,10 @@ export class AppModule {
             statementTimeoutMs: config.dbStatementTimeoutMs,
             connectTimeoutMs: config.dbConnectTimeoutMs,
             applicationName: 'grantry',
+            breaker: {
+              probeIntervalMs: config.dbProbeIntervalMs,
+              log: logger?.child({ component: 'database' }),
+            },
           }),
           retryAttempts: 10,
           retryDelay: 1000,

@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { Public } from '../common/auth/public.decorator';
+import { circuitBreakerOf } from '../database/guarded-pool';
 
 const READY_TIMEOUT_MS = 1500;
 
@@ -22,12 +23,16 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** 200 only when the database answers and every migration is applied. */
+  /**
+   * 200 only when the database answers and every migration is applied. While the database circuit is open, 503 at
+   * once: the API answers 503 too, and the breaker's own probe is what finds the database back.
+   */
   @Get('ready')
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, string>> {
     let database = 'ok';
     let migrations = 'ok';
     try {
+      if (circuitBreakerOf(this.dataSource)?.isOpen) throw new Error('circuit open');
       const applied = await withTimeout(
         this.dataSource.query<{ name: string }[]>('SELECT name FROM migrations'),
         READY_TIMEOUT_MS,
