@@ -15,6 +15,7 @@ import { AccessTokensModule } from './oauth2/access-tokens/access-tokens.module'
 import { AuthorizationCodesModule } from './oauth2/authorization-codes/authorization-codes.module';
 import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
+import { StartupState } from './health/startup-state';
 import { OpenApiDocumentHolder } from './openapi/openapi';
 import { SchemaController } from './openapi/schema.controller';
 import { WhoAmIController } from './whoami/whoami.controller';
@@ -49,6 +50,7 @@ export class AppModule {
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],
       providers: [
+        StartupState,
         OpenApiDocumentHolder,
         AuthService,
         AUTH_FAILURE_THROTTLE,
