@@ -1,9 +1,12 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, ship production dependencies only, run as a non-root user.
 # The container runs exactly what `npm start` runs (node dist/src/main.js), normally against PostgreSQL given by
-# DATABASE_URL (see compose.yaml). Without DATABASE_URL it falls back to the embedded PostgreSQL in /data.
+# DATABASE_URL (see compose.yaml and deploy/kubernetes/). Without DATABASE_URL it falls back to the embedded
+# PostgreSQL in /data. The CLI is `grantry` on PATH (`docker run --rm grantry grantry migrate`), needing neither the
+# sources nor a dev dependency. test/image-layout.e2e-spec.ts builds this final stage's layout from these COPY lines
+# and runs every CLI command and the server in it.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,7 +15,7 @@ COPY src ./src
 COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     PORT=9000 \
     HOST=0.0.0.0 \
@@ -21,7 +24,9 @@ WORKDIR /app
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
-RUN mkdir -p /data && chown node:node /data
+COPY --chown=root:root bin ./bin
+RUN ln -s /app/bin/grantry.js /usr/local/bin/grantry \
+ && mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 9000

@@ -5,6 +5,7 @@ import { GrantCounts1764000000000 } from './1764000000000-GrantCounts';
 import { UserSearch1764100000000 } from './1764100000000-UserSearch';
 import { Documents1764200000000 } from './1764200000000-Documents';
 import { OwnerIndex1764300000000 } from './1764300000000-OwnerIndex';
+import { AuthFailures1764400000000 } from './1764400000000-AuthFailures';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   UserSearch1764100000000,
   Documents1764200000000,
   OwnerIndex1764300000000,
+  AuthFailures1764400000000,
 ];

@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AUTH_FAILURE_THROTTLE } from './common/auth/auth-throttle';
 import { AuthService } from './common/auth/auth.service';
 import { BearerAuthGuard } from './common/auth/bearer-auth.guard';
 import { BearerStrategy } from './common/auth/bearer.strategy';
@@ -45,6 +46,7 @@ export class AppModule {
       providers: [
         OpenApiDocumentHolder,
         AuthService,
+        AUTH_FAILURE_THROTTLE,
         BearerStrategy,
         { provide: APP_GUARD, useClass: BearerAuthGuard },
       ],

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { DETAIL } from './common/errors/api-error';
 import { ApiExceptionFilter } from './common/errors/api-exception.filter';
+import { trustedProxyCheck } from './common/http/client-address';
 import { corsHook } from './common/http/cors';
 import { bodyLimitHook, clientErrorHandler, frameworkErrorHandler } from './common/http/request-limits';
 import { responseHeadersHook } from './common/http/response-headers';
@@ -36,8 +37,9 @@ export async function createApp(
     http: { maxHeaderSize: config.maxHeaderBytes },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
-    // X-Forwarded-For is believed only from the listed peers; the client is the right-most untrusted hop.
-    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    // X-Forwarded-For is believed only from the listed peers; the client is the right-most untrusted hop (read it
+    // through clientAddress, which also validates it).
+    trustProxy: config.trustedProxies.length > 0 ? trustedProxyCheck(config.trustedProxies) : false,
     // Requests arriving on kept-alive connections while closing get authentik's 503, from the hook below (Fastify's
     // own would be in its shape).
     return503OnClosing: false,

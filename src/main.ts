@@ -1,12 +1,14 @@
 import 'reflect-metadata';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { createApp } from './app';
-import { bootstrap } from './bootstrap/bootstrap';
+import { bootstrap, INITIAL_ADMIN_KEY_FILE } from './bootstrap/bootstrap';
 import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
-import { runMigrations } from './database/migrations';
+import { migrateAtStart } from './database/migrations';
 import { createLogger } from './logging/logger';
 import { applyHeapGrowingPercent } from './runtime/heap';
 
@@ -55,21 +57,73 @@ function installShutdown(
   process.on('SIGINT', shutdown);
 }
 
+/** What a failure is, without what it carries: a TypeORM error's query parameters may hold a key or a password. */
+function describeFailure(error: unknown): { name: string; message: string; code?: string } {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code: String(code) } : {}),
+  };
+}
+
+/**
+ * Hands the key of the `akadmin` created at first start to whoever started Grantry, once. In a terminal it is
+ * printed, as before. Anywhere else (a container, a service manager, `npm start > log`) stdout is a log stream that
+ * others read and keep, so the key goes to DATA_DIR/initial-admin-key (mode 0600) and the log says only where.
+ */
+function handOverAdminKey(key: string, base: string, config: AppConfig, logger: Logger): void {
+  if (process.stdout.isTTY) {
+    // Deliberately not a log line: this key is shown once, to the person starting Grantry for the first time.
+    process.stdout.write(
+      [
+        '',
+        'No superuser existed, so Grantry created "akadmin" with this API key (shown only now; it is stored hashed):',
+        '',
+        `    ${key}`,
+        '',
+        `Try the API in the Swagger UI: ${base}/api/v3/docs/  ("Authorize" with the key above)`,
+        `or: curl -H "Authorization: Bearer <key>" ${base}/api/v3/grantry/whoami/`,
+        '',
+      ].join('\n'),
+    );
+    return;
+  }
+  const file = path.join(config.dataDir, INITIAL_ADMIN_KEY_FILE);
+  try {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    // Removed first so that the file is created afresh with mode 0600 (and a planted symlink is not followed).
+    fs.rmSync(file, { force: true });
+    fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    logger.warn(
+      { file },
+      'no superuser existed, so "akadmin" was created; its API key is in this file (mode 0600): read it, then delete the file',
+    );
+  } catch (error) {
+    logger.error(
+      { file, error: describeFailure(error) },
+      'no superuser existed, so "akadmin" was created, but its API key could not be written; create one with ' +
+        '"grantry token create --user akadmin", or set BOOTSTRAP_TOKEN',
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const config = readConfig();
   applyHeapGrowingPercent(config.heapGrowingPercent);
   const logger = createLogger(config);
   const started = Date.now();
-  const database = await openDatabase(config, logger);
+  let database: DatabaseHandle | undefined;
   let app: NestFastifyApplication | undefined;
   try {
-    app = await createApp(config, database.url, logger);
-    const dataSource = app.get(DataSource);
+    database = await openDatabase(config, logger);
     if (config.runMigrations) {
-      const applied = await runMigrations(dataSource);
+      const applied = await migrateAtStart(database.url, config.dbConnectTimeoutMs);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
     }
-    const bootstrapped = await bootstrap(dataSource, config.bootstrapToken);
+    app = await createApp(config, database.url, logger);
+    const bootstrapped = await bootstrap(app.get(DataSource), config.bootstrapToken);
     // With the embedded database nothing else should reach the service unless HOST says so.
     const host = config.host ?? (database.embedded ? '127.0.0.1' : '0.0.0.0');
     await app.listen({ port: config.port, host });
@@ -81,25 +135,11 @@ async function main(): Promise<void> {
       { url: base, startupMs: Date.now() - started, embedded: Boolean(database.embedded) },
       'ready',
     );
-    if (bootstrapped.action === 'created-admin') {
-      // Deliberately not a log line: this key is shown once, to the person starting Grantry for the first time.
-      process.stdout.write(
-        [
-          '',
-          'No superuser existed, so Grantry created "akadmin" with this API key (shown only now; it is stored hashed):',
-          '',
-          `    ${bootstrapped.key}`,
-          '',
-          `Try the API in the Swagger UI: ${base}/api/v3/docs/  ("Authorize" with the key above)`,
-          `or: curl -H "Authorization: Bearer <key>" ${base}/api/v3/grantry/whoami/`,
-          '',
-        ].join('\n'),
-      );
-    }
+    if (bootstrapped.action === 'created-admin') handOverAdminKey(bootstrapped.key, base, config, logger);
   } catch (error) {
-    logger.fatal({ err: error }, 'start-up failed');
+    logger.fatal({ error: describeFailure(error) }, 'start-up failed');
     await app?.close().catch(() => undefined);
-    await database.embedded?.stop();
+    await database?.embedded?.stop();
     process.exit(1);
   }
 }

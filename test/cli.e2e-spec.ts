@@ -61,6 +61,37 @@ async function failure(args: string[], code = 1): Promise<string> {
 
 let dataSource: DataSource;
 
+describe('the grantry command', () => {
+  it('runs as "npx grantry" in a checkout, printing nothing but the result on stdout', async () => {
+    const username = unique('npx-dave');
+    const result = await new Promise<Run>((resolve, reject) => {
+      const child = spawn(
+        'npx',
+        ['--no-install', 'grantry', 'user', 'create', '--username', username, '--json'],
+        {
+          cwd: ROOT,
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: process.env.HOME ?? os.tmpdir(),
+            DATABASE_URL: testDatabaseUrl(),
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    // `| jq .` works: stdout is exactly one JSON document.
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
+    expect(JSON.parse(result.stdout)).toEqual(expect.objectContaining({ username }));
+  });
+});
+
 beforeAll(async () => {
   // `npm test` builds first (pretest); build here only when run directly on a clean tree.
   if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) {
@@ -118,7 +149,7 @@ describe('help and arguments', () => {
       DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
     });
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^Usage: npm run cli -- user create --username USERNAME /);
+    expect(run.stdout).toMatch(/^Usage: grantry user create --username USERNAME /);
     expect(run.stdout).toContain('--superuser');
     const seed = await cli(['seed', '--help', '--json'], {});
     expect(seed.code).toBe(0);

@@ -43,11 +43,19 @@ describe('failed-authentication throttle', () => {
   });
   afterAll(() => t.close());
 
-  it('refuses an address that failed LIMIT times, valid key included, with Retry-After; other routes stay open', async () => {
-    const ip = '198.51.100.1';
-    for (let i = 0; i < 3; i += 1) {
-      expect(answer(await from(t, ip, WHOAMI, bearer(`wrong-${i}`)))).toEqual({ status: 403, body: INVALID });
+  /** Fails `times` times from `ip` (or through a proxy, with headers), each answered 403. */
+  async function fail(ip: string, times: number, headers: Record<string, string> = {}): Promise<void> {
+    for (let i = 0; i < times; i += 1) {
+      expect(answer(await from(t, ip, WHOAMI, { ...headers, ...bearer(`wrong-${i}`) }))).toEqual({
+        status: 403,
+        body: INVALID,
+      });
     }
+  }
+
+  it('answers 429 with Retry-After to the failures of an address past LIMIT; its valid key is still served', async () => {
+    const ip = '198.51.100.1';
+    await fail(ip, 3);
     const guess = await from(t, ip, WHOAMI, bearer('wrong-3'));
     expect(answer(guess)).toEqual({ status: 429, body: THROTTLED });
     // The window began with the first failure, moments ago.
@@ -56,65 +64,71 @@ describe('failed-authentication throttle', () => {
     expect(Number(guess.headers['retry-after'])).toBeLessThanOrEqual(60);
     expect(guess.headers['www-authenticate']).toBeUndefined();
 
-    const valid = await from(t, ip, WHOAMI, bearer(key));
-    expect(answer(valid)).toEqual({ status: 429, body: THROTTLED });
-    expect(Number(valid.headers['retry-after'])).toBeGreaterThanOrEqual(58);
-
+    // A valid key is never refused: sharing an address with a guesser (a NAT, an unlisted proxy) costs nothing.
+    expect(answer(await from(t, ip, WHOAMI, bearer(key)))).toEqual({
+      status: 200,
+      body: expect.objectContaining({ authenticated_via: 'api_token' }),
+    });
+    expect(answer(await from(t, ip, '/api/v3/oauth2/access_tokens/', bearer(`${key}x`)))).toEqual({
+      status: 429,
+      body: THROTTLED,
+    });
     // Requests that present no key are not guesses: they are answered as usual, as are public routes.
     expect(answer(await from(t, ip, WHOAMI))).toEqual({ status: 403, body: NOT_PROVIDED });
     expect((await from(t, ip, '/-/health/live/')).status).toBe(200);
     expect((await from(t, ip, '/api/v3/schema/')).status).toBe(200);
+    expect(t.logs.text).toContain('client 198.51.100.1 throttled: 3 failed authentications within 60 s');
   });
 
-  it("does not slow valid keys from another address, and counts that address's failures apart", async () => {
-    for (let i = 0; i < 3; i += 1) await from(t, '198.51.100.2', WHOAMI, bearer('wrong'));
-    expect((await from(t, '198.51.100.2', WHOAMI, bearer(key))).status).toBe(429);
-    expect(answer(await from(t, '198.51.100.3', WHOAMI, bearer(key)))).toEqual({
-      status: 200,
-      body: expect.objectContaining({ authenticated_via: 'api_token' }),
-    });
-    for (let i = 0; i < 3; i += 1) {
-      expect(answer(await from(t, '198.51.100.3', WHOAMI, bearer('wrong')))).toEqual({
-        status: 403,
-        body: INVALID,
-      });
-    }
+  it("counts each address's failures apart", async () => {
+    await fail('198.51.100.2', 3);
+    expect((await from(t, '198.51.100.2', WHOAMI, bearer('wrong'))).status).toBe(429);
+    await fail('198.51.100.3', 3);
     expect((await from(t, '198.51.100.3', WHOAMI, bearer('wrong'))).status).toBe(429);
   });
 
   it('neither counts nor forgives successful authentications', async () => {
     const ip = '198.51.100.4';
-    for (let i = 0; i < 2; i += 1) expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
+    await fail(ip, 2);
     for (let i = 0; i < 10; i += 1) expect((await from(t, ip, WHOAMI, bearer(key))).status).toBe(200);
-    expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
-    expect((await from(t, ip, WHOAMI, bearer(key))).status).toBe(429);
+    await fail(ip, 1);
+    expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(429);
+    expect((await from(t, ip, WHOAMI, bearer(key))).status).toBe(200);
   });
 
-  it('counts an IPv6 /64 as one client', async () => {
+  it('counts an IPv6 /64 as one client, but ::1 and :: each alone, and ::ffff:a.b.c.d as a.b.c.d', async () => {
     for (const ip of ['2001:db8:5:6::1', '2001:db8:5:6::2', '2001:db8:5:6:1:2:3:4']) {
       expect((await from(t, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
     }
-    expect((await from(t, '2001:db8:5:6::99', WHOAMI, bearer(key))).status).toBe(429);
-    expect((await from(t, '2001:db8:5:7::1', WHOAMI, bearer(key))).status).toBe(200);
+    expect((await from(t, '2001:db8:5:6::99', WHOAMI, bearer('wrong'))).status).toBe(429);
+    expect((await from(t, '2001:db8:5:6::99', WHOAMI, bearer(key))).status).toBe(200);
+    expect((await from(t, '2001:db8:5:7::1', WHOAMI, bearer('wrong'))).status).toBe(403);
+
+    await fail('::1', 3);
+    expect((await from(t, '::1', WHOAMI, bearer('wrong'))).status).toBe(429);
+    expect((await from(t, '::', WHOAMI, bearer('wrong'))).status).toBe(403);
+    expect((await from(t, '::ffff:198.51.100.9', WHOAMI, bearer('wrong'))).status).toBe(403);
+    await fail('198.51.100.9', 2);
+    expect((await from(t, '::ffff:198.51.100.9', WHOAMI, bearer('wrong'))).status).toBe(429);
   });
 
-  it('Retry-After is truthful: once it has passed, the address is served again', async () => {
+  it('Retry-After is truthful: once it has passed, the address fails with 403 again', async () => {
     const short = await createTestApp({ AUTH_FAILURE_LIMIT: '1', AUTH_FAILURE_WINDOW_SECONDS: '2' });
     try {
       const ip = '198.51.100.5';
       expect((await from(short, ip, WHOAMI, bearer('wrong'))).status).toBe(403);
-      const throttled = await from(short, ip, WHOAMI, bearer(key));
+      const throttled = await from(short, ip, WHOAMI, bearer('wrong'));
       expect(answer(throttled)).toEqual({ status: 429, body: THROTTLED });
       const wait = Number(throttled.headers['retry-after']);
       expect([1, 2]).toContain(wait);
       await new Promise((resolve) => setTimeout(resolve, wait * 1000 + 50));
-      expect((await from(short, ip, WHOAMI, bearer(key))).status).toBe(200);
+      expect(answer(await from(short, ip, WHOAMI, bearer('wrong')))).toEqual({ status: 403, body: INVALID });
     } finally {
       await short.close();
     }
   });
 
-  it('AUTH_FAILURE_LIMIT=0 turns it off', async () => {
+  it('AUTH_FAILURE_LIMIT=0 turns it off, and writes nothing', async () => {
     const off = await createTestApp({ AUTH_FAILURE_LIMIT: '0' });
     try {
       for (let i = 0; i < 30; i += 1) {
@@ -124,8 +138,50 @@ describe('failed-authentication throttle', () => {
         });
       }
       expect((await from(off, '198.51.100.6', WHOAMI, bearer(key))).status).toBe(200);
+      expect(await off.dataSource.query('SELECT bucket FROM auth_failures')).toEqual([]);
     } finally {
       await off.close();
+    }
+  });
+
+  it('a failure the database cannot count is still 403, not 500; valid keys never wait for the throttle', async () => {
+    const statementTimeoutMs = 300;
+    const impatient = await createTestApp({
+      AUTH_FAILURE_LIMIT: '1',
+      DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs),
+    });
+    const locker = impatient.dataSource.createQueryRunner();
+    await locker.startTransaction();
+    try {
+      await locker.query('LOCK TABLE auth_failures IN ACCESS EXCLUSIVE MODE');
+      for (let i = 0; i < 3; i += 1) {
+        expect(answer(await from(impatient, '198.51.100.8', WHOAMI, bearer('wrong')))).toEqual({
+          status: 403,
+          body: INVALID,
+        });
+      }
+      // The success path has no throttle SQL: it is served at once although the table is locked.
+      const started = performance.now();
+      expect((await from(impatient, '198.51.100.8', WHOAMI, bearer(key))).status).toBe(200);
+      const ms = performance.now() - started;
+      expect({ ms, fasterThanTheTimeout: ms < statementTimeoutMs }).toEqual({
+        ms,
+        fasterThanTheTimeout: true,
+      });
+    } finally {
+      await locker.rollbackTransaction();
+      await locker.release();
+    }
+    try {
+      expect(impatient.logs.text).toContain(
+        'failed authentication of 198.51.100.8 not counted (database unavailable)',
+      );
+      expect(impatient.logs.text).not.toContain('unhandled error');
+      // Nothing was counted: the next failure is the first.
+      expect((await from(impatient, '198.51.100.8', WHOAMI, bearer('wrong'))).status).toBe(403);
+      expect((await from(impatient, '198.51.100.8', WHOAMI, bearer('wrong'))).status).toBe(429);
+    } finally {
+      await impatient.close();
     }
   });
 });
@@ -145,9 +201,9 @@ describe('client address and X-Forwarded-For', () => {
       // A guesser rotating X-Forwarded-For still fails as its own address.
       expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.1', bearer('wrong')))).status).toBe(403);
       expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.2', bearer('wrong')))).status).toBe(403);
-      expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.3', bearer(key)))).status).toBe(429);
+      expect((await from(t, '192.0.2.10', WHOAMI, xff('203.0.113.3', bearer('wrong')))).status).toBe(429);
       // ...and cannot get another peer throttled by naming it.
-      expect((await from(t, '192.0.2.11', WHOAMI, xff('192.0.2.10', bearer(key)))).status).toBe(200);
+      expect((await from(t, '192.0.2.11', WHOAMI, xff('192.0.2.10', bearer('wrong')))).status).toBe(403);
       expect(t.logs.text).toContain('"remoteAddress":"192.0.2.10"');
       expect(t.logs.text).not.toContain('"remoteAddress":"203.0.113.1"');
     } finally {
@@ -166,23 +222,112 @@ describe('client address and X-Forwarded-For', () => {
       expect(
         (await from(t, '192.0.2.99', WHOAMI, xff('2.2.2.2, 203.0.113.7, 10.9.3.3', bearer('wrong')))).status,
       ).toBe(403);
-      expect(answer(await from(t, '10.9.8.8', WHOAMI, xff('203.0.113.7', bearer(key))))).toEqual({
+      expect(answer(await from(t, '10.9.8.8', WHOAMI, xff('203.0.113.7', bearer('wrong'))))).toEqual({
         status: 429,
         body: THROTTLED,
       });
       // Other clients behind the same proxies are not affected.
-      expect((await from(t, proxy, WHOAMI, xff('203.0.113.8', bearer(key)))).status).toBe(200);
-      expect((await from(t, proxy, WHOAMI, xff('203.0.113.7, 203.0.113.8', bearer(key)))).status).toBe(200);
+      expect((await from(t, proxy, WHOAMI, xff('203.0.113.8', bearer('wrong')))).status).toBe(403);
+      expect((await from(t, proxy, WHOAMI, xff('203.0.113.7, 203.0.113.8', bearer('wrong')))).status).toBe(
+        403,
+      );
       // The proxy itself, without the header, is its own client.
-      expect((await from(t, proxy, WHOAMI, bearer(key))).status).toBe(200);
+      expect((await from(t, proxy, WHOAMI, bearer('wrong'))).status).toBe(403);
       // An untrusted peer's X-Forwarded-For is ignored: naming the throttled client changes nothing.
-      expect((await from(t, '192.0.2.50', WHOAMI, xff('203.0.113.7', bearer(key)))).status).toBe(200);
+      expect((await from(t, '192.0.2.50', WHOAMI, xff('203.0.113.7', bearer('wrong')))).status).toBe(403);
       expect(t.logs.text).toContain('"remoteAddress":"203.0.113.7"');
       expect(t.logs.text).toContain('"remoteAddress":"192.0.2.50"');
       expect(t.logs.text).not.toContain('"remoteAddress":"1.1.1.1"');
     } finally {
       await t.close();
     }
+  });
+
+  describe('hops that are not bare addresses (TRUSTED_PROXIES=loopback, 10.9.0.0/16)', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp({ AUTH_FAILURE_LIMIT: '2', TRUSTED_PROXIES: 'loopback, 10.9.0.0/16' });
+      const f = new Factories(t.dataSource);
+      key = await f.apiKey(await f.user());
+    });
+    afterAll(() => t.close());
+
+    it('ip:port (a proxy that appends the port): one client whatever the port, not a bucket per connection', async () => {
+      for (const port of [40001, 40002]) {
+        expect(
+          answer(await from(t, '10.9.0.1', WHOAMI, xff(`203.0.113.9:${port}`, bearer('wrong')))),
+        ).toEqual({
+          status: 403,
+          body: INVALID,
+        });
+      }
+      const throttled = await from(t, '127.0.0.1', WHOAMI, xff('203.0.113.9:40003', bearer('wrong')));
+      expect(answer(throttled)).toEqual({ status: 429, body: THROTTLED });
+      expect(Number(throttled.headers['retry-after'])).toBeGreaterThanOrEqual(55);
+      expect(answer(await from(t, '127.0.0.1', WHOAMI, xff('203.0.113.9', bearer('wrong'))))).toEqual({
+        status: 429,
+        body: THROTTLED,
+      });
+      expect((await from(t, '10.9.0.1', WHOAMI, xff('203.0.113.9:40004', bearer(key)))).status).toBe(200);
+      expect(t.logs.text).toContain('"remoteAddress":"203.0.113.9"');
+      expect(t.logs.text).not.toContain('203.0.113.9:4000');
+    });
+
+    it('[IPv6]:port and [IPv6] name the address; its /64 is one client', async () => {
+      expect((await from(t, '10.9.0.1', WHOAMI, xff('[2001:db8:9::1]:443', bearer('wrong')))).status).toBe(
+        403,
+      );
+      expect((await from(t, '10.9.0.1', WHOAMI, xff('[2001:DB8:9:0::2]', bearer('wrong')))).status).toBe(403);
+      expect(answer(await from(t, '10.9.0.1', WHOAMI, xff('2001:db8:9:0:ffff::3', bearer('wrong'))))).toEqual(
+        { status: 429, body: THROTTLED },
+      );
+      expect(t.logs.text).toContain('"remoteAddress":"2001:db8:9::1"');
+      expect(t.logs.text).toContain('"remoteAddress":"2001:db8:9::2"');
+    });
+
+    it('a trusted proxy that appends its own port is still recognised as trusted', async () => {
+      expect(
+        (await from(t, '10.9.0.1', WHOAMI, xff('203.0.113.30, 10.9.0.2:5555', bearer('wrong')))).status,
+      ).toBe(403);
+      expect((await from(t, '10.9.0.1', WHOAMI, xff('203.0.113.30', bearer('wrong')))).status).toBe(403);
+      expect((await from(t, '10.9.0.1', WHOAMI, xff('203.0.113.30', bearer('wrong')))).status).toBe(429);
+    });
+
+    it('garbage is no address: the TCP peer is the client, and the garbage is neither a key nor logged', async () => {
+      const garbage = `g${'A'.repeat(7999)}`;
+      for (let i = 0; i < 2; i += 1) {
+        expect(answer(await from(t, '10.9.0.7', WHOAMI, xff(garbage, bearer('wrong'))))).toEqual({
+          status: 403,
+          body: INVALID,
+        });
+      }
+      // Counted as the peer: the same proxy without any header is now throttled, and other peers are not.
+      expect(answer(await from(t, '10.9.0.7', WHOAMI, bearer('wrong')))).toEqual({
+        status: 429,
+        body: THROTTLED,
+      });
+      expect(answer(await from(t, '10.9.0.8', WHOAMI, xff('not-an-ip', bearer('wrong'))))).toEqual({
+        status: 403,
+        body: INVALID,
+      });
+      expect(
+        await t.dataSource.query('SELECT bucket, failures FROM auth_failures WHERE bucket LIKE $1', [
+          '10.9.%',
+        ]),
+      ).toEqual(
+        expect.arrayContaining([
+          { bucket: '10.9.0.7', failures: 3 },
+          { bucket: '10.9.0.8', failures: 1 },
+        ]),
+      );
+      const [longest] = await t.dataSource.query<{ n: number }[]>(
+        'SELECT max(char_length(bucket))::int AS n FROM auth_failures',
+      );
+      expect(longest?.n).toBeLessThanOrEqual(39);
+      expect(t.logs.text).toContain('"remoteAddress":"10.9.0.7"');
+      expect(t.logs.text).not.toContain('AAAAAAAAAA');
+      expect(t.logs.text).not.toContain('not-an-ip');
+    });
   });
 });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import {
+  adminKeyFile,
   alive,
   postmasterPid,
   printedAdminKey,
@@ -34,25 +35,37 @@ describe('the server process on the embedded PostgreSQL', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('starts on a fresh data dir, creates a superuser and prints its key once', async () => {
+  it('starts on a fresh data dir, creates a superuser and leaves its key in DATA_DIR/initial-admin-key (stdout is no terminal)', async () => {
     // A non-UTF-8 locale in the environment must not leak into the cluster.
     const server = await startServer({ DATA_DIR: dataDir, LANG: 'C', LC_ALL: 'POSIX' });
     try {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const key = printedAdminKey(server);
-      expect(key).toMatch(/^[A-Za-z0-9_-]{64}$/);
-      adminKey = key ?? '';
+      const file = path.join(dataDir, 'initial-admin-key');
+      const content = adminKeyFile(dataDir) ?? '';
+      expect(content).toMatch(/^[A-Za-z0-9_-]{64}\n$/);
+      expect((fs.lstatSync(file).mode & 0o777).toString(8)).toBe('600');
+      adminKey = content.trim();
       expect(await get(`${server.url}${WHOAMI}`, adminKey)).toEqual({
         status: 200,
         body: expect.objectContaining({ username: 'akadmin', is_superuser: true }),
       });
-      // The key appears once, in the plain-text notice, and in no structured log line.
-      const logLines = server.stdout
+      // The log says where the key is and never what it is; there is no plain-text notice.
+      const output = server.stdout.join('') + server.stderr.join('');
+      expect(output).not.toContain(adminKey);
+      expect(printedAdminKey(server)).toBeUndefined();
+      const notice = server.stdout
         .join('')
         .split('\n')
-        .filter((line) => line.startsWith('{'));
-      expect(logLines.join('\n')).not.toContain(adminKey);
-      expect(server.stdout.join('').split(adminKey).length - 1).toBe(1);
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: string; msg: string; file?: string })
+        .filter((line) => line.file !== undefined);
+      expect(notice).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          file,
+          msg: 'no superuser existed, so "akadmin" was created; its API key is in this file (mode 0600): read it, then delete the file',
+        }),
+      ]);
 
       const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'embedded.json'), 'utf8')) as {
         password: string;
@@ -83,12 +96,14 @@ describe('the server process on the embedded PostgreSQL', () => {
     expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
   });
 
-  it('restarts on the existing data: same superuser and key, no new key printed', async () => {
+  it('restarts on the existing data: same superuser and key, no new key printed or written', async () => {
+    fs.rmSync(path.join(dataDir, 'initial-admin-key'));
     const started = Date.now();
     const server = await startServer({ DATA_DIR: dataDir });
     try {
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(printedAdminKey(server)).toBeUndefined();
+      expect(adminKeyFile(dataDir)).toBeUndefined();
       expect((await get(`${server.url}${WHOAMI}`, adminKey)).status).toBe(200);
     } finally {
       server.child.kill('SIGTERM');
@@ -149,6 +164,26 @@ describe('the server process on the embedded PostgreSQL', () => {
         server.child.kill('SIGTERM');
         expect((await server.exited).code).toBe(0);
       }
+    }
+  });
+
+  it('in a terminal, prints the first-start key once in a notice, in no log line, and writes no file', async () => {
+    const freshDir = scratchDir('grantry-e2e-terminal');
+    const server = await startServer({ DATA_DIR: freshDir }, 60_000, { terminal: true });
+    try {
+      expect(await waitFor(() => printedAdminKey(server) !== undefined, 10_000)).toBe(true);
+      const key = printedAdminKey(server) ?? '';
+      expect(key).toMatch(/^[A-Za-z0-9_-]{64}$/);
+      expect((await get(`${server.url}${WHOAMI}`, key)).status).toBe(200);
+      const text = server.stdout.join('');
+      expect(text.split(key).length - 1).toBe(1);
+      const logLines = text.split('\n').filter((line) => line.startsWith('{'));
+      expect(logLines.join('\n')).not.toContain(key);
+      expect(adminKeyFile(freshDir)).toBeUndefined();
+    } finally {
+      process.kill(server.pid, 'SIGTERM');
+      expect((await server.exited).code).toBe(0);
+      fs.rmSync(freshDir, { recursive: true, force: true });
     }
   });
 

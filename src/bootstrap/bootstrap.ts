@@ -14,6 +14,8 @@ import { UserEntity } from '../identity/user.entity';
 export const ADMIN_USERNAME = 'akadmin';
 export const ADMIN_GROUP = 'authentik Admins';
 export const BOOTSTRAP_TOKEN_IDENTIFIER = 'authentik-bootstrap-token';
+/** Where a server whose stdout is not a terminal leaves the first-start key, in DATA_DIR (mode 0600). */
+export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
 const BOOTSTRAP_LOCK = 0x626f6f74; // "boot"
 
 export type BootstrapResult =

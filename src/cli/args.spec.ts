@@ -59,7 +59,7 @@ describe('formatHelp', () => {
   it('shows usage, options and notes', () => {
     expect(formatHelp('user create', 'Create a user.', SPECS, 'Notes.')).toBe(
       [
-        'Usage: npm run cli -- user create --username USERNAME [--type VALUE] [--permission VALUE] ... [--superuser] [--json] [--verbose]',
+        'Usage: grantry user create --username USERNAME [--type VALUE] [--permission VALUE] ... [--superuser] [--json] [--verbose]',
         '',
         'Create a user.',
         '',

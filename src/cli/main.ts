@@ -40,7 +40,8 @@ const EXIT_CONFIG = 2;
 function overview(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((command) => command.name.length));
   return [
-    'Usage: npm run cli -- <command> [options] [--json] [--verbose]',
+    'Usage: grantry <command> [options] [--json] [--verbose]',
+    '       (in a checkout: npx grantry ..., or npm run cli -- ...)',
     '',
     'Grantry from the command line, on the same database as the server: DATABASE_URL when set, otherwise the',
     'embedded PostgreSQL in DATA_DIR (started for the command, or shared with a running server).',
@@ -48,7 +49,7 @@ function overview(commands: readonly Command[] = COMMANDS): string {
     'Commands:',
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     '',
-    'Run "npm run cli -- <command> --help" for its options. With --json, stdout holds exactly one JSON object.',
+    'Run "grantry <command> --help" for its options. With --json, stdout holds exactly one JSON object.',
     'Exit status: 0 done, 1 the command cannot be done as asked, 2 configuration or database unavailable.',
     '',
   ].join('\n');

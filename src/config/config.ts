@@ -26,10 +26,13 @@ export interface AppConfig {
   avatars: string;
   /** How often the grant count deltas are folded (0 = never; another instance or a later start does it). */
   grantCountsFoldMs: number;
-  /** Failed authentications one client address may make per window before it is throttled (0 = no throttle). */
+  /**
+   * Failed authentications one client may make per window before its further failures get 429 (0 = no throttle).
+   * Valid keys are always served. Counted in the database, so shared by all instances.
+   */
   authFailureLimit: number;
   authFailureWindowSeconds: number;
-  /** How many client addresses the throttle remembers at most (the oldest window is forgotten first). */
+  /** How many clients the throttle's table keeps after each sweep (the oldest windows are forgotten first). */
   authFailureMaxAddresses: number;
   /**
    * Direct peers whose `X-Forwarded-For` is believed: IP addresses, CIDR ranges, or `loopback`, `linklocal`,

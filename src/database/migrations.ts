@@ -1,4 +1,5 @@
-import type { DataSource } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from './data-source-options';
 
 /** Any constant works; it only has to be the same for every Grantry process on the database. */
 const MIGRATION_LOCK = 0x6772616e; // "gran"
@@ -20,6 +21,30 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
     }
   } finally {
     await runner.release();
+  }
+}
+
+/**
+ * Applies pending migrations at start-up on connections of their own, with no statement timeout: a migration (a
+ * long CREATE INDEX) and the wait for the migration lock held by another instance starting at the same time are
+ * bounded by nothing but their own progress, unlike the server's requests.
+ */
+export async function migrateAtStart(url: string, connectTimeoutMs: number): Promise<string[]> {
+  const dataSource = new DataSource(
+    dataSourceOptions({
+      url,
+      // The migration lock holds one connection while the migrations run on another.
+      poolSize: 2,
+      statementTimeoutMs: 0,
+      connectTimeoutMs,
+      applicationName: 'grantry-migrations',
+    }),
+  );
+  await dataSource.initialize();
+  try {
+    return await runMigrations(dataSource);
+  } finally {
+    await dataSource.destroy();
   }
 }
 

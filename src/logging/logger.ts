@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type Logger } from 'pino';
 import type { AppConfig } from '../config/config';
+import { type AddressedRequest, clientAddress } from '../common/http/client-address';
 
 /**
  * Paths pino must never print. Request headers are not serialized by default; these cover the cases where a header
@@ -81,11 +82,10 @@ export function redactUrl(url: string): string {
   return hasTokenLikeRun(named) ? named.replace(LONG_RUN, redactTokenLike) : named;
 }
 
-interface LoggedRequest {
+interface LoggedRequest extends AddressedRequest {
   method?: string;
   url?: string;
-  ip?: string;
-  socket?: { remotePort?: number };
+  socket?: { remoteAddress?: string; remotePort?: number };
 }
 
 export function createLogger(
@@ -103,7 +103,7 @@ export function createLogger(
         req: (request: LoggedRequest) => ({
           method: request.method,
           url: redactUrl(request.url ?? ''),
-          remoteAddress: request.ip,
+          remoteAddress: clientAddress(request),
           remotePort: request.socket?.remotePort,
         }),
       },

@@ -43,7 +43,11 @@ export async function createTestApp(env: Record<string, string> = {}, listen = f
   const logs = new LogCapture();
   const app = await createApp(config, testDatabaseUrl(), createLogger(config, logs));
   if (listen) await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, dataSource: app.get(DataSource), logs, close: () => app.close() };
+  const dataSource = app.get(DataSource);
+  // The failed-auth throttle's state lives in the database, shared like that of instances in production; suites
+  // (run one at a time) would otherwise inherit each other's failures from 127.0.0.1. Each test app starts clean.
+  await dataSource.query('DELETE FROM auth_failures');
+  return { app, dataSource, logs, close: () => app.close() };
 }
 
 export interface InjectResult {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,17 +18,34 @@ export function scratchDir(prefix: string): string {
 }
 
 export interface ServerProcess {
+  /** The server, or with `terminal`, the `script` process holding the terminal it runs in. */
   child: ChildProcess;
+  /** The server's own pid. */
+  pid: number;
   stdout: string[];
   stderr: string[];
   url: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the built server and resolves once it logs "ready" (rejects if it exits first or takes too long). */
-export async function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
-    cwd: ROOT,
+/**
+ * Starts the built server and resolves once it logs "ready" (rejects if it exits first or takes too long). With
+ * `terminal`, its stdout is a pseudo-terminal (util-linux `script`), as when a person runs `npm start`; the output
+ * arrives on `stdout` with the terminal's CRLF line ends turned back into LF.
+ */
+export async function startServer(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  { terminal = false, cwd = ROOT }: { terminal?: boolean; cwd?: string } = {},
+): Promise<ServerProcess> {
+  const command: [string, string[]] = terminal
+    ? [
+        'script',
+        ['--quiet', '--return', '--command', `exec ${process.execPath} ${SERVER_ENTRY}`, '/dev/null'],
+      ]
+    : [process.execPath, [path.join(cwd, 'dist', 'src', 'main.js')]];
+  const child = spawn(command[0], command[1], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -42,13 +59,17 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
       () => reject(new Error(`server not ready in ${timeoutMs} ms:\n${stdout.join('')}${stderr.join('')}`)),
       timeoutMs,
     );
+    let ready = false;
     child.stdout.on('data', (chunk: Buffer) => {
-      stdout.push(chunk.toString());
+      stdout.push(chunk.toString().replace(/\r\n/g, '\n'));
+      // Past "ready" only collect: re-reading all output per chunk would be quadratic in a long, chatty run.
+      if (ready) return;
       for (const line of stdout.join('').split('\n')) {
         if (!line.startsWith('{')) continue;
         try {
           const parsed = JSON.parse(line) as { msg?: string; url?: string };
           if (parsed.msg === 'ready' && parsed.url) {
+            ready = true;
             clearTimeout(timer);
             resolve(parsed.url);
           }
@@ -65,14 +86,27 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
       );
     });
   });
-  return { child, stdout, stderr, url, exited };
+  // `script` runs the server as its only child (`exec` replaces the shell).
+  const pid = terminal
+    ? Number(execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim())
+    : (child.pid ?? 0);
+  return { child, stdout, stderr, url, pid, exited };
 }
 
-/** The key printed once at first start, if it was. */
+/** The key printed once at first start in a terminal, if it was. */
 export function printedAdminKey(server: ServerProcess): string | undefined {
   const text = server.stdout.join('');
   const match = /API key \(shown only now[^\n]*\n\n\s+(\S+)\n/.exec(text);
   return match?.[1];
+}
+
+/** The key a server without a terminal left in DATA_DIR at first start, if it did. */
+export function adminKeyFile(dataDir: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(dataDir, 'initial-admin-key'), 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 export async function waitFor(

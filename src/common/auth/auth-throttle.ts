@@ -1,134 +1,164 @@
-import { performance } from 'node:perf_hooks';
-import type { AppConfig } from '../../config/config';
-
-interface Window {
-  /** Monotonic milliseconds when this address's current window began (at its first failure). */
-  start: number;
-  failures: number;
-}
+import {
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { BackgroundJob, runExclusively } from '../../database/background-jobs';
+import { preparedQuery } from '../../database/prepared';
+import { isDatabaseUnavailable } from '../errors/database-errors';
+import { throttleBucket } from '../http/client-address';
 
 /**
- * Counts failed authentications per client address and throttles an address that made `limit` of them within one
- * window (which starts at its first failure).
- *
- * While an address is throttled, every request of it that presents a key is refused before the key is looked up,
- * valid keys included: answering a valid key normally would tell a guesser which of its guesses was right, which is
- * all a brute force needs. The price is that users behind the same NAT as a guesser wait out the window (at most
- * AUTH_FAILURE_WINDOW_SECONDS); behind a reverse proxy, TRUSTED_PROXIES keeps them apart. Successful
- * authentications neither count nor reset the count, so a guesser cannot launder its failures through one good key.
- *
- * Memory is bounded: at most `maxAddresses` windows are kept. The map is ordered by window start (a new window is
- * re-inserted at the end), so expired windows are dropped from the front as failures arrive, and when the map is
- * full the oldest window, the one closest to expiry, is forgotten first.
+ * One failure, atomically: starts the bucket's window (at the first failure, or the first after the window ended)
+ * or counts into it, and says how many failures the window holds and how long it has left. Concurrent failures of
+ * one bucket, on any instance, queue on its row for the length of this statement, so none is lost. The count
+ * saturates instead of overflowing. $3 is the time (null: the database's clock, which every instance shares).
  */
-export class AuthFailureThrottle {
-  private readonly windows = new Map<string, Window>();
-  private readonly windowMs: number;
+const RECORD_FAILURE_SQL = `
+INSERT INTO auth_failures AS f (bucket, window_start, failures)
+VALUES ($1, coalesce($3::timestamptz, now()), 1)
+ON CONFLICT (bucket) DO UPDATE SET
+  window_start = CASE WHEN f.window_start > EXCLUDED.window_start - $2::int * interval '1 second'
+                      THEN f.window_start ELSE EXCLUDED.window_start END,
+  failures = CASE WHEN f.window_start > EXCLUDED.window_start - $2::int * interval '1 second'
+                  THEN least(f.failures + 1, 2147483647) ELSE 1 END
+RETURNING failures,
+  ceil(extract(epoch FROM window_start + $2::int * interval '1 second' - coalesce($3::timestamptz, now())))::int
+    AS remaining`;
 
+/**
+ * Counts failed authentications per client (see throttleBucket) in the table `auth_failures`, which every instance
+ * on the database shares: a guesser gains nothing by spreading its guesses over instances. A client that failed
+ * AUTH_FAILURE_LIMIT times within one window (which starts at its first failure) gets 429 with Retry-After for every
+ * further failure until the window ends.
+ *
+ * Only failures are throttled: a valid key is always served, from any address. Serving it does tell a guesser which
+ * guess was right, so this throttle is not what protects keys: generated keys carry 384 random bits and
+ * BOOTSTRAP_TOKEN must be strong, which makes guessing hopeless with or without it. What the throttle does is tell a
+ * client that keeps presenting failing keys (a guesser, a script looping on a revoked key) to back off, and log it
+ * once per window; in exchange it no longer locks out everyone who shares an address with such a client (a NAT, a
+ * proxy not listed in TRUSTED_PROXIES, Docker's userland proxy, an IPv6 /64).
+ *
+ * Successful authentications neither count nor reset the count, and cost no extra SQL: the throttle is consulted
+ * only after a key failed, by one statement that both counts the failure and answers whether the limit is passed.
+ * If that statement fails (the database went away after the lookup), the failure is answered 403 as usual and goes
+ * uncounted: a throttle must not turn a wrong key into a 500.
+ *
+ * The table is bounded: a sweep, one instance at a time (runExclusively), deletes ended windows and, beyond
+ * AUTH_FAILURE_MAX_ADDRESSES rows, the oldest ones, at least once a window (and once a minute).
+ */
+export class AuthFailureThrottle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(AuthFailureThrottle.name);
+  private readonly limit: number;
+  private readonly windowSeconds: number;
+  private readonly maxBuckets: number;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> | undefined;
+
+  /** `now`, for tests: the time to count by (absent: the database's clock, which every instance shares). */
   constructor(
-    private readonly limit: number,
-    windowSeconds: number,
-    private readonly maxAddresses: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly dataSource: DataSource,
+    config: AppConfig,
+    private readonly now?: () => Date,
   ) {
-    this.windowMs = windowSeconds * 1000;
-  }
-
-  static fromConfig(config: AppConfig): AuthFailureThrottle {
-    return new AuthFailureThrottle(
-      config.authFailureLimit,
-      config.authFailureWindowSeconds,
-      config.authFailureMaxAddresses,
-    );
+    this.limit = config.authFailureLimit;
+    this.windowSeconds = config.authFailureWindowSeconds;
+    this.maxBuckets = config.authFailureMaxAddresses;
   }
 
   get enabled(): boolean {
     return this.limit > 0;
   }
 
-  /** How many addresses are remembered now (for tests and metrics). */
-  get size(): number {
-    return this.windows.size;
+  /**
+   * Counts a failed authentication of the client at `address` (a normalized address, from clientAddress). Resolves
+   * to the whole seconds the client should wait when it is over the limit, else 0. Never rejects.
+   */
+  async recordFailure(address: string): Promise<number> {
+    if (!this.enabled) return 0;
+    const bucket = throttleBucket(address);
+    let row: { failures: number; remaining: number } | undefined;
+    try {
+      [row] = await preparedQuery<{ failures: number; remaining: number }>(
+        this.dataSource,
+        'grantry_auth_failure',
+        RECORD_FAILURE_SQL,
+        [bucket, this.windowSeconds, this.now?.() ?? null],
+      );
+    } catch (error) {
+      this.logger.warn(
+        `failed authentication of ${bucket} not counted (${isDatabaseUnavailable(error) ? 'database unavailable' : 'error'}): ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+      return 0;
+    }
+    if (row === undefined || row.failures <= this.limit) return 0;
+    if (row.failures === this.limit + 1) {
+      this.logger.warn(
+        `client ${bucket} throttled: ${this.limit} failed authentications within ${this.windowSeconds} s`,
+      );
+    }
+    return Math.max(1, row.remaining);
   }
 
   /**
-   * Whole seconds until the client may present a key again; 0 when it is not throttled. Takes the request rather
-   * than its address so that the common case, nobody failing lately, costs one comparison: behind a trusted proxy,
-   * `ip` parses X-Forwarded-For on every read.
+   * Deletes ended windows and, beyond AUTH_FAILURE_MAX_ADDRESSES buckets, the oldest windows; unless another
+   * instance is sweeping right now. Resolves to the rows deleted, or undefined when it skipped.
    */
-  retryAfter(client: { readonly ip: string }): number {
-    if (this.windows.size === 0) return 0;
-    const window = this.windows.get(throttleKey(client.ip));
-    if (window === undefined || window.failures < this.limit) return 0;
-    const remaining = window.start + this.windowMs - this.now();
-    return remaining > 0 ? Math.ceil(remaining / 1000) : 0;
+  async sweep(): Promise<number | undefined> {
+    const run = await runExclusively(this.dataSource, BackgroundJob.authFailureSweep, async (manager) => {
+      const [ended] = await manager.query<{ n: number }[]>(
+        `WITH d AS (DELETE FROM auth_failures
+                     WHERE window_start <= coalesce($2::timestamptz, now()) - $1::int * interval '1 second'
+                    RETURNING 1)
+         SELECT count(*)::int AS n FROM d`,
+        [this.windowSeconds, this.now?.() ?? null],
+      );
+      const [excess] = await manager.query<{ n: number }[]>(
+        `WITH d AS (DELETE FROM auth_failures WHERE bucket IN (
+                      SELECT bucket FROM auth_failures ORDER BY window_start DESC, bucket OFFSET $1)
+                    RETURNING 1)
+         SELECT count(*)::int AS n FROM d`,
+        [this.maxBuckets],
+      );
+      return (ended?.n ?? 0) + (excess?.n ?? 0);
+    });
+    return run?.result;
   }
 
-  recordFailure(client: { readonly ip: string }): void {
-    if (this.limit <= 0) return;
-    const now = this.now();
-    this.forgetExpired(now);
-    const key = throttleKey(client.ip);
-    const window = this.windows.get(key);
-    if (window !== undefined) {
-      if (now - window.start < this.windowMs) {
-        window.failures += 1;
-        return;
-      }
-      this.windows.delete(key);
-    } else if (this.windows.size >= this.maxAddresses) {
-      const oldest = this.windows.keys().next();
-      if (oldest.done !== true) this.windows.delete(oldest.value);
-    }
-    this.windows.set(key, { start: now, failures: 1 });
+  onApplicationBootstrap(): void {
+    if (!this.enabled) return;
+    this.timer = setInterval(
+      () => {
+        this.sweeping ??= this.sweep()
+          .catch((error: unknown) => {
+            this.logger.debug(
+              `sweeping auth failures failed: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          })
+          .finally(() => {
+            this.sweeping = undefined;
+          });
+      },
+      Math.min(this.windowSeconds, 60) * 1000,
+    );
+    this.timer.unref();
   }
 
-  private forgetExpired(now: number): void {
-    for (const [key, window] of this.windows) {
-      if (now - window.start < this.windowMs) return;
-      this.windows.delete(key);
-    }
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.sweeping;
   }
 }
 
-/**
- * What the throttle counts by. IPv4 addresses (also when written IPv4-mapped, `::ffff:192.0.2.1`) count alone; IPv6
- * addresses count by their /64, because one host or household usually holds a whole /64 and could otherwise
- * rotate through 2^64 fresh addresses.
- */
-export function throttleKey(address: string): string {
-  if (!address.includes(':')) return address;
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice(7);
-  const prefix = ipv6Prefix64(lower);
-  return prefix ?? lower;
-}
-
-/** The first four groups of an IPv6 address as `a:b:c:d::/64`, or undefined when it is not one. */
-function ipv6Prefix64(address: string): string | undefined {
-  const zone = address.indexOf('%');
-  const bare = zone < 0 ? address : address.slice(0, zone);
-  const halves = bare.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (part: string | undefined): string[] | undefined => {
-    if (part === undefined || part === '') return [];
-    const out: string[] = [];
-    for (const group of part.split(':')) {
-      // An embedded IPv4 address (::1.2.3.4, 64:ff9b::1.2.3.4) stands for the last two groups.
-      if (group.includes('.')) out.push('0', '0');
-      else if (/^[0-9a-f]{1,4}$/.test(group)) out.push(group);
-      else return undefined;
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (head === undefined || tail === undefined) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...head, ...Array<string>(missing).fill('0'), ...tail];
-  return `${all
-    .slice(0, 4)
-    .map((group) => parseInt(group, 16).toString(16))
-    .join(':')}::/64`;
-}
+/** The app's throttle (a factory, so that the test-only clock is no injection token). */
+export const AUTH_FAILURE_THROTTLE: Provider = {
+  provide: AuthFailureThrottle,
+  useFactory: (dataSource: DataSource, config: AppConfig) => new AuthFailureThrottle(dataSource, config),
+  inject: [DataSource, APP_CONFIG],
+};

@@ -1,8 +1,8 @@
-import { type ExecutionContext, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { ApiError, DETAIL } from '../errors/api-error';
+import { clientAddress } from '../http/client-address';
 import { AuthFailureThrottle } from './auth-throttle';
 import { parseAuthorization } from './authorization-header';
 import { type AuthenticatedRequest, PRINCIPAL } from './current-principal.decorator';
@@ -20,18 +20,16 @@ interface PassportView {
 /**
  * The global guard: every route needs a bearer key unless it is marked @Public(). Failures answer like authentik:
  * 403 with "Authentication credentials were not provided." or "Token invalid/expired", never 401 and never a
- * WWW-Authenticate challenge.
+ * WWW-Authenticate challenge. A key that fails is counted by the failed-auth throttle, which answers 429 instead once
+ * the client failed too often (see AuthFailureThrottle); a valid key is always served.
  */
 @Injectable()
 export class BearerAuthGuard extends AuthGuard('bearer') {
-  private readonly throttle: AuthFailureThrottle;
-
   constructor(
     private readonly reflector: Reflector,
-    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly throttle: AuthFailureThrottle,
   ) {
     super({ session: false });
-    this.throttle = AuthFailureThrottle.fromConfig(config);
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -50,11 +48,6 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
       case 'bearer':
         break;
     }
-    // Before the lookup, so a throttled address learns nothing about its guesses (see AuthFailureThrottle).
-    const wait = this.throttle.retryAfter(request);
-    if (wait > 0) {
-      throw new ApiError(HttpStatus.TOO_MANY_REQUESTS, DETAIL.throttled, { 'retry-after': String(wait) });
-    }
     const view: PassportView = {
       headers: { authorization: `Bearer ${parsed.key}` },
       query: {},
@@ -62,7 +55,14 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
       real: request,
     };
     (request as unknown as { passportView?: PassportView }).passportView = view;
-    return (await super.canActivate(context)) as boolean;
+    // A database error of the lookup propagates (503); a key that does not authenticate leaves no principal.
+    await super.canActivate(context);
+    if (request[PRINCIPAL] !== undefined) return true;
+    const wait = await this.throttle.recordFailure(clientAddress(request));
+    if (wait > 0) {
+      throw new ApiError(HttpStatus.TOO_MANY_REQUESTS, DETAIL.throttled, { 'retry-after': String(wait) });
+    }
+    throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.tokenInvalid);
   }
 
   override getRequest(context: ExecutionContext): PassportView {
@@ -70,7 +70,7 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
     return request.passportView;
   }
 
-  override handleRequest<TUser = Principal>(
+  override handleRequest<TUser = Principal | false>(
     error: unknown,
     principal: Principal | false,
     _info: unknown,
@@ -79,12 +79,8 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
     // Passport hands over whatever the strategy rejected with (a database error, typically): rethrow it as is.
     // eslint-disable-next-line @typescript-eslint/only-throw-error
     if (error) throw error;
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (!principal) {
-      this.throttle.recordFailure(request);
-      throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.tokenInvalid);
-    }
-    request[PRINCIPAL] = principal;
+    // No principal: canActivate counts the failure (which needs to wait for the database) and answers.
+    if (principal) context.switchToHttp().getRequest<AuthenticatedRequest>()[PRINCIPAL] = principal;
     return principal as TUser;
   }
 }

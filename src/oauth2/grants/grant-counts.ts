@@ -5,7 +5,8 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { BackgroundJob, type JobRun, runExclusively } from '../../database/background-jobs';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { ACCESS_TOKENS, AUTHORIZATION_CODES, REFRESH_TOKENS } from './grant-kind';
 
@@ -15,19 +16,40 @@ const GRANT_TABLES = [ACCESS_TOKENS, REFRESH_TOKENS, AUTHORIZATION_CODES].map((k
  * Replaces each grant table's count deltas by one row per provider holding their sum (see GrantCounts). The grant
  * table is locked in ACCESS SHARE mode meanwhile: that blocks no writer, only a TRUNCATE, whose trigger deletes the
  * table's deltas and would otherwise miss the sum this fold is about to insert.
+ *
+ * Correct even when run concurrently with another fold (each row is deleted once); GrantCounts.fold runs it under
+ * a job lock so that, with several instances, one folds at a time and none repeats the work. Returns how many
+ * delta rows it read.
  */
-export async function foldGrantCounts(dataSource: DataSource): Promise<void> {
+export async function foldGrantCounts(dataSource: DataSource): Promise<number> {
+  let folded = 0;
   for (const table of GRANT_TABLES) {
     await dataSource.transaction(async (manager) => {
-      await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
-      await manager.query(
-        `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta)
-         INSERT INTO grant_counts (table_name, provider_id, delta)
-         SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0`,
-        [table],
-      );
+      folded += await foldTable(manager, table);
     });
   }
+  return folded;
+}
+
+async function foldTable(manager: EntityManager, table: string): Promise<number> {
+  await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+  const [row] = await manager.query<{ folded: string }[]>(
+    `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta),
+          summed AS (INSERT INTO grant_counts (table_name, provider_id, delta)
+                     SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0)
+     SELECT count(*)::text AS folded FROM folded`,
+    [table],
+  );
+  return Number(row?.folded ?? 0);
+}
+
+/** The three tables' folds in one transaction under the fold's job lock; undefined when another session holds it. */
+function foldExclusively(dataSource: DataSource): Promise<JobRun<number> | undefined> {
+  return runExclusively(dataSource, BackgroundJob.grantCountsFold, async (manager) => {
+    let folded = 0;
+    for (const table of GRANT_TABLES) folded += await foldTable(manager, table);
+    return folded;
+  });
 }
 
 /**
@@ -37,25 +59,46 @@ export async function foldGrantCounts(dataSource: DataSource): Promise<void> {
  *
  * Folding: every `GRANT_COUNTS_FOLD_MS` the deltas of each table and provider are replaced by their sum, in one statement
  * (`DELETE ... RETURNING` feeding an `INSERT`), so a read sums a handful of rows instead of one per write. Deltas of
- * transactions still in flight are invisible to the fold's DELETE and stay behind; a concurrent fold in another
- * instance skips the rows this one deleted; a TRUNCATE waits for the fold. No delta is lost or counted twice.
+ * transactions still in flight are invisible to the fold's DELETE and stay behind; a TRUNCATE waits for the fold. No
+ * delta is lost or counted twice.
+ *
+ * Several instances: every instance schedules the fold, and each tick tries the fold's job lock without waiting
+ * (runExclusively): the instance that gets it folds, the others skip that tick. So one fold runs at a time across
+ * the service, and none queues behind another (a fold run without the lock, by the CLI, would still be correct: a
+ * concurrent fold merely skips the rows the other deleted). Each run is logged at debug level with its start and
+ * end by the database's clock.
  */
 @Injectable()
 export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(GrantCounts.name);
   private timer: NodeJS.Timeout | undefined;
-  private folding: Promise<void> | undefined;
+  private folding: Promise<boolean> | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Folds each table's deltas into one row per provider. Safe to run concurrently with writers and other folds. */
-  fold(): Promise<void> {
-    this.folding ??= foldGrantCounts(this.dataSource).finally(() => {
-      this.folding = undefined;
-    });
+  /**
+   * Folds each table's deltas into one row per provider, unless another instance is folding right now. Resolves to
+   * whether this call folded. Safe to run concurrently with writers.
+   */
+  fold(): Promise<boolean> {
+    this.folding ??= foldExclusively(this.dataSource)
+      .then((run) => {
+        if (run === undefined) {
+          this.logger.debug('grant counts fold skipped: another instance holds the lock');
+          return false;
+        }
+        // The lock's hold time by the database's clock: what shows that runs of two instances never overlap.
+        this.logger.debug(
+          `grant counts folded: ${run.result} deltas, lock held from ${run.startedUs} to ${run.finishedUs} (database clock, us)`,
+        );
+        return true;
+      })
+      .finally(() => {
+        this.folding = undefined;
+      });
     return this.folding;
   }
 
