@@ -6,6 +6,7 @@ import { createApp } from './app';
 import { bootstrap } from './bootstrap/bootstrap';
 import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
+import { EmbeddedPostgresError } from './database/embedded-postgres';
 import { runMigrations } from './database/migrations';
 import { createLogger } from './logging/logger';
 import { applyHeapGrowingPercent } from './runtime/heap';
@@ -60,7 +61,12 @@ async function main(): Promise<void> {
   applyHeapGrowingPercent(config.heapGrowingPercent);
   const logger = createLogger(config);
   const started = Date.now();
-  const database = await openDatabase(config, logger);
+  const database = await openDatabase(config, logger).catch((error: unknown) => {
+    // Something the person starting Grantry must fix (a refused DATA_DIR, PostgreSQL failing to start): one line.
+    if (!(error instanceof EmbeddedPostgresError)) throw error;
+    process.stderr.write(`Cannot start the embedded PostgreSQL: ${error.message}\n`);
+    process.exit(2);
+  });
   let app: NestFastifyApplication | undefined;
   try {
     app = await createApp(config, database.url, logger);
