@@ -219,8 +219,9 @@ export function chownTree(root: string, uid: number, gid: number): void {
       `${what} ${why}, so Grantry will not change its owner; remove it, or re-own ${root} to uid ${uid} yourself`,
     );
   };
+  // Each directory is re-owned after its contents, so a walk that stops half-way leaves the top directory as it
+  // was, and the next start (which checks only the top) walks again.
   const walk = (dirFd: number, shown: string): void => {
-    fs.fchownSync(dirFd, uid, gid);
     const base = `/proc/self/fd/${dirFd}`;
     for (const name of fs.readdirSync(base)) {
       const entry = `${base}/${name}`;
@@ -249,6 +250,7 @@ export function chownTree(root: string, uid: number, gid: number): void {
         refuse(label, 'is neither a file, a directory nor a symbolic link');
       }
     }
+    fs.fchownSync(dirFd, uid, gid);
   };
   let top: number;
   try {
