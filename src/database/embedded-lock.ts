@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EmbeddedPostgresError } from './embedded-error';
 import { openFlags, openOwnFile, readOwnFile } from './embedded-fs';
 
 /**
@@ -27,15 +28,13 @@ let flockPath: string | null | undefined;
 export function flockBinary(): string | null {
   if (flockPath === undefined) {
     flockPath = null;
-    if (process.env.GRANTRY_NO_FLOCK !== '1') {
-      for (const candidate of FLOCK_CANDIDATES) {
-        try {
-          fs.accessSync(candidate, fs.constants.X_OK);
-          flockPath = candidate;
-          break;
-        } catch {
-          /* next */
-        }
+    for (const candidate of FLOCK_CANDIDATES) {
+      try {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        flockPath = candidate;
+        break;
+      } catch {
+        /* next */
       }
     }
   }
@@ -68,7 +67,14 @@ function flockFd(fd: number, kind: 'exclusive' | 'shared', waitMs: number): Prom
     child.on('close', (code) => {
       if (code === 0) resolve(true);
       else if (code === CONFLICT) resolve(false);
-      else reject(new Error(`flock failed (${code ?? 'signal'}): ${stderr.trim()}`));
+      else {
+        reject(
+          new EmbeddedPostgresError(
+            `cannot lock a file in DATA_DIR (flock: ${stderr.trim() || `exit ${code ?? 'by signal'}`}); ` +
+              `put DATA_DIR on a local file system that supports locks`,
+          ),
+        );
+      }
     });
   });
 }
@@ -121,7 +127,7 @@ export async function lockHeld(file: string): Promise<boolean | 'unknown'> {
   }
 }
 
-interface Holder {
+export interface Holder {
   pid: number;
   host: string;
   boot?: string;
@@ -163,7 +169,8 @@ function me(): Holder {
   };
 }
 
-function provenGone(holder: Holder, self: Holder): boolean {
+/** Exported for its spec: the holder file of the lock-file fallback. */
+export function provenGone(holder: Holder, self: Holder = me()): boolean {
   if (holder.host !== self.host || holder.boot !== self.boot || holder.pidns !== self.pidns) return false;
   try {
     process.kill(holder.pid, 0);
@@ -173,7 +180,7 @@ function provenGone(holder: Holder, self: Holder): boolean {
   return holder.start !== undefined && processStart(holder.pid) !== holder.start;
 }
 
-async function exclusiveLockWithoutFlock(file: string, waitMs: number): Promise<HeldLock | null> {
+export async function exclusiveLockWithoutFlock(file: string, waitMs: number): Promise<HeldLock | null> {
   const self = me();
   const content = JSON.stringify(self);
   const deadline = Date.now() + waitMs;

@@ -323,7 +323,10 @@ function connectionUrl(credentials: Credentials, port: number, database: string)
   return `postgres://${encodeURIComponent(credentials.user)}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 }
 
-/** The data directory of the server on `port` if it accepts our credentials, else null. */
+/**
+ * The data directory of the server on `port` if it accepts our credentials, else null. A server that refuses the
+ * password of embedded.json is an error of its own: waiting will not help.
+ */
 async function serverDataDirectory(credentials: Credentials, port: number): Promise<string | null> {
   const client = new Client({
     connectionString: connectionUrl(credentials, port, 'postgres'),
@@ -334,7 +337,13 @@ async function serverDataDirectory(credentials: Credentials, port: number): Prom
     await client.connect();
     const { rows } = await client.query<{ dir: string }>(`SELECT current_setting('data_directory') AS dir`);
     return rows[0]?.dir ?? null;
-  } catch {
+  } catch (error) {
+    if ((error as { code?: string }).code === '28P01') {
+      throw new EmbeddedPostgresError(
+        `the PostgreSQL on 127.0.0.1:${port} refuses the password in DATA_DIR/embedded.json; if embedded.json ` +
+          `was replaced, restore it, or stop that PostgreSQL`,
+      );
+    }
     return null;
   } finally {
     await client.end().catch(() => undefined);
