@@ -238,6 +238,44 @@ describe('issue 11, finding 1: links in the data directory are never followed', 
   });
 
   asRoot(
+    'refuses, in one line saying what to do, a cluster directory the postgres user cannot reach',
+    async () => {
+      const hidden = privateDir('grantry-unreachable');
+      const dataDir = path.join(hidden, 'data');
+      try {
+        fs.mkdirSync(path.join(dataDir, 'postgres'), { recursive: true, mode: 0o755 });
+        const result = await run(process.execPath, [SERVER_ENTRY], { DATA_DIR: dataDir, PORT: '0' });
+        expect({ code: result.code, stderr: result.stderr }).toEqual({
+          code: 2,
+          stderr:
+            `Cannot start the embedded PostgreSQL: the embedded PostgreSQL runs as the OS user "postgres", which ` +
+            `cannot enter ${hidden}; move ${path.join(dataDir, 'postgres')} to a place it can reach and set DATA_DIR ` +
+            `there, or allow it in with "chmod o+x ${hidden}"\n`,
+        });
+      } finally {
+        cleanUp(undefined, hidden);
+      }
+    },
+  );
+
+  it('refuses a DATA_DIR that others may write to, where links could be planted', async () => {
+    const dataDir = scratchDir('grantry-open-dir');
+    try {
+      fs.chmodSync(dataDir, 0o777);
+      const result = await cli(['migrate'], dataDir);
+      expect({ code: result.code, stderr: result.stderr, entries: fs.readdirSync(dataDir) }).toEqual({
+        code: 2,
+        stderr:
+          `error: DATA_DIR ${dataDir} is writable by others (mode 0777), who could plant links there; run ` +
+          `"chmod go-w ${dataDir}"\n`,
+        entries: [],
+      });
+    } finally {
+      cleanUp(undefined, dataDir);
+    }
+  });
+
+  asRoot(
     're-owning a cluster of another user changes no link target, and refuses a hard-linked file',
     async () => {
       const dataDir = scratchDir('grantry-chown');

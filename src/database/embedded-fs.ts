@@ -154,7 +154,8 @@ export function prepareDataDir(given: string): string {
         `that Grantry would follow. Use a directory of your own, or chown it to uid ${me}`,
     );
   }
-  if ((stat.mode & 0o022) !== 0) {
+  // Windows reports made-up modes; its ACLs are not checked here.
+  if (process.platform !== 'win32' && (stat.mode & 0o022) !== 0) {
     throw new EmbeddedPostgresError(
       `DATA_DIR ${real} is writable by others (mode ${mode(stat)}), who could plant links there; run "chmod go-w ${real}"`,
     );
@@ -188,7 +189,14 @@ export function ensureRootOwnedDir(dir: string): void {
     try {
       fs.mkdirSync(dir, { mode: 0o755 });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        throw new EmbeddedPostgresError(
+          `cannot create ${dir} (${code ?? 'error'}), where Grantry keeps what the OS user "postgres" cannot ` +
+            `reach in a private checkout or DATA_DIR; let "postgres" enter those directories (chmod o+x), or set ` +
+            `DATABASE_URL to use your own PostgreSQL`,
+        );
+      }
     }
     stat = fs.lstatSync(dir);
   }

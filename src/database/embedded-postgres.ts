@@ -149,7 +149,7 @@ function resolveCluster(dataDir: string, runAs: RunAs, log: (m: string) => void)
   if (blocked === undefined) return { home: dataDir, pgData: link };
   if (stat !== null) {
     throw new EmbeddedPostgresError(
-      `the embedded PostgreSQL runs as the OS user "${SYSTEM_USER}", which cannot enter ${blocked}; move ${link} ` +
+      `the OS user "${SYSTEM_USER}", which runs PostgreSQL for root, cannot enter ${blocked}; move ${link} ` +
         `to a place it can reach and set DATA_DIR there, or allow it in with "chmod o+x ${blocked}"`,
     );
   }
