@@ -248,7 +248,7 @@ describe('issue 11, finding 1: links in the data directory are never followed', 
         expect({ code: result.code, stderr: result.stderr }).toEqual({
           code: 2,
           stderr:
-            `Cannot start the embedded PostgreSQL: the embedded PostgreSQL runs as the OS user "postgres", which ` +
+            `Cannot start the embedded PostgreSQL: the OS user "postgres", which runs PostgreSQL for root, ` +
             `cannot enter ${hidden}; move ${path.join(dataDir, 'postgres')} to a place it can reach and set DATA_DIR ` +
             `there, or allow it in with "chmod o+x ${hidden}"\n`,
         });
