@@ -42,6 +42,13 @@ export { EmbeddedPostgresError };
  *   no other such connection exists, so the last process to leave stops it, and a process is never left without
  *   the cluster it attached to. A killed process's connection closes with it.
  *
+ *
+ * Limits: attaching needs the postmaster's loopback, so a process in another network namespace (a second container
+ * without a shared network) is refused with a message rather than starting a second postmaster. A process in
+ * another PID namespace cannot signal the postmaster: when it is the last to leave, the cluster keeps running until
+ * the next process attaches (and, being in its namespace, later stops it). The locks are kernel locks: they hold
+ * across containers on one host, and across hosts only as far as a network file system implements flock.
+ *
  * Layout of DATA_DIR (its real path, owned by this user and writable by nobody else): `postgres/` (PGDATA, or as
  * root possibly a link Grantry made to /var/lib/grantry-postgres/<id>/postgres), `embedded.json` (superuser
  * password, 0600), `postgres.log`, `embedded.lock`, `postmaster.lock`.
