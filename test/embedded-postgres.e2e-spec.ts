@@ -132,7 +132,7 @@ describe('issue 10: the quick start as root from a private checkout', () => {
         execFileSync('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules')]);
         const child = spawn('npm', ['start'], {
           cwd: clone,
-          env: cleanEnv({ PORT: '0', LOG_LEVEL: 'info' }),
+          env: cleanEnv({ PORT: '0', LOG_LEVEL: 'info', npm_config_update_notifier: 'false' }),
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         npm = child;

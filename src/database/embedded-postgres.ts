@@ -521,10 +521,13 @@ function handle(options: {
         log(`leaving the embedded PostgreSQL running for ${others} other process(es) using it`);
         return;
       }
+      const held = await lockHeld(path.join(cluster.home, 'postmaster.lock'));
+      if (!processAlive(info.pid) && held !== true) return;
       if (!isOurPostmaster(info.pid, cluster.pgData)) {
-        if (readPostmasterPid(cluster.pgData) !== null) {
-          log(`not stopping PostgreSQL pid ${info.pid}: it is not a process of this PID namespace`);
-        }
+        log(
+          `leaving the embedded PostgreSQL running: its postmaster (pid ${info.pid} where it was started) is not ` +
+            `a process this one can see, so it runs in another PID namespace`,
+        );
         return;
       }
       // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
