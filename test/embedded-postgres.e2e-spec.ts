@@ -337,14 +337,16 @@ describe('issue 11, finding 1: links in the data directory are never followed', 
 });
 
 describe('issue 11, finding 2: a live cluster is recognised by real path and across PID namespaces', () => {
-  const base = scratchDir('grantry-paths');
-  const real = path.join(base, 'real');
-  const link = path.join(base, 'link');
+  let base = '';
+  let real = '';
   let server: ServerProcess | undefined;
   let pgPid = 0;
   let pidFile: string | undefined;
 
   beforeAll(async () => {
+    base = scratchDir('grantry-paths');
+    real = path.join(base, 'real');
+    const link = path.join(base, 'link');
     fs.mkdirSync(real, { mode: 0o755 });
     fs.symlinkSync(real, link);
     server = await startServer({ DATA_DIR: link });
@@ -354,7 +356,7 @@ describe('issue 11, finding 2: a live cluster is recognised by real path and acr
 
   afterAll(async () => {
     if (server) await stop(server);
-    cleanUp(path.join(real, 'postgres'), base);
+    if (base) cleanUp(path.join(real, 'postgres'), base);
   }, 60_000);
 
   async function stillServing(): Promise<void> {
