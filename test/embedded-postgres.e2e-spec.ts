@@ -401,6 +401,70 @@ describe('issue 11, finding 2: a live cluster is recognised by real path and acr
   );
 });
 
+describe('issue 11, finding 2: postmaster.pid is deleted only when its postmaster is proven gone', () => {
+  /**
+   * A killed cluster whose postmaster.pid names a pid now used by another process of the postgres user (pid reuse,
+   * as after a container restart): PostgreSQL alone would refuse to start, taking the pid for a live postmaster.
+   */
+  async function killedClusterWithReusedPid(
+    dataDir: string,
+  ): Promise<{ pgData: string; reused: ChildProcess }> {
+    const pgData = path.join(dataDir, 'postgres');
+    const first = await startEmbeddedPostgres({ dataDir });
+    process.kill(first.pid, 'SIGKILL');
+    expect(await waitFor(() => postmasters(pgData).length === 0 && !alive(first.pid), 10_000)).toBe(true);
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
+    const reused = spawn('sleep', ['120'], isRoot ? { uid, gid, stdio: 'ignore' } : { stdio: 'ignore' });
+    const pidFile = path.join(pgData, 'postmaster.pid');
+    const lines = fs.readFileSync(pidFile, 'utf8').split('\n');
+    lines[0] = String(reused.pid);
+    fs.writeFileSync(pidFile, lines.join('\n'));
+    return { pgData, reused };
+  }
+
+  it('removes it when postmaster.lock, recorded for that pid, is free', async () => {
+    const dataDir = scratchDir('grantry-pid-reuse');
+    const { pgData, reused } = await killedClusterWithReusedPid(dataDir);
+    try {
+      fs.writeFileSync(path.join(dataDir, 'postmaster.lock'), `${reused.pid}\n`);
+      const second = await startEmbeddedPostgres({ dataDir });
+      try {
+        expect(second.pid).not.toBe(reused.pid);
+        expect(postmasters(pgData)).toEqual([second.pid]);
+        expect(alive(reused.pid ?? 0)).toBe(true);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      reused.kill('SIGKILL');
+      cleanUp(pgData, dataDir);
+    }
+  }, 60_000);
+
+  it('leaves it to PostgreSQL when nothing proves its process gone, and says why in one line', async () => {
+    const dataDir = scratchDir('grantry-pid-unproven');
+    const { pgData, reused } = await killedClusterWithReusedPid(dataDir);
+    try {
+      fs.writeFileSync(path.join(dataDir, 'postmaster.lock'), '');
+      const before = fs.readFileSync(path.join(pgData, 'postmaster.pid'), 'utf8');
+      const error = await startEmbeddedPostgres({ dataDir }).then(
+        () => new Error('started'),
+        (failure: Error) => failure,
+      );
+      expect(error.message).toMatch(
+        new RegExp(
+          `^PostgreSQL exited with code 1: .*FATAL: +lock file "postmaster.pid" already exists \\(log: ${dataDir}/postgres.log\\)$`,
+        ),
+      );
+      expect(fs.readFileSync(path.join(pgData, 'postmaster.pid'), 'utf8')).toBe(before);
+    } finally {
+      reused.kill('SIGKILL');
+      cleanUp(pgData, dataDir);
+    }
+  }, 60_000);
+});
+
 describe('issue 11, finding 3: a process attached to a cluster keeps it after its starter exits', () => {
   it('a server attached to the cluster of a running `cli seed` still answers after the seed ends', async () => {
     const dataDir = scratchDir('grantry-seed-attach');
