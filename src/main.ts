@@ -8,6 +8,7 @@ import { createApp } from './app';
 import { bootstrap, INITIAL_ADMIN_KEY_FILE } from './bootstrap/bootstrap';
 import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
+import { EmbeddedPostgresError } from './database/embedded-postgres';
 import { migrateAtStart, pendingMigrations } from './database/migrations';
 import { StartupState } from './health/startup-state';
 import { createLogger } from './logging/logger';
@@ -150,10 +151,14 @@ async function main(): Promise<void> {
   applyHeapGrowingPercent(config.heapGrowingPercent);
   const logger = createLogger(config);
   const started = Date.now();
-  let database: DatabaseHandle | undefined;
+  const database = await openDatabase(config, logger).catch((error: unknown) => {
+    // Something the person starting Grantry must fix (a refused DATA_DIR, PostgreSQL failing to start): one line.
+    if (!(error instanceof EmbeddedPostgresError)) throw error;
+    process.stderr.write(`Cannot start the embedded PostgreSQL: ${error.message}\n`);
+    process.exit(2);
+  });
   let app: NestFastifyApplication | undefined;
   try {
-    database = await openDatabase(config, logger);
     if (config.runMigrations) {
       const applied = await migrateAtStart(database.url, config.dbConnectTimeoutMs);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
@@ -182,7 +187,7 @@ async function main(): Promise<void> {
   } catch (error) {
     logger.fatal({ error: describeFailure(error) }, 'start-up failed');
     await app?.close().catch(() => undefined);
-    await database?.embedded?.stop();
+    await database.embedded?.stop();
     process.exit(1);
   }
 }
