@@ -153,9 +153,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const database = await openDatabase(config, logger).catch((error: unknown) => {
     // Something the person starting Grantry must fix (a refused DATA_DIR, PostgreSQL failing to start): one line.
-    if (!(error instanceof EmbeddedPostgresError)) throw error;
-    process.stderr.write(`Cannot start the embedded PostgreSQL: ${error.message}\n`);
-    process.exit(2);
+    if (error instanceof EmbeddedPostgresError) {
+      process.stderr.write(`Cannot start the embedded PostgreSQL: ${error.message}\n`);
+      process.exit(2);
+    }
+    logger.fatal({ error: describeFailure(error) }, 'start-up failed');
+    process.exit(1);
   });
   let app: NestFastifyApplication | undefined;
   try {
