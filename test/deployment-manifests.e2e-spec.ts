@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { type AppConfig, CONFIG_VARIABLES, loadConfig, SECRET_SETTINGS } from '../src/config/config';
 import { HealthController } from '../src/health/health.controller';
 import { testDatabaseUrl } from './support/app';
+import { type Run, runProcess } from './support/process';
 import { scratchDir, startServer } from './support/server-process';
 
 /**
@@ -484,12 +485,6 @@ function configOf(materialized: Materialized): AppConfig {
   return config;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** A container command as the image runs it: `grantry` is the package's bin (/usr/local/bin/grantry there). */
 function runCommand(command: string[], env: Record<string, string>): Promise<Run> {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -500,19 +495,7 @@ function runCommand(command: string[], env: Record<string, string>): Promise<Run
   if (bin === undefined) {
     return Promise.resolve({ code: null, stdout: '', stderr: `"${program}" is no bin of package.json` });
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, bin), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [path.join(ROOT, bin), ...args], { cwd: ROOT, env });
 }
 
 /** kubernetes-models ships only ES modules, which Jest cannot load here: validate in a child Node process. */
