@@ -9,6 +9,7 @@ import { bootstrap, INITIAL_ADMIN_KEY_FILE } from './bootstrap/bootstrap';
 import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
 import { migrateAtStart } from './database/migrations';
+import { prepareKeys } from './keys/startup';
 import { createLogger } from './logging/logger';
 import { applyHeapGrowingPercent } from './runtime/heap';
 
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
       const applied = await migrateAtStart(database.url, config.dbConnectTimeoutMs);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
     }
+    await prepareKeys(config, database.url, logger);
     app = await createApp(config, database.url, logger);
     const bootstrapped = await bootstrap(app.get(DataSource), config.bootstrapToken);
     // With the embedded database nothing else should reach the service unless HOST says so.
@@ -140,6 +142,11 @@ async function main(): Promise<void> {
     logger.fatal({ error: describeFailure(error) }, 'start-up failed');
     await app?.close().catch(() => undefined);
     await database?.embedded?.stop();
+    // A setting found wrong only against the database (SECRET_KEY): the configuration exit, one line on stderr.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
     process.exit(1);
   }
 }
