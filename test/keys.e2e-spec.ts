@@ -114,6 +114,9 @@ describe('signing keys and JWKS (in process)', () => {
       '/application/o/no-such-application/jwks/',
       `/application/o/${bare.slug}/jwks/`,
       `/application/o/${'x'.repeat(60)}/jwks/`,
+      '/application/o/a%00b/jwks/',
+      '/application/o/%ff/jwks/',
+      '/application/o/a%2Fb/jwks/',
     ]) {
       const response = await request(t.app, 'GET', url);
       expect({ url, status: response.status, body: response.body }).toEqual({

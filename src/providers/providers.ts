@@ -113,6 +113,8 @@ export async function createProvider(
   return { provider, clientSecret };
 }
 
+/** What an application slug may be (authentik's SlugField), at most 50 characters. */
+export const APPLICATION_SLUG = /^[-a-zA-Z0-9_]{1,50}$/;
 const SLUG = /^[-a-zA-Z0-9_]+$/;
 
 export async function createApplication(

@@ -2,6 +2,7 @@ import { type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
 import type { PublicJwk, SigningAlgorithm } from '../../../keys/signing-key.entity';
 import { toJwk } from '../../../keys/signing-keys';
+import { APPLICATION_SLUG } from '../../../providers/providers';
 
 /** authentik's JWKS body: `{"keys": [...]}`, or `{}` for a provider with no signing key (authentik's HS256 case). */
 export type JwksBody = { keys: Record<string, string>[] } | Record<string, never>;
@@ -18,6 +19,9 @@ export class GetJwksHandler implements IQueryHandler<GetJwksQuery> {
   constructor(private readonly dataSource: DataSource) {}
 
   async execute(query: GetJwksQuery): Promise<JwksBody | null> {
+    // No application has any other slug; and PostgreSQL refuses some strings outright (a NUL byte), which must not
+    // turn a lookup into a 500.
+    if (!APPLICATION_SLUG.test(query.slug)) return null;
     // Only public columns: the sealed private key is never read here.
     const rows = await this.dataSource.query<
       { algorithm: SigningAlgorithm | null; kid: string | null; public_jwk: PublicJwk | null }[]
