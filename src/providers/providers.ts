@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { generateClientId, generateSecret, sha256 } from '../common/crypto/secrets';
 import { InputError } from '../identity/accounts';
 import type { Sealer } from '../keys/sealing';
-import type { SigningAlgorithm } from '../keys/signing-key.entity';
+import type { SigningAlgorithm, SigningKeyEntity } from '../keys/signing-key.entity';
 import { generateSigningKeyPair, providerKeyName, storeSigningKey } from '../keys/signing-keys';
 import { ApplicationEntity } from './application.entity';
 import {
@@ -41,6 +41,8 @@ export interface CreatedProvider {
   provider: OAuth2ProviderEntity;
   /** The only time the secret exists outside the caller's hands (it is stored hashed); null for public clients. */
   clientSecret: string | null;
+  /** The provider's signing key pair (public parts only). */
+  signingKey: SigningKeyEntity;
 }
 
 export function validateRedirectUri(value: string): RedirectUri {
@@ -89,9 +91,9 @@ export async function createProvider(
   const clientSecret = clientType === 'confidential' ? (input.clientSecret ?? generateSecret()) : null;
   // Generated before the transaction: an RSA key takes tens to hundreds of milliseconds of CPU.
   const pair = await generateSigningKeyPair(input.signingAlgorithm ?? 'RS256');
-  const provider = await manager.transaction(async (tx) => {
+  const { provider, signingKey } = await manager.transaction(async (tx) => {
     const key = await storeSigningKey(tx, sealer, providerKeyName(name), pair);
-    return tx.save(
+    const saved = await tx.save(
       tx.create(OAuth2ProviderEntity, {
         name,
         clientType,
@@ -109,8 +111,9 @@ export async function createProvider(
         signingKey: key.kpUuid,
       }),
     );
+    return { provider: saved, signingKey: key };
   });
-  return { provider, clientSecret };
+  return { provider, clientSecret, signingKey };
 }
 
 /** What an application slug may be (authentik's SlugField), at most 50 characters. */

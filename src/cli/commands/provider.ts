@@ -50,7 +50,7 @@ export const providerCreate = defineCommand({
     if (refreshTokenValidity !== undefined) parseTimedelta(refreshTokenValidity, '--refresh-token-validity');
     if (accessCodeValidity !== undefined) parseTimedelta(accessCodeValidity, '--access-code-validity');
     return async ({ dataSource, sealer }) => {
-      const { provider, clientSecret } = await createProvider(
+      const { provider, clientSecret, signingKey } = await createProvider(
         dataSource.manager,
         {
           name: options.name,
@@ -70,10 +70,14 @@ export const providerCreate = defineCommand({
           client_type: provider.clientType,
           client_id: provider.clientId,
           client_secret: clientSecret,
+          signing_key: signingKey.kpUuid,
+          signing_algorithm: signingKey.algorithm,
+          signing_kid: signingKey.kid,
         },
         text: [
           `Created ${provider.clientType} provider "${provider.name}" (pk ${provider.id}).`,
           `Client id: ${provider.clientId}`,
+          `Signing key: ${signingKey.algorithm}, kid ${signingKey.kid} (JWKS: /application/o/<slug>/jwks/ of its application)`,
           ...(clientSecret === null ? [] : ['Client secret (shown only now):', `  ${clientSecret}`]),
         ].join('\n'),
       };
