@@ -4,6 +4,7 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AUTH_FAILURE_THROTTLE } from './common/auth/auth-throttle';
+import type { Logger } from 'pino';
 import { AuthService } from './common/auth/auth.service';
 import { BearerAuthGuard } from './common/auth/bearer-auth.guard';
 import { BearerStrategy } from './common/auth/bearer.strategy';
@@ -15,13 +16,14 @@ import { AuthorizationCodesModule } from './oauth2/authorization-codes/authoriza
 import { IssuanceModule } from './oauth2/issuance/issuance.module';
 import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
+import { StartupState } from './health/startup-state';
 import { OpenApiDocumentHolder } from './openapi/openapi';
 import { SchemaController } from './openapi/schema.controller';
 import { WhoAmIController } from './whoami/whoami.controller';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, databaseUrl: string): DynamicModule {
+  static forRoot(config: AppConfig, databaseUrl: string, logger?: Logger): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -35,6 +37,10 @@ export class AppModule {
             statementTimeoutMs: config.dbStatementTimeoutMs,
             connectTimeoutMs: config.dbConnectTimeoutMs,
             applicationName: 'grantry',
+            breaker: {
+              probeIntervalMs: config.dbProbeIntervalMs,
+              log: logger?.child({ component: 'database' }),
+            },
           }),
           retryAttempts: 10,
           retryDelay: 1000,
@@ -46,6 +52,7 @@ export class AppModule {
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],
       providers: [
+        StartupState,
         OpenApiDocumentHolder,
         AuthService,
         AUTH_FAILURE_THROTTLE,

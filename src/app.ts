@@ -51,7 +51,7 @@ export async function createApp(
     forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, databaseUrl),
+    AppModule.forRoot(config, databaseUrl, logger),
     adapter,
     {
       logger: new PinoNestLogger(logger.child({ component: 'nest' })),

@@ -8,7 +8,9 @@ import { createApp } from './app';
 import { bootstrap, INITIAL_ADMIN_KEY_FILE } from './bootstrap/bootstrap';
 import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
-import { migrateAtStart } from './database/migrations';
+import { EmbeddedPostgresError } from './database/embedded-postgres';
+import { migrateAtStart, pendingMigrations } from './database/migrations';
+import { StartupState } from './health/startup-state';
 import { prepareKeys } from './keys/startup';
 import { createLogger } from './logging/logger';
 import { applyHeapGrowingPercent } from './runtime/heap';
@@ -110,22 +112,83 @@ function handOverAdminKey(key: string, base: string, config: AppConfig, logger: 
   }
 }
 
+/** A setting found wrong only against the database (SECRET_KEY): the configuration exit, one line on stderr. */
+function exitOnSettingError(error: unknown): void {
+  if (!(error instanceof ConfigError)) return;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(2);
+}
+
+const MIGRATION_POLL_MS = 1000;
+
+/**
+ * With RUN_MIGRATIONS=false on a database that the deploy's migration step has not reached yet (a first install:
+ * the server pods start with the migrations Job), the server listens with readiness 503 ("migrations": "pending")
+ * instead of exiting, and bootstraps as soon as the migrations are there.
+ */
+function bootstrapOnceMigrated(
+  dataSource: DataSource,
+  startup: StartupState,
+  base: string,
+  config: AppConfig,
+  logger: Logger,
+  database: DatabaseHandle,
+): void {
+  logger.warn(
+    'migrations are pending and RUN_MIGRATIONS=false: readiness answers 503 until "grantry migrate" has run',
+  );
+  const attempt = async (): Promise<void> => {
+    try {
+      if ((await pendingMigrations(dataSource)).length === 0) {
+        await prepareKeys(config, database.url, logger);
+        const bootstrapped = await bootstrap(dataSource, config.bootstrapToken);
+        startup.bootstrapped = true;
+        logger.info('migrations applied; bootstrapped');
+        if (bootstrapped.action === 'created-admin') handOverAdminKey(bootstrapped.key, base, config, logger);
+        return;
+      }
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        // SECRET_KEY does not match this database: serving on would only ever be unready.
+        logger.fatal({ error: describeFailure(error) }, 'start-up failed');
+        void (database.embedded?.stop() ?? Promise.resolve()).finally(() => exitOnSettingError(error));
+        return;
+      }
+      // The database may be down meanwhile (the circuit breaker answers the requests): try again.
+      logger.debug({ error: describeFailure(error) }, 'waiting for migrations');
+    }
+    setTimeout(() => void attempt(), MIGRATION_POLL_MS).unref();
+  };
+  setTimeout(() => void attempt(), MIGRATION_POLL_MS).unref();
+}
+
 async function main(): Promise<void> {
   const config = readConfig();
   applyHeapGrowingPercent(config.heapGrowingPercent);
   const logger = createLogger(config);
   const started = Date.now();
-  let database: DatabaseHandle | undefined;
+  const database = await openDatabase(config, logger).catch((error: unknown) => {
+    // Something the person starting Grantry must fix (a refused DATA_DIR, PostgreSQL failing to start): one line.
+    if (error instanceof EmbeddedPostgresError) {
+      process.stderr.write(`Cannot start the embedded PostgreSQL: ${error.message}\n`);
+      process.exit(2);
+    }
+    logger.fatal({ error: describeFailure(error) }, 'start-up failed');
+    process.exit(1);
+  });
   let app: NestFastifyApplication | undefined;
   try {
-    database = await openDatabase(config, logger);
     if (config.runMigrations) {
       const applied = await migrateAtStart(database.url, config.dbConnectTimeoutMs);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
     }
-    await prepareKeys(config, database.url, logger);
     app = await createApp(config, database.url, logger);
-    const bootstrapped = await bootstrap(app.get(DataSource), config.bootstrapToken);
+    const dataSource = app.get(DataSource);
+    // With RUN_MIGRATIONS=false a deploy step migrates; until it has, serve unready rather than exit.
+    const migrated = config.runMigrations || (await pendingMigrations(dataSource)).length === 0;
+    if (migrated) await prepareKeys(config, database.url, logger);
+    const bootstrapped = migrated ? await bootstrap(dataSource, config.bootstrapToken) : undefined;
+    app.get(StartupState).bootstrapped = bootstrapped !== undefined;
     // With the embedded database nothing else should reach the service unless HOST says so.
     const host = config.host ?? (database.embedded ? '127.0.0.1' : '0.0.0.0');
     await app.listen({ port: config.port, host });
@@ -137,16 +200,15 @@ async function main(): Promise<void> {
       { url: base, startupMs: Date.now() - started, embedded: Boolean(database.embedded) },
       'ready',
     );
-    if (bootstrapped.action === 'created-admin') handOverAdminKey(bootstrapped.key, base, config, logger);
+    if (bootstrapped === undefined)
+      bootstrapOnceMigrated(dataSource, app.get(StartupState), base, config, logger, database);
+    else if (bootstrapped.action === 'created-admin')
+      handOverAdminKey(bootstrapped.key, base, config, logger);
   } catch (error) {
     logger.fatal({ error: describeFailure(error) }, 'start-up failed');
     await app?.close().catch(() => undefined);
-    await database?.embedded?.stop();
-    // A setting found wrong only against the database (SECRET_KEY): the configuration exit, one line on stderr.
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
+    await database.embedded?.stop();
+    exitOnSettingError(error);
     process.exit(1);
   }
 }

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,34 +11,17 @@ import { sha256 } from '../src/common/crypto/secrets';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { openTestDataSource, testDatabaseUrl } from './support/app';
 import { unique } from './support/factories';
+import { type Run, runProcess } from './support/process';
 
 const ROOT = path.resolve(__dirname, '..');
 const MAIN = path.join(ROOT, 'dist/src/cli/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the built CLI as a user would, with only the environment given (plus PATH). */
 function cli(
   args: string[],
   env: Record<string, string> = { DATABASE_URL: testDatabaseUrl() },
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [MAIN, ...args], { cwd: ROOT, env });
 }
 
 /** The one JSON object a successful --json run prints, after checking it is alone on stdout. */
@@ -64,27 +47,11 @@ let dataSource: DataSource;
 describe('the grantry command', () => {
   it('runs as "npx grantry" in a checkout, printing nothing but the result on stdout', async () => {
     const username = unique('npx-dave');
-    const result = await new Promise<Run>((resolve, reject) => {
-      const child = spawn(
-        'npx',
-        ['--no-install', 'grantry', 'user', 'create', '--username', username, '--json'],
-        {
-          cwd: ROOT,
-          env: {
-            PATH: process.env.PATH ?? '',
-            HOME: process.env.HOME ?? os.tmpdir(),
-            DATABASE_URL: testDatabaseUrl(),
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const result = await runProcess(
+      'npx',
+      ['--no-install', 'grantry', 'user', 'create', '--username', username, '--json'],
+      { cwd: ROOT, env: { HOME: process.env.HOME ?? os.tmpdir(), DATABASE_URL: testDatabaseUrl() } },
+    );
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     // `| jq .` works: stdout is exactly one JSON document.
     expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);

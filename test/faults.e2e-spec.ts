@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { QUERY_TIMEOUT_MARGIN_MS, SWEEP_INTERVAL_MS } from '../src/database/bounded-client';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { runMigrations } from '../src/database/migrations';
 import { openDataSource } from './support/database';
@@ -229,7 +230,9 @@ describe('faults', () => {
     providerId = (await factories.provider()).id;
     for (const type of ['access', 'refresh', 'code'] as const) {
       keep[type] = await bulkGrants(type, 30);
-      deletable[type] = await bulkGrants(type, 400);
+      // The load takes a fresh id for each DELETE, and with the database circuit open those answer within
+      // milliseconds, so a frozen database alone uses up hundreds; the cases after it need some left.
+      deletable[type] = await bulkGrants(type, 3000);
     }
   });
 
@@ -448,6 +451,13 @@ describe('faults', () => {
           ]);
       }
 
+      // The circuit opened when the database went away and closed when it came back, once each.
+      expect(
+        logLines(server)
+          .filter((line) => line.msg.startsWith('database circuit'))
+          .map((line) => line.level),
+      ).toEqual(['warn', 'info']);
+
       // Same process throughout: no crash, no restart, no unhandled error.
       expect(server.child.pid).toBe(pid);
       expect([server.child.exitCode, server.child.signalCode]).toEqual([null, null]);
@@ -529,6 +539,136 @@ describe('faults', () => {
       expect(errorLines(server)).toEqual([]);
     } finally {
       await load.stop();
+      await stopServer(server);
+    }
+  });
+
+  it('database frozen, one request at a time: the first answers 503 at the read timeout, the next at once (circuit open, logged once), ready 503, live 200; 200s again soon after the thaw', async () => {
+    const STATEMENT_MS = 1000;
+    const CONNECT_MS = 1000;
+    const PROBE_MS = 500;
+    const server = await startServer({
+      DATABASE_URL: database.url,
+      HOST: '127.0.0.1',
+      BOOTSTRAP_TOKEN: KEY,
+      DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_MS),
+      DB_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
+      DB_PROBE_INTERVAL_MS: String(PROBE_MS),
+    });
+    const paths = [
+      `${API}/access_tokens/?page_size=5`,
+      `${API}/refresh_tokens/${keep.refresh[2]}/`,
+      `${API}/authorization_codes/?search=faults`,
+    ];
+    const pids: number[] = [];
+    let thawed = 0;
+    let first: Outcome | undefined;
+    const next: Outcome[] = [];
+    const health: Outcome[] = [];
+    try {
+      // Warm: the pool holds connections, as a running server's does.
+      for (const path of paths) expect((await send(server.url, 'GET', path, { key: KEY })).status).toBe(200);
+
+      process.kill(database.pid, 'SIGSTOP');
+      pids.push(database.pid, ...childPids(database.pid));
+      for (const pid of pids.slice(1)) process.kill(pid, 'SIGSTOP');
+      first = await send(server.url, 'GET', paths[0] as string, { key: KEY, timeoutMs: 15_000 });
+      for (let i = 0; i < 30; i += 1) {
+        next.push(
+          await send(server.url, 'GET', paths[i % paths.length] as string, { key: KEY, timeoutMs: 15_000 }),
+        );
+        if (i % 10 === 9) {
+          health.push(await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: 15_000 }));
+          health.push(await send(server.url, 'GET', '/-/health/live/', { timeoutMs: 15_000 }));
+        }
+      }
+      // Long enough for several probes to fail against the frozen database.
+      await sleep(3 * (CONNECT_MS + PROBE_MS));
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+      thawed = now();
+    }
+    try {
+      // Back: requests one after another until one is served.
+      const resumed: Outcome[] = [];
+      while (now() - thawed < 10_000) {
+        const outcome = await send(server.url, 'GET', paths[0] as string, { key: KEY, timeoutMs: 15_000 });
+        resumed.push(outcome);
+        if (ok(outcome)) break;
+        await sleep(10);
+      }
+      const served = resumed.at(-1);
+      const resumeMs = served && ok(served) ? served.ended - thawed : Infinity;
+      const after = [];
+      for (const path of paths) after.push(await send(server.url, 'GET', path, { key: KEY }));
+
+      const times = next.map((o) => o.ms).sort((a, b) => a - b);
+      const median = times[Math.floor(times.length / 2)] ?? Infinity;
+      const slowest = times.at(-1) ?? Infinity;
+      const circuit = logLines(server).filter((line) => line.msg.startsWith('database circuit'));
+      process.stdout.write(
+        `faults/breaker: first request ${first?.status ?? first?.error} in ${first?.ms.toFixed(0)} ms; next ` +
+          `${next.length}: median ${median.toFixed(1)} ms, slowest ${slowest.toFixed(1)} ms; health ` +
+          `${health.map((o) => `${o.status ?? o.error}/${o.ms.toFixed(0)}ms`).join(' ')}; 200 again ` +
+          `${resumeMs.toFixed(0)} ms after the thaw (${resumed.length} tries); log: ` +
+          `${circuit.map((line) => `${line.level} ${line.msg} (${JSON.stringify((line as { cause?: unknown }).cause)})`).join('; ')}\n`,
+      );
+
+      // The first request waits for the client-side read timeout (the statement timeout + its margin, enforced by a
+      // sweep: within the statement timeout + 1 s), or for the connect timeout when it needed a new connection; 1 s
+      // of slack for a loaded machine.
+      const firstBound = STATEMENT_MS + QUERY_TIMEOUT_MARGIN_MS + SWEEP_INTERVAL_MS + 1000;
+      expect([first?.status, first && json(first)]).toEqual([503, UNAVAILABLE]);
+      expect({ firstMs: first?.ms, within: (first?.ms ?? Infinity) < firstBound }).toEqual({
+        firstMs: first?.ms,
+        within: true,
+      });
+      // The next ones never reach the database: 503 at once. Each well under the statement timeout (a loaded
+      // 2-core machine may stall one), and the median a tenth of it (the target is 100 ms).
+      expectNone(
+        next,
+        (o) =>
+          o.status !== 503 ||
+          JSON.stringify(json(o)) !== JSON.stringify(UNAVAILABLE) ||
+          o.headers?.['retry-after'] !== '5',
+        'requests while open not answered 503 {"detail": "Service unavailable"} with Retry-After',
+      );
+      expectNone(
+        next,
+        (o) => o.ms >= STATEMENT_MS / 2,
+        `requests while open slower than ${STATEMENT_MS / 2} ms`,
+      );
+      expect({ median, small: median < STATEMENT_MS / 10 }).toEqual({ median, small: true });
+      // Health: ready 503 at once while open, live 200.
+      for (const probe of health) {
+        expect(probe.ms).toBeLessThan(STATEMENT_MS / 2);
+        if (probe.path === '/-/health/live/')
+          expect([probe.status, json(probe)]).toEqual([200, { status: 'ok' }]);
+        else
+          expect([probe.status, json(probe)]).toEqual([
+            503,
+            { status: 'unavailable', database: 'unavailable', migrations: 'unknown' },
+          ]);
+      }
+      // Served again within a probe interval plus one probe's own budget (the connect timeout), then everything is.
+      const resumeBound = PROBE_MS + CONNECT_MS + 500;
+      expect({ resumeMs, within: resumeMs < resumeBound }).toEqual({ resumeMs, within: true });
+      expect(after.map((o) => o.status)).toEqual(paths.map(() => 200));
+      // Opened once (warn) and closed once (info), each with its cause; no key, no SQL in either.
+      expect(circuit.map((line) => [line.level, line.msg])).toEqual([
+        ['warn', 'database circuit opened: requests answer 503 until a probe succeeds'],
+        ['info', 'database circuit closed: a probe succeeded, requests reach the database again'],
+      ]);
+      for (const line of circuit) {
+        expect((line as { cause?: unknown }).cause).toMatch(
+          /^(no answer within \d+ ms \(client-side read timeout\)|connection closed before the server answered \(connect timeout\))$/,
+        );
+        expect(JSON.stringify(line)).not.toMatch(new RegExp(`${KEY}|SELECT|oauth2_`, 'i'));
+      }
+      // Only the first request logged its failure; the ones turned away by the open circuit did not, one by one.
+      expect(logLines(server).filter((line) => line.msg === 'database unavailable').length).toBe(1);
+      expect(errorLines(server)).toEqual([]);
+    } finally {
       await stopServer(server);
     }
   });
@@ -638,6 +778,9 @@ describe('faults', () => {
       const backends = await grantryBackends();
       expect(backends.length).toBeLessThanOrEqual(POOL);
       expect(backends.filter((b) => b.state !== 'idle')).toEqual([]);
+      // Statements the server cancelled (statement_timeout) are the server answering: the circuit never opened, or
+      // the requests above would have been turned away at once.
+      expect(logLines(server).filter((line) => line.msg.startsWith('database circuit'))).toEqual([]);
       expect(errorLines(server)).toEqual([]);
     });
   });

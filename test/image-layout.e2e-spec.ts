@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { testDatabaseUrl } from './support/app';
-import { startServer } from './support/server-process';
+import { type Run, runProcess } from './support/process';
+import { startServer, waitFor } from './support/server-process';
 
 /**
  * The production image, without a Docker engine: the final stage of the Dockerfile is read (its COPY and `ln -s`
@@ -66,26 +67,8 @@ function finalStage(dockerfile: string): FinalStage {
   return stage;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(command, args, { cwd, env: { NODE_ENV: 'production', ...env } });
 }
 
 describe('the production image layout (Dockerfile final stage, dev dependencies pruned)', () => {
@@ -122,7 +105,9 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
           ? path.join(inImage(copy.destination), path.basename(source))
           : inImage(copy.destination);
         fs.mkdirSync(path.dirname(to), { recursive: true });
-        execFileSync('cp', ['-a', from, to]);
+        // The build stage is thrown away after this, as Docker's is: its files move rather than copy.
+        if (copy.fromBuild) fs.renameSync(from, to);
+        else execFileSync('cp', ['-a', from, to]);
       }
     }
     for (const { target, link } of stage.links) {
@@ -141,12 +126,13 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
   }, 180_000);
 
   afterAll(async () => {
-    fs.rmSync(scratch, { recursive: true, force: true });
     const admin = new Client({ connectionString: testDatabaseUrl() });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await admin.end();
-  });
+    // A copy of node_modules: tens of thousands of files, slow to delete on a busy machine.
+    await fs.promises.rm(scratch, { recursive: true, force: true });
+  }, 180_000);
 
   it('holds the build and the production dependencies, and nothing of the toolchain or the sources', () => {
     expect(stage.user).toBe('node');
@@ -168,17 +154,55 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
     expect(fs.realpathSync(grantry)).toBe(fs.realpathSync(path.join(workdir, 'bin', 'grantry.js')));
   });
 
-  it('runs the migrations as the deploy step does, printing only the result on stdout', async () => {
-    const migrated = await run(grantry, ['migrate', '--json'], workdir, { DATABASE_URL: databaseUrl });
-    expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
-    const body = JSON.parse(migrated.stdout) as { applied: string[] };
-    expect(body.applied.length).toBeGreaterThan(0);
-    const again = await run(grantry, ['migrate', '--json'], workdir, { DATABASE_URL: databaseUrl });
-    expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({
-      code: 0,
-      stdout: `${JSON.stringify({ applied: [] })}\n`,
-      stderr: '',
-    });
+  it('starts the server (CMD) before the migration step, unready until "grantry migrate" has run, then serving', async () => {
+    // A first install as the Kubernetes manifests do it: servers with RUN_MIGRATIONS=false and the migrations Job
+    // start together on an empty database.
+    const server = await startServer(
+      {
+        DATABASE_URL: databaseUrl,
+        RUN_MIGRATIONS: 'false',
+        HOST: '127.0.0.1',
+        BOOTSTRAP_TOKEN: KEY,
+        NODE_ENV: 'production',
+      },
+      60_000,
+      { cwd: workdir },
+    );
+    try {
+      const ready = async (): Promise<{ status: number; body: unknown }> => {
+        const response = await fetch(`${server.url}/-/health/ready/`);
+        return { status: response.status, body: await response.json() };
+      };
+      expect(await ready()).toEqual({
+        status: 503,
+        body: { status: 'unavailable', database: 'ok', migrations: 'pending' },
+      });
+      expect(server.stdout.join('')).toContain(
+        'migrations are pending and RUN_MIGRATIONS=false: readiness answers 503 until \\"grantry migrate\\" has run',
+      );
+
+      // The deploy step: only the result on stdout, and idempotent.
+      const migrated = await run(grantry, ['migrate', '--json'], workdir, { DATABASE_URL: databaseUrl });
+      expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
+      expect((JSON.parse(migrated.stdout) as { applied: string[] }).applied.length).toBeGreaterThan(0);
+      const again = await run(grantry, ['migrate', '--json'], workdir, { DATABASE_URL: databaseUrl });
+      expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({
+        code: 0,
+        stdout: `${JSON.stringify({ applied: [] })}\n`,
+        stderr: '',
+      });
+
+      // The server notices without a restart (it polls every 2 s), bootstraps, and serves.
+      const since = Date.now();
+      expect(await waitFor(async () => (await ready()).status === 200, 20_000)).toBe(true);
+      const whoami = await fetch(`${server.url}/api/v3/grantry/whoami/`, {
+        headers: { authorization: `Bearer ${KEY}` },
+      });
+      expect([whoami.status, Date.now() - since < 20_000]).toEqual([200, true]);
+    } finally {
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    }
   });
 
   it('runs every CLI command, each printing exactly one JSON object', async () => {
@@ -204,30 +228,6 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
     await cli(['grant', 'create', '--type', 'access', '--user', 'dave', '--provider', provider]);
     await cli(['seed', '--users', '3', '--providers', '1', '--access-tokens', '5']);
   }, 120_000);
-
-  it('starts the server (CMD) with RUN_MIGRATIONS=false after the migration step', async () => {
-    const server = await startServer(
-      {
-        DATABASE_URL: databaseUrl,
-        RUN_MIGRATIONS: 'false',
-        HOST: '127.0.0.1',
-        BOOTSTRAP_TOKEN: KEY,
-        NODE_ENV: 'production',
-      },
-      60_000,
-      { cwd: workdir },
-    );
-    try {
-      expect((await fetch(`${server.url}/-/health/ready/`)).status).toBe(200);
-      const whoami = await fetch(`${server.url}/api/v3/grantry/whoami/`, {
-        headers: { authorization: `Bearer ${KEY}` },
-      });
-      expect(whoami.status).toBe(200);
-    } finally {
-      server.child.kill('SIGTERM');
-      expect((await server.exited).code).toBe(0);
-    }
-  });
 
   it('says in one line what is wrong when the build is missing', async () => {
     const broken = path.join(scratch, 'broken');

@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       dbPoolSize: 10,
       dbStatementTimeoutMs: 5000,
       dbConnectTimeoutMs: 2000,
+      dbProbeIntervalMs: 500,
       shutdownTimeoutMs: 10000,
       pageSizeDefault: 20,
       pageSizeMax: 100,
@@ -148,6 +149,11 @@ describe('loadConfig', () => {
       { PAGE_SIZE_DEFAULT: '200' },
       'PAGE_SIZE_DEFAULT',
       'Invalid configuration: PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX (100)',
+    ],
+    [
+      { DB_PROBE_INTERVAL_MS: '10' },
+      'DB_PROBE_INTERVAL_MS',
+      'Invalid configuration: DB_PROBE_INTERVAL_MS must be between 50 and 60000, got 10',
     ],
     [
       { AUTH_FAILURE_LIMIT: '-1' },

@@ -25,6 +25,8 @@ export interface AppConfig {
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
   dbConnectTimeoutMs: number;
+  /** While the database circuit is open (see GuardedPool), the pause between one failed probe and the next. */
+  dbProbeIntervalMs: number;
   shutdownTimeoutMs: number;
   pageSizeDefault: number;
   pageSizeMax: number;
@@ -88,6 +90,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'DB_POOL_SIZE',
   'DB_STATEMENT_TIMEOUT_MS',
   'DB_CONNECT_TIMEOUT_MS',
+  'DB_PROBE_INTERVAL_MS',
   'SHUTDOWN_TIMEOUT_MS',
   'PAGE_SIZE_DEFAULT',
   'PAGE_SIZE_MAX',
@@ -331,6 +334,7 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 1000),
     dbStatementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 0, 3_600_000),
     dbConnectTimeoutMs: integer(env, 'DB_CONNECT_TIMEOUT_MS', 2000, 100, 600_000),
+    dbProbeIntervalMs: integer(env, 'DB_PROBE_INTERVAL_MS', 500, 50, 60_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     pageSizeDefault,
     pageSizeMax,

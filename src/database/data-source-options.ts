@@ -1,7 +1,9 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { BoundedClient, QUERY_TIMEOUT_MARGIN_MS } from './bounded-client';
+import type { BreakerLog } from './circuit-breaker';
 import { ENTITIES } from './entities';
+import { GUARDED_PG } from './guarded-pool';
 
 export interface DatabaseSettings {
   url: string;
@@ -9,6 +11,11 @@ export interface DatabaseSettings {
   statementTimeoutMs: number;
   connectTimeoutMs: number;
   applicationName: string;
+  /**
+   * The server's circuit breaker (GuardedPool): after a connection-level failure, statements fail at once until a
+   * probe reaches the database. The CLI and the tests' own data sources have none.
+   */
+  breaker?: { probeIntervalMs: number; log?: BreakerLog };
 }
 
 /** The one set of TypeORM options, shared by the server, the CLI, the tests and ormconfig.ts. */
@@ -26,6 +33,7 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     migrationsRun: false,
     logging: false,
     applicationName: settings.applicationName,
+    ...(settings.breaker ? { driver: GUARDED_PG } : {}),
     extra: {
       max: settings.poolSize,
       connectionTimeoutMillis: settings.connectTimeoutMs,
@@ -37,6 +45,10 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
       Client: BoundedClient,
       idle_in_transaction_session_timeout: 60_000,
       keepAlive: true,
+      // A probe may take as long as a request may wait for a connection.
+      ...(settings.breaker
+        ? { breaker: { ...settings.breaker, probeTimeoutMs: settings.connectTimeoutMs } }
+        : {}),
     },
   };
 }

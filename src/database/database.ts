@@ -4,7 +4,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgre
 
 export interface DatabaseHandle {
   url: string;
-  /** Set when the database is the embedded one; stop() is a no-op unless this process owns it. */
+  /** Set when the database is the embedded one; its stop() stops the cluster only when no other process uses it. */
   embedded: EmbeddedPostgres | undefined;
 }
 

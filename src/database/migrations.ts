@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { MIGRATIONS } from '../../migrations';
 import { dataSourceOptions } from './data-source-options';
 
 /** Any constant works; it only has to be the same for every Grantry process on the database. */
@@ -46,6 +47,19 @@ export async function migrateAtStart(url: string, connectTimeoutMs: number): Pro
   } finally {
     await dataSource.destroy();
   }
+}
+
+/** The migrations this build has that the database has not applied (all of them on an empty database). */
+export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
+  let applied: { name: string }[];
+  try {
+    applied = await dataSource.query<{ name: string }[]>('SELECT name FROM migrations');
+  } catch (error) {
+    if ((error as { driverError?: { code?: string } }).driverError?.code === '42P01') applied = [];
+    else throw error;
+  }
+  const names = new Set(applied.map((row) => row.name));
+  return MIGRATIONS.map((migration) => migration.name).filter((name) => !names.has(name));
 }
 
 /**

@@ -2,8 +2,10 @@ import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
-import { MIGRATIONS } from '../../migrations';
 import { Public } from '../common/auth/public.decorator';
+import { circuitBreakerOf } from '../database/guarded-pool';
+import { pendingMigrations } from '../database/migrations';
+import { StartupState } from './startup-state';
 
 const READY_TIMEOUT_MS = 1500;
 
@@ -12,9 +14,10 @@ const READY_TIMEOUT_MS = 1500;
 @Public()
 @Controller('-/health')
 export class HealthController {
-  private readonly expected = MIGRATIONS.map((migration) => migration.name);
-
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly startup: StartupState,
+  ) {}
 
   /** 200 while the process serves requests; never touches the database. */
   @Get('live')
@@ -22,18 +25,19 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** 200 only when the database answers and every migration is applied. */
+  /**
+   * 200 only when the database answers and every migration is applied. While the database circuit is open, 503 at
+   * once: the API answers 503 too, and the breaker's own probe is what finds the database back.
+   */
   @Get('ready')
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, string>> {
     let database = 'ok';
     let migrations = 'ok';
     try {
-      const applied = await withTimeout(
-        this.dataSource.query<{ name: string }[]>('SELECT name FROM migrations'),
-        READY_TIMEOUT_MS,
-      );
-      const names = new Set(applied.map((row) => row.name));
-      if (!this.expected.every((name) => names.has(name))) migrations = 'pending';
+      if (circuitBreakerOf(this.dataSource)?.isOpen) throw new Error('circuit open');
+      const pending = await withTimeout(pendingMigrations(this.dataSource), READY_TIMEOUT_MS);
+      // Migrated but not bootstrapped yet (RUN_MIGRATIONS=false, see main.ts): a moment more.
+      if (pending.length > 0 || !this.startup.bootstrapped) migrations = 'pending';
     } catch {
       database = 'unavailable';
       migrations = 'unknown';

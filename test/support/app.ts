@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { openDataSource } from './database';
 import { createApp } from '../../src/app';
 import { type AppConfig, loadConfig } from '../../src/config/config';
+import { StartupState } from '../../src/health/startup-state';
 import { Sealer } from '../../src/keys/sealing';
 import { createLogger } from '../../src/logging/logger';
 
@@ -59,6 +60,8 @@ export async function createTestApp(env: Record<string, string> = {}, listen = f
   });
   const logs = new LogCapture();
   const app = await createApp(config, testDatabaseUrl(), createLogger(config, logs));
+  // Global setup migrated the database; suites make the users they need instead of main.ts's bootstrap.
+  app.get(StartupState).bootstrapped = true;
   if (listen) await app.listen({ port: 0, host: '127.0.0.1' });
   const dataSource = app.get(DataSource);
   // The failed-auth throttle's state lives in the database, shared like that of instances in production; suites

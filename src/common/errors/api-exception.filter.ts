@@ -2,7 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError, DETAIL } from './api-error';
-import { isDatabaseUnavailable } from './database-errors';
+import { isCircuitOpen, isDatabaseUnavailable } from './database-errors';
 
 export interface ErrorResponse {
   status: number;
@@ -27,7 +27,8 @@ export function toErrorResponse(
     return { status, body: { detail: defaultDetail(status, method) } };
   }
   if (isDatabaseUnavailable(error)) {
-    log?.warn({ reqId: requestId, err: summarize(error) }, 'database unavailable');
+    if (isCircuitOpen(error)) log?.debug({ reqId: requestId }, 'database unavailable (circuit open)');
+    else log?.warn({ reqId: requestId, err: summarize(error) }, 'database unavailable');
     return {
       status: HttpStatus.SERVICE_UNAVAILABLE,
       body: { detail: DETAIL.unavailable },

@@ -3,7 +3,8 @@ import {
   QueryRunnerAlreadyReleasedError,
   QueryRunnerProviderAlreadyReleasedError,
 } from 'typeorm';
-import { isDatabaseUnavailable } from './database-errors';
+import { CircuitOpenError } from '../../database/circuit-breaker';
+import { isCircuitOpen, isDatabaseUnavailable } from './database-errors';
 
 describe('isDatabaseUnavailable', () => {
   it('recognises a runner whose connection TypeORM released after a connection error', () => {
@@ -28,5 +29,14 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(new QueryFailedError('SELEC 1', [], syntax))).toBe(false);
     expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
     expect(isDatabaseUnavailable(undefined)).toBe(false);
+  });
+
+  it('recognises the open database circuit, also wrapped, and tells it from the failures that open it', () => {
+    const open = new CircuitOpenError();
+    expect([isDatabaseUnavailable(open), isCircuitOpen(open)]).toEqual([true, true]);
+    const wrapped = new QueryFailedError('SELECT 1', [], open);
+    expect([isDatabaseUnavailable(wrapped), isCircuitOpen(wrapped)]).toEqual([true, true]);
+    const dropped = new Error('Connection terminated unexpectedly');
+    expect([isDatabaseUnavailable(dropped), isCircuitOpen(dropped)]).toEqual([true, false]);
   });
 });

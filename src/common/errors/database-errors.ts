@@ -37,20 +37,38 @@ const UNAVAILABLE_MESSAGES = [
 const UNAVAILABLE_NAMES = new Set([
   'QueryRunnerAlreadyReleasedError',
   'QueryRunnerProviderAlreadyReleasedError',
+  // The database circuit is open (src/database/circuit-breaker.ts): the statement never left.
+  'CircuitOpenError',
 ]);
 
-export function isDatabaseUnavailable(error: unknown): boolean {
+/** An error and what it wraps (TypeORM's `driverError`, or `cause`), outermost first. */
+function* wrapped(error: unknown): Generator<{ code?: unknown; message?: unknown; name?: unknown }> {
   const seen = new Set<unknown>();
   let current: unknown = error;
   while (current && typeof current === 'object' && !seen.has(current)) {
     seen.add(current);
-    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
-    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-    if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
-    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
+    yield current;
     current =
       (current as { driverError?: unknown; cause?: unknown }).driverError ??
       (current as { cause?: unknown }).cause;
   }
+}
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (const { code, message, name } of wrapped(error)) {
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a request was turned away by the open database circuit, without reaching the database. The opening was
+ * logged once, with its cause; each request it turns away is not logged again (at warn), or an outage would flood
+ * the log at the request rate.
+ */
+export function isCircuitOpen(error: unknown): boolean {
+  for (const { name } of wrapped(error)) if (name === 'CircuitOpenError') return true;
   return false;
 }
