@@ -293,7 +293,7 @@ interface Materialized {
   problems: string[];
 }
 
-/** Each secret setting (DATABASE_URL, BOOTSTRAP_TOKEN) is given the value in `values`. */
+/** Each secret setting (DATABASE_URL, BOOTSTRAP_TOKEN, SECRET_KEY) is given the value in `values`. */
 function materializePod(
   loaded: Loaded,
   where: string,
@@ -602,6 +602,7 @@ const BOOTSTRAP_TOKEN = randomBytes(32).toString('hex');
 const PLACEHOLDER_VALUES = {
   DATABASE_URL: 'postgres://grantry:secret@postgres:5432/grantry',
   BOOTSTRAP_TOKEN,
+  SECRET_KEY: TEST_SECRET_KEY,
 };
 
 const loaded = loadKubernetes();
