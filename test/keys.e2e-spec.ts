@@ -414,6 +414,45 @@ describe('SECRET_KEY (server process and CLI)', () => {
     }
   });
 
+  it('with RUN_MIGRATIONS=false, checks SECRET_KEY once the migrations are applied, and exits 2 on a mismatch', async () => {
+    const databaseUrl = await freshDatabase();
+    const dataDir = scratchDir('grantry-keys');
+    const created = await runCli(['provider', 'create', '--name', 'sealed-with-other', '--json'], {
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dataDir,
+      SECRET_KEY: OTHER_KEY,
+    });
+    expect(created.code).toBe(0);
+    // The deploy's migration step has not run yet, as far as the server can tell.
+    const db = await openDataSource(databaseUrl, 'keys-test', 1);
+    try {
+      const [migration] = await db.query<{ id: number; timestamp: string; name: string }[]>(
+        `SELECT id, timestamp, name FROM migrations WHERE name = 'SigningKeys1764520000000'`,
+      );
+      await db.query('DELETE FROM migrations WHERE id = $1', [migration?.id]);
+      const server = await startServer({
+        DATABASE_URL: databaseUrl,
+        // A DATA_DIR of its own: a key generated there, not the one the CLI sealed with.
+        DATA_DIR: scratchDir('grantry-keys'),
+        RUN_MIGRATIONS: 'false',
+      });
+      try {
+        expect((await fetch(`${server.url}/-/health/ready/`)).status).toBe(503);
+        await db.query('INSERT INTO migrations (id, timestamp, name) VALUES ($1, $2, $3)', [
+          migration?.id,
+          migration?.timestamp,
+          migration?.name,
+        ]);
+        expect((await server.exited).code).toBe(2);
+        expect(server.stderr.join('').endsWith(MISMATCH)).toBe(true);
+      } finally {
+        server.child.kill('SIGKILL');
+      }
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('processes generating SECRET_KEY into one DATA_DIR at the same time all end up with the same key', async () => {
     const dataDir = scratchDir('grantry-keys-race');
     const module = path.resolve(__dirname, '..', 'dist', 'src', 'keys', 'secret-key.js');
