@@ -6,7 +6,7 @@ import { seedCommand } from '../src/cli/commands/seed';
 import { tokenCreate } from '../src/cli/commands/token';
 import { userCreate } from '../src/cli/commands/user';
 import { sha256 } from '../src/common/crypto/secrets';
-import { bearer, createTestApp, request, type TestApp } from './support/app';
+import { bearer, createTestApp, request, type TestApp, testSealer } from './support/app';
 import { GrantFactories, unique } from './support/factories';
 
 const WHOAMI = '/api/v3/grantry/whoami/';
@@ -19,7 +19,8 @@ async function cli(
 ): Promise<Record<string, unknown>> {
   const { run } = command.parse(argv);
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
-  return (await run({ dataSource, stderr: process.stderr })).json;
+  return (await run({ dataSource, stderr: process.stderr, sealer: () => Promise.resolve(testSealer()) }))
+    .json;
 }
 
 function text(output: Record<string, unknown>, field: string): string {
