@@ -5,7 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { createApp } from './app';
-import { bootstrap, INITIAL_ADMIN_KEY_FILE } from './bootstrap/bootstrap';
+import { bootstrap, type BootstrapResult, INITIAL_ADMIN_KEY_FILE } from './bootstrap/bootstrap';
 import { type AppConfig, ConfigError, loadConfig } from './config/config';
 import { type DatabaseHandle, openDatabase } from './database/database';
 import { EmbeddedPostgresError } from './database/embedded-postgres';
@@ -122,13 +122,28 @@ function exitOnSettingError(error: unknown): void {
 const MIGRATION_POLL_MS = 1000;
 
 /**
+ * What start-up does once the schema is there: SECRET_KEY checked and the providers' signing keys made, then the
+ * bootstrap (BOOTSTRAP_TOKEN, or the first superuser); readiness waits for it.
+ */
+async function prepareData(
+  app: NestFastifyApplication,
+  config: AppConfig,
+  database: DatabaseHandle,
+  logger: Logger,
+): Promise<BootstrapResult> {
+  await prepareKeys(config, database.url, logger);
+  const bootstrapped = await bootstrap(app.get(DataSource), config.bootstrapToken);
+  app.get(StartupState).bootstrapped = true;
+  return bootstrapped;
+}
+
+/**
  * With RUN_MIGRATIONS=false on a database that the deploy's migration step has not reached yet (a first install:
  * the server pods start with the migrations Job), the server listens with readiness 503 ("migrations": "pending")
  * instead of exiting, and bootstraps as soon as the migrations are there.
  */
-function bootstrapOnceMigrated(
-  dataSource: DataSource,
-  startup: StartupState,
+function prepareDataOnceMigrated(
+  app: NestFastifyApplication,
   base: string,
   config: AppConfig,
   logger: Logger,
@@ -139,10 +154,8 @@ function bootstrapOnceMigrated(
   );
   const attempt = async (): Promise<void> => {
     try {
-      if ((await pendingMigrations(dataSource)).length === 0) {
-        await prepareKeys(config, database.url, logger);
-        const bootstrapped = await bootstrap(dataSource, config.bootstrapToken);
-        startup.bootstrapped = true;
+      if ((await pendingMigrations(app.get(DataSource))).length === 0) {
+        const bootstrapped = await prepareData(app, config, database, logger);
         logger.info('migrations applied; bootstrapped');
         if (bootstrapped.action === 'created-admin') handOverAdminKey(bootstrapped.key, base, config, logger);
         return;
@@ -183,12 +196,9 @@ async function main(): Promise<void> {
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
     }
     app = await createApp(config, database.url, logger);
-    const dataSource = app.get(DataSource);
     // With RUN_MIGRATIONS=false a deploy step migrates; until it has, serve unready rather than exit.
-    const migrated = config.runMigrations || (await pendingMigrations(dataSource)).length === 0;
-    if (migrated) await prepareKeys(config, database.url, logger);
-    const bootstrapped = migrated ? await bootstrap(dataSource, config.bootstrapToken) : undefined;
-    app.get(StartupState).bootstrapped = bootstrapped !== undefined;
+    const migrated = config.runMigrations || (await pendingMigrations(app.get(DataSource))).length === 0;
+    const bootstrapped = migrated ? await prepareData(app, config, database, logger) : undefined;
     // With the embedded database nothing else should reach the service unless HOST says so.
     const host = config.host ?? (database.embedded ? '127.0.0.1' : '0.0.0.0');
     await app.listen({ port: config.port, host });
@@ -200,8 +210,7 @@ async function main(): Promise<void> {
       { url: base, startupMs: Date.now() - started, embedded: Boolean(database.embedded) },
       'ready',
     );
-    if (bootstrapped === undefined)
-      bootstrapOnceMigrated(dataSource, app.get(StartupState), base, config, logger, database);
+    if (bootstrapped === undefined) prepareDataOnceMigrated(app, base, config, logger, database);
     else if (bootstrapped.action === 'created-admin')
       handOverAdminKey(bootstrapped.key, base, config, logger);
   } catch (error) {
