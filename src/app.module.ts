@@ -18,6 +18,7 @@ import { HealthController } from './health/health.controller';
 import { StartupState } from './health/startup-state';
 import { OpenApiDocumentHolder } from './openapi/openapi';
 import { SchemaController } from './openapi/schema.controller';
+import { SessionsModule } from './sessions/sessions.module';
 import { WhoAmIController } from './whoami/whoami.controller';
 
 @Module({})
@@ -47,6 +48,7 @@ export class AppModule {
         AccessTokensModule,
         RefreshTokensModule,
         AuthorizationCodesModule,
+        SessionsModule,
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],
       providers: [

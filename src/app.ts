@@ -15,6 +15,7 @@ import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
+import { readsForm, WEB_PATHS } from './sessions/web.controller';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -58,7 +59,7 @@ export async function createApp(
       bodyParser: false, // no route reads a body; see the content-type parser below
     },
   );
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['-/health/live', '-/health/ready'] });
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['-/health/live', '-/health/ready', ...WEB_PATHS] });
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
   const fastify = app.getHttpAdapter().getInstance();
@@ -75,6 +76,13 @@ export async function createApp(
   // looks at: a stray `Content-Type: application/json` with an empty or broken body must not turn a DELETE into 400.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
+  // The login and sign-out forms are the exception: their bodies are read, as forms, within MAX_BODY_BYTES.
+  fastify.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (request, body, done) =>
+      done(null, readsForm(request.routeOptions.url) ? new URLSearchParams(body as string) : undefined),
+  );
   let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;

@@ -66,6 +66,10 @@ export class UserEntity {
   @Column({ type: 'jsonb', default: () => `'{}'` })
   attributes!: Record<string, unknown>;
 
+  /** A scrypt hash (src/identity/password.ts), never the password; null: the user cannot sign in with one. */
+  @Column({ type: 'text', nullable: true, select: false })
+  password!: string | null;
+
   @ManyToMany(() => GroupEntity, (group) => group.users)
   @JoinTable({
     name: 'user_groups',
