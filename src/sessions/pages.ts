@@ -28,6 +28,7 @@ function layout(title: string, main: string): string {
 <meta name="referrer" content="no-referrer">
 <title>${html(title)} · Grantry</title>
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
+<link rel="icon" href="data:,">
 </head>
 <body>
 <main class="card">
@@ -54,6 +55,8 @@ export function loginPage(input: LoginPageInput): string {
   const described = input.error === undefined ? '' : ' aria-describedby="login-error"';
   const next =
     input.next === undefined ? '' : `<input type="hidden" name="next" value="${html(input.next)}">\n`;
+  // After a refusal the name is still filled in: the password is what to type next.
+  const passwordFirst = (input.username ?? '') !== '';
   return layout(
     'Sign in',
     `<h1>Sign in</h1>
@@ -61,11 +64,11 @@ ${error}<form method="post" action="/login/" novalidate>
 <input type="hidden" name="csrf_token" value="${html(input.csrf)}">
 ${next}<div class="field">
 <label for="username">Username or email</label>
-<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${html(input.username ?? '')}"${described}>
+<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required${passwordFirst ? '' : ' autofocus'} value="${html(input.username ?? '')}"${described}>
 </div>
 <div class="field">
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required${described}>
+<input id="password" name="password" type="password" autocomplete="current-password" required${passwordFirst ? ' autofocus' : ''}${described}>
 </div>
 <button type="submit">Sign in</button>
 </form>`,

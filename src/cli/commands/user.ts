@@ -96,9 +96,6 @@ export const userSetPassword = defineCommand({
     'The password is never given on the command line, where other users and the shell history would see it:\n' +
     '  printf \'%s\\n\' "$PASSWORD" | grantry user set-password --username alice --password-stdin',
   prepare(options) {
-    if (!options['password-stdin']) {
-      throw new InputError('--password-stdin is required: the password is read from standard input');
-    }
     return async ({ dataSource }) => {
       const hash = await hashPassword(await readPasswordStdin());
       const user = await dataSource.transaction(async (manager) => {
