@@ -71,6 +71,12 @@ function parse(stored: string): { params: Params; salt: Buffer; hash: Buffer } |
 /** A hash of a password nobody has, in the current parameters: what an unknown user's password is checked against. */
 let dummy: Promise<string> | undefined;
 
+/** Makes the dummy hash now (at start-up), so that the first unknown name does not take two hashes' time. */
+export async function prepareDummyHash(): Promise<void> {
+  dummy ??= hashPassword(randomBytes(18).toString('base64'));
+  await dummy;
+}
+
 /**
  * Whether `password` matches `stored`. With `stored` null or unreadable (an unknown user, a user without a
  * password), the same scrypt work is done against a dummy hash and the answer is false, so the time taken does not

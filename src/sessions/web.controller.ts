@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Controller, Get, Inject, Logger, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, type OnModuleInit, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../common/auth/public.decorator';
 import { clientAddress } from '../common/http/client-address';
 import { APP_CONFIG, type AppConfig } from '../config/config';
-import { hashPassword, needsRehash, verifyPassword } from '../identity/password';
+import { hashPassword, needsRehash, prepareDummyHash, verifyPassword } from '../identity/password';
 import { clearCookie, readToken, setCookie } from './cookies';
 import { csrfToken, csrfValid } from './csrf';
 import { LoginThrottle } from './login-throttle';
@@ -67,7 +67,7 @@ function redirect(reply: FastifyReply, location: string, cookies: string[] = [])
 @ApiExcludeController()
 @Public()
 @Controller()
-export class WebController {
+export class WebController implements OnModuleInit {
   private readonly logger = new Logger(WebController.name);
 
   constructor(
@@ -76,6 +76,10 @@ export class WebController {
     private readonly throttle: LoginThrottle,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  async onModuleInit(): Promise<void> {
+    await prepareDummyHash();
+  }
 
   @Get('static/grantry.css')
   stylesheet(@Res() reply: FastifyReply): void {
