@@ -22,7 +22,6 @@ describe('the login pages in headless Chromium', () => {
 
   beforeAll(async () => {
     t = await createTestApp({}, true);
-    await t.dataSource.query('DELETE FROM login_failures');
     const user = await new Factories(t.dataSource).user({ name: 'Ada Lovelace', email: 'ada@example.com' });
     await t.dataSource.query('UPDATE users SET password = $2 WHERE id = $1', [
       user.id,

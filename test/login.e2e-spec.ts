@@ -45,7 +45,6 @@ describe('signing in and out in the browser', () => {
     t = await createTestApp(env, true);
     // A second instance on the same database, trusting no proxy.
     other = await createTestApp({ LOGIN_FAILURE_LIMIT: String(LIMIT) }, true);
-    await t.dataSource.query('DELETE FROM login_failures');
     f = new Factories(t.dataSource);
     base = baseUrl(t.app);
   });
