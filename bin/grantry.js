@@ -13,6 +13,7 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const buildConfig = path.join(root, 'tsconfig.build.json');
+const stamp = path.join(root, 'dist', '.grantry-built');
 const SOURCES = ['src', 'migrations', 'ormconfig.ts', 'tsconfig.json', 'tsconfig.build.json'];
 
 function fail(message) {
@@ -32,7 +33,8 @@ function newestSource() {
     }
     if (stat.isDirectory()) {
       for (const name of fs.readdirSync(file)) visit(path.join(file, name));
-    } else if (stat.isFile()) {
+    } else if (stat.isFile() && !file.endsWith('.spec.ts')) {
+      // (Unit specs are not part of the build.)
       newest = Math.max(newest, stat.mtimeMs);
     }
   };
@@ -40,12 +42,21 @@ function newestSource() {
   return newest;
 }
 
+/** When dist/ was last brought up to date: -1 without a build. */
 function builtAt() {
-  try {
-    return fs.statSync(entry).mtimeMs;
-  } catch {
-    return -1;
+  if (!fs.existsSync(entry)) return -1;
+  // The build is incremental and rewrites only what changed, so the entry point may be older than the build: its
+  // build-info file (rewritten by every build that changed anything) and our stamp (written after every build this
+  // launcher ran, changed or not) say when it last ran.
+  let newest = -1;
+  for (const file of [entry, path.join(root, 'dist', '.tsbuildinfo.build'), stamp]) {
+    try {
+      newest = Math.max(newest, fs.statSync(file).mtimeMs);
+    } catch {
+      // absent
+    }
   }
+  return newest;
 }
 
 function buildIfStale() {
@@ -67,6 +78,7 @@ function buildIfStale() {
     stdio: ['ignore', process.stderr, process.stderr],
   });
   if (result.status !== 0) fail('the build failed (see above); fix it or run "npm run build" to see why');
+  fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
 
 buildIfStale();

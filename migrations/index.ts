@@ -6,6 +6,7 @@ import { UserSearch1764100000000 } from './1764100000000-UserSearch';
 import { Documents1764200000000 } from './1764200000000-Documents';
 import { OwnerIndex1764300000000 } from './1764300000000-OwnerIndex';
 import { AuthFailures1764400000000 } from './1764400000000-AuthFailures';
+import { SigningKeys1764520000000 } from './1764520000000-SigningKeys';
 import { Sessions1764600000000 } from './1764600000000-Sessions';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
@@ -17,5 +18,6 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Documents1764200000000,
   OwnerIndex1764300000000,
   AuthFailures1764400000000,
+  SigningKeys1764520000000,
   Sessions1764600000000,
 ];

@@ -13,6 +13,7 @@ import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source-options';
 import { AccessTokensModule } from './oauth2/access-tokens/access-tokens.module';
 import { AuthorizationCodesModule } from './oauth2/authorization-codes/authorization-codes.module';
+import { IssuanceModule } from './oauth2/issuance/issuance.module';
 import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
 import { StartupState } from './health/startup-state';
@@ -48,6 +49,7 @@ export class AppModule {
         AccessTokensModule,
         RefreshTokensModule,
         AuthorizationCodesModule,
+        IssuanceModule,
         SessionsModule,
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],

@@ -14,6 +14,7 @@ import { responseHeadersHook } from './common/http/response-headers';
 import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
+import { JWKS_ROUTE } from './oauth2/issuance/endpoints/jwks.controller';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
 import { readsForm, WEB_PATHS } from './sessions/web.controller';
 
@@ -59,7 +60,9 @@ export async function createApp(
       bodyParser: false, // no route reads a body; see the content-type parser below
     },
   );
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['-/health/live', '-/health/ready', ...WEB_PATHS] });
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: ['-/health/live', '-/health/ready', JWKS_ROUTE, ...WEB_PATHS],
+  });
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
   const fastify = app.getHttpAdapter().getInstance();

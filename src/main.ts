@@ -11,6 +11,7 @@ import { type DatabaseHandle, openDatabase } from './database/database';
 import { EmbeddedPostgresError } from './database/embedded-postgres';
 import { migrateAtStart, pendingMigrations } from './database/migrations';
 import { StartupState } from './health/startup-state';
+import { prepareKeys } from './keys/startup';
 import { createLogger } from './logging/logger';
 import { applyHeapGrowingPercent } from './runtime/heap';
 
@@ -111,6 +112,13 @@ function handOverAdminKey(key: string, base: string, config: AppConfig, logger: 
   }
 }
 
+/** A setting found wrong only against the database (SECRET_KEY): the configuration exit, one line on stderr. */
+function exitOnSettingError(error: unknown): void {
+  if (!(error instanceof ConfigError)) return;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(2);
+}
+
 const MIGRATION_POLL_MS = 1000;
 
 /**
@@ -124,6 +132,7 @@ function bootstrapOnceMigrated(
   base: string,
   config: AppConfig,
   logger: Logger,
+  database: DatabaseHandle,
 ): void {
   logger.warn(
     'migrations are pending and RUN_MIGRATIONS=false: readiness answers 503 until "grantry migrate" has run',
@@ -131,6 +140,7 @@ function bootstrapOnceMigrated(
   const attempt = async (): Promise<void> => {
     try {
       if ((await pendingMigrations(dataSource)).length === 0) {
+        await prepareKeys(config, database.url, logger);
         const bootstrapped = await bootstrap(dataSource, config.bootstrapToken);
         startup.bootstrapped = true;
         logger.info('migrations applied; bootstrapped');
@@ -138,6 +148,12 @@ function bootstrapOnceMigrated(
         return;
       }
     } catch (error) {
+      if (error instanceof ConfigError) {
+        // SECRET_KEY does not match this database: serving on would only ever be unready.
+        logger.fatal({ error: describeFailure(error) }, 'start-up failed');
+        void (database.embedded?.stop() ?? Promise.resolve()).finally(() => exitOnSettingError(error));
+        return;
+      }
       // The database may be down meanwhile (the circuit breaker answers the requests): try again.
       logger.debug({ error: describeFailure(error) }, 'waiting for migrations');
     }
@@ -170,6 +186,7 @@ async function main(): Promise<void> {
     const dataSource = app.get(DataSource);
     // With RUN_MIGRATIONS=false a deploy step migrates; until it has, serve unready rather than exit.
     const migrated = config.runMigrations || (await pendingMigrations(dataSource)).length === 0;
+    if (migrated) await prepareKeys(config, database.url, logger);
     const bootstrapped = migrated ? await bootstrap(dataSource, config.bootstrapToken) : undefined;
     app.get(StartupState).bootstrapped = bootstrapped !== undefined;
     // With the embedded database nothing else should reach the service unless HOST says so.
@@ -184,13 +201,14 @@ async function main(): Promise<void> {
       'ready',
     );
     if (bootstrapped === undefined)
-      bootstrapOnceMigrated(dataSource, app.get(StartupState), base, config, logger);
+      bootstrapOnceMigrated(dataSource, app.get(StartupState), base, config, logger, database);
     else if (bootstrapped.action === 'created-admin')
       handOverAdminKey(bootstrapped.key, base, config, logger);
   } catch (error) {
     logger.fatal({ error: describeFailure(error) }, 'start-up failed');
     await app?.close().catch(() => undefined);
     await database.embedded?.stop();
+    exitOnSettingError(error);
     process.exit(1);
   }
 }

@@ -521,6 +521,9 @@ describe('provider and app create', () => {
       client_type: 'confidential',
       client_id: expect.stringMatching(/^[A-Za-z0-9]{40}$/),
       client_secret: expect.stringMatching(/^[A-Za-z0-9_-]{64}$/),
+      signing_key: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      signing_algorithm: 'RS256',
+      signing_kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     const secret = body.client_secret as string;
     const rows: Record<string, unknown>[] = await dataSource.query(
@@ -555,6 +558,9 @@ describe('provider and app create', () => {
       client_type: 'public',
       client_id: expect.any(String),
       client_secret: null,
+      signing_key: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      signing_algorithm: 'RS256',
+      signing_kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     const rows: unknown[] = await dataSource.query(
       'SELECT client_secret_hash FROM oauth2_providers WHERE id = $1',

@@ -8,7 +8,7 @@ import ts from 'typescript';
 import YAML from 'yaml';
 import { type AppConfig, CONFIG_VARIABLES, loadConfig, SECRET_SETTINGS } from '../src/config/config';
 import { HealthController } from '../src/health/health.controller';
-import { testDatabaseUrl } from './support/app';
+import { TEST_SECRET_KEY, testDatabaseUrl } from './support/app';
 import { type Run, runProcess } from './support/process';
 import { scratchDir, startServer } from './support/server-process';
 
@@ -293,7 +293,7 @@ interface Materialized {
   problems: string[];
 }
 
-/** Each secret setting (DATABASE_URL, BOOTSTRAP_TOKEN) is given the value in `values`. */
+/** Each secret setting (DATABASE_URL, BOOTSTRAP_TOKEN, SECRET_KEY) is given the value in `values`. */
 function materializePod(
   loaded: Loaded,
   where: string,
@@ -602,6 +602,7 @@ const BOOTSTRAP_TOKEN = randomBytes(32).toString('hex');
 const PLACEHOLDER_VALUES = {
   DATABASE_URL: 'postgres://grantry:secret@postgres:5432/grantry',
   BOOTSTRAP_TOKEN,
+  SECRET_KEY: TEST_SECRET_KEY,
 };
 
 const loaded = loadKubernetes();
@@ -870,7 +871,7 @@ describe('deploy/kubernetes', () => {
     });
 
     it('the Job migrates a fresh database, then a server with the Deployment environment passes its probes', async () => {
-      const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN };
+      const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN, SECRET_KEY: TEST_SECRET_KEY };
       const jobRun = materializePod(loaded, 'Job', job.spec.template.spec, migrator, values);
       const migration = await runCommand(migrator.command ?? [], jobRun.env);
       expect({ code: migration.code, stderr: migration.stderr }).toEqual({ code: 0, stderr: '' });
@@ -1005,7 +1006,7 @@ describe('compose.yaml', () => {
     });
 
     it('migrate migrates a fresh database, then grantry passes its health check', async () => {
-      const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN };
+      const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN, SECRET_KEY: TEST_SECRET_KEY };
       const migration = await runCommand(
         composeCommand(migrate) ?? [],
         materializeCompose(compose, 'migrate', values).env,

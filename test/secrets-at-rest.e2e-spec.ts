@@ -7,7 +7,7 @@ import { tokenCreate } from '../src/cli/commands/token';
 import { userCreate } from '../src/cli/commands/user';
 import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
-import { bearer, createTestApp, request, type TestApp } from './support/app';
+import { bearer, createTestApp, request, type TestApp, testSealer } from './support/app';
 import { GrantFactories, unique } from './support/factories';
 
 const WHOAMI = '/api/v3/grantry/whoami/';
@@ -20,7 +20,8 @@ async function cli(
 ): Promise<Record<string, unknown>> {
   const { run } = command.parse(argv);
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
-  return (await run({ dataSource, stderr: process.stderr })).json;
+  return (await run({ dataSource, stderr: process.stderr, sealer: () => Promise.resolve(testSealer()) }))
+    .json;
 }
 
 /**

@@ -60,6 +60,14 @@ describe('the server process on the embedded PostgreSQL', () => {
         .map((line) => JSON.parse(line) as { level: string; msg: string; file?: string })
         .filter((line) => line.file !== undefined);
       expect(notice).toEqual([
+        // The generated SECRET_KEY: only where it is, too.
+        expect.objectContaining({
+          level: 'info',
+          file: path.join(dataDir, 'secret-key'),
+          msg: expect.stringContaining(
+            'SECRET_KEY is not set, so one was generated into this file (mode 0600)',
+          ),
+        }),
         expect.objectContaining({
           level: 'warn',
           file,

@@ -1,3 +1,4 @@
+import type { Sealer } from '../keys/sealing';
 import type { DataSource } from 'typeorm';
 
 /**
@@ -210,6 +211,11 @@ export function parseInteger(option: string, value: string, min: number, max: nu
 
 export interface CommandContext {
   dataSource: DataSource;
+  /**
+   * SECRET_KEY's sealer, for commands that create or use keys: resolved (or generated into DATA_DIR) and checked
+   * against the database on first call; ConfigError naming SECRET_KEY when it does not match.
+   */
+  sealer: () => Promise<Sealer>;
   /** For progress output; stdout belongs to the command's result. */
   stderr: NodeJS.WriteStream;
 }

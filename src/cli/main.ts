@@ -8,6 +8,8 @@ import { type DatabaseHandle, openDatabase } from '../database/database';
 import { EmbeddedPostgresError } from '../database/embedded-postgres';
 import { runMigrations } from '../database/migrations';
 import { InputError } from '../identity/accounts';
+import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
+import { Sealer } from '../keys/sealing';
 import { createLogger } from '../logging/logger';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
@@ -116,7 +118,13 @@ async function execute(
         const applied = await runMigrations(dataSource);
         if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
       }
-      return await run({ dataSource, stderr: process.stderr });
+      let sealer: Promise<Sealer> | undefined;
+      const openSealer = async (): Promise<Sealer> => {
+        const secretKey = resolveSecretKey(config, logger);
+        await checkSecretKey(dataSource.manager, secretKey);
+        return new Sealer(secretKey);
+      };
+      return await run({ dataSource, stderr: process.stderr, sealer: () => (sealer ??= openSealer()) });
     } finally {
       await dataSource.destroy();
     }

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       dataDir: path.resolve('/srv/grantry/data'),
       runMigrations: true,
       bootstrapToken: undefined,
+      secretKey: undefined,
       logLevel: 'info',
       dbPoolSize: 10,
       dbStatementTimeoutMs: 5000,
@@ -109,6 +110,28 @@ describe('loadConfig', () => {
       { BOOTSTRAP_TOKEN: '3f2b8c1e-9a4d-4e7f-b6c5-0d1e2f3a4b5c' },
       'BOOTSTRAP_TOKEN',
       'Invalid configuration: BOOTSTRAP_TOKEN must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"',
+    ],
+    [
+      { SECRET_KEY: '0123456789abcdef0123456789abcde' },
+      'SECRET_KEY',
+      'Invalid configuration: SECRET_KEY must be at least 32 characters long (128 bits or more; e.g. ' +
+        '"openssl rand -hex 32"), got 31',
+    ],
+    [
+      { SECRET_KEY: 'abcdefgh'.repeat(4) },
+      'SECRET_KEY',
+      'Invalid configuration: SECRET_KEY is too repetitive to be a secret; use a random value (e.g. ' +
+        '"openssl rand -hex 32")',
+    ],
+    [
+      { SECRET_KEY: '3f2b8c1e-9a4d-4e7f-b6c5-0d1e2f3a4b5c' },
+      'SECRET_KEY',
+      'Invalid configuration: SECRET_KEY must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"',
+    ],
+    [
+      { SECRET_KEY: 'c0ffee254729296a45a3885639ac7ca1', SECRET_KEY_FILE: '/run/secrets/secret-key' },
+      'SECRET_KEY_FILE',
+      'Invalid configuration: SECRET_KEY_FILE and SECRET_KEY are both set; set only one',
     ],
     [
       { DATABASE_URL: 'postgres://u:p@db/g', DATABASE_URL_FILE: '/run/secrets/database-url' },
@@ -283,6 +306,17 @@ describe('loadConfig', () => {
       });
       expect(config.databaseUrl).toBe('postgres://grantry:s3cret@db:5432/grantry');
       expect(config.bootstrapToken).toBe('9f86d081884c7d659a2feaa0c55ad015a3bf4f1b');
+    });
+
+    it('reads SECRET_KEY_FILE and validates its content as SECRET_KEY', () => {
+      const key = 'c0ffee254729296a45a3885639ac7ca1ec2e9d6be6a3d9c0d4b16e1f3a0c9e7d';
+      expect(loadConfig({ SECRET_KEY_FILE: write('secret-key', `${key}\n`) }).secretKey).toBe(key);
+      expect(() => loadConfig({ SECRET_KEY_FILE: write('weak-key', 'secret\n') })).toThrow(
+        new ConfigError(
+          'SECRET_KEY',
+          'must be at least 32 characters long (128 bits or more; e.g. "openssl rand -hex 32"), got 6',
+        ),
+      );
     });
 
     it('validates a value from a file as it validates the variable, naming the variable', () => {

@@ -16,6 +16,11 @@ export interface AppConfig {
   dataDir: string;
   runMigrations: boolean;
   bootstrapToken: string | undefined;
+  /**
+   * The key that seals private material at rest (signing keys, later API keys). Undefined: generated into (and read
+   * back from) DATA_DIR/secret-key; see src/keys/secret-key.ts.
+   */
+  secretKey: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
@@ -78,7 +83,7 @@ type Env = Record<string, string | undefined>;
  * Settings that hold secrets. Each may instead be given as `<NAME>_FILE`, the path of a file holding the value, as
  * Docker and Kubernetes mount secrets; a trailing newline in the file is ignored. Setting both is an error.
  */
-export const SECRET_SETTINGS = ['DATABASE_URL', 'BOOTSTRAP_TOKEN'] as const;
+export const SECRET_SETTINGS = ['DATABASE_URL', 'BOOTSTRAP_TOKEN', 'SECRET_KEY'] as const;
 
 /** Every environment variable Grantry reads (config.spec.ts checks this against what loadConfig reads). */
 export const CONFIG_VARIABLES: readonly string[] = [
@@ -89,6 +94,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'DATA_DIR',
   'RUN_MIGRATIONS',
   'BOOTSTRAP_TOKEN',
+  'SECRET_KEY',
   'LOG_LEVEL',
   'DB_POOL_SIZE',
   'DB_STATEMENT_TIMEOUT_MS',
@@ -156,36 +162,31 @@ function withSecretFiles(env: Env): Env {
  * (the entropy of its own letter frequencies; 32 random hex digits measure at least ~91 bits, "abab...ab" + a tail
  * of distinct letters about 80).
  */
-function bootstrapTokenSetting(env: Env): string | undefined {
-  const token = value(env, 'BOOTSTRAP_TOKEN');
-  if (token === undefined) return undefined;
+export function secretError(secret: string): string | undefined {
   // Headers are Latin-1 on the wire and the stored hash is of UTF-8: anything but printable ASCII could never match.
-  if (!/^[\x21-\x7e]+$/.test(token)) {
-    throw new ConfigError(
-      'BOOTSTRAP_TOKEN',
-      'must be printable ASCII without spaces (e.g. the output of "openssl rand -hex 32")',
-    );
+  if (!/^[\x21-\x7e]+$/.test(secret)) {
+    return 'must be printable ASCII without spaces (e.g. the output of "openssl rand -hex 32")';
   }
-  if (token.length < 32) {
-    throw new ConfigError(
-      'BOOTSTRAP_TOKEN',
-      `must be at least 32 characters long (128 bits or more; e.g. "openssl rand -hex 32"), got ${token.length}`,
-    );
+  if (secret.length < 32) {
+    return `must be at least 32 characters long (128 bits or more; e.g. "openssl rand -hex 32"), got ${secret.length}`;
   }
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(token)) {
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(secret)) {
     // 122 random bits at most; and request ids are UUIDs, which the logs keep (see couldBeKey).
-    throw new ConfigError(
-      'BOOTSTRAP_TOKEN',
-      'must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"',
-    );
+    return 'must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"';
   }
-  if (smallestPeriod(token) <= token.length / 4 || letterEntropyBits(token) < 84) {
-    throw new ConfigError(
-      'BOOTSTRAP_TOKEN',
-      'is too repetitive to be a secret; use a random value (e.g. "openssl rand -hex 32")',
-    );
+  if (smallestPeriod(secret) <= secret.length / 4 || letterEntropyBits(secret) < 84) {
+    return 'is too repetitive to be a secret; use a random value (e.g. "openssl rand -hex 32")';
   }
-  return token;
+  return undefined;
+}
+
+/** BOOTSTRAP_TOKEN or SECRET_KEY: unset, or a secret of 128 bits or more (secretError). */
+function secretSetting(env: Env, name: 'BOOTSTRAP_TOKEN' | 'SECRET_KEY'): string | undefined {
+  const secret = value(env, name);
+  if (secret === undefined) return undefined;
+  const error = secretError(secret);
+  if (error !== undefined) throw new ConfigError(name, error);
+  return secret;
 }
 
 /** Bits of `text` if its letters were drawn independently with their own frequencies in it. */
@@ -323,7 +324,8 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
   if (pageSizeDefault > pageSizeMax) {
     throw new ConfigError('PAGE_SIZE_DEFAULT', `must not exceed PAGE_SIZE_MAX (${pageSizeMax})`);
   }
-  const bootstrapToken = bootstrapTokenSetting(env);
+  const bootstrapToken = secretSetting(env, 'BOOTSTRAP_TOKEN');
+  const secretKey = secretSetting(env, 'SECRET_KEY');
   const avatars = value(env, 'AVATARS') ?? 'initials';
   const avatarError = avatarSettingError(avatars);
   if (avatarError) throw new ConfigError('AVATARS', avatarError);
@@ -335,6 +337,7 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     dataDir: path.resolve(cwd, value(env, 'DATA_DIR') ?? 'data'),
     runMigrations: boolean(env, 'RUN_MIGRATIONS', true),
     bootstrapToken,
+    secretKey,
     logLevel: oneOf(
       env,
       'LOG_LEVEL',

@@ -4,6 +4,7 @@ import { GroupEntity } from '../identity/group.entity';
 import { InstallEntity } from '../identity/install.entity';
 import { RoleEntity } from '../identity/role.entity';
 import { UserEntity } from '../identity/user.entity';
+import { SigningKeyEntity } from '../keys/signing-key.entity';
 import { AccessTokenEntity } from '../oauth2/access-tokens/access-token.entity';
 import { AuthorizationCodeEntity } from '../oauth2/authorization-codes/authorization-code.entity';
 import { RefreshTokenEntity } from '../oauth2/refresh-tokens/refresh-token.entity';
@@ -18,6 +19,7 @@ export const ENTITIES = [
   GroupEntity,
   RoleEntity,
   ApiTokenEntity,
+  SigningKeyEntity,
   OAuth2ProviderEntity,
   ApplicationEntity,
   AccessTokenEntity,

@@ -1,4 +1,5 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import type { SigningKeyEntity } from '../keys/signing-key.entity';
 import type { ApplicationEntity } from './application.entity';
 
 export const CLIENT_TYPES = ['confidential', 'public'] as const;
@@ -91,8 +92,13 @@ export class OAuth2ProviderEntity {
   @Column({ name: 'include_claims_in_id_token', type: 'boolean', default: true })
   includeClaimsInIdToken!: boolean;
 
+  /** The key pair that signs this provider's tokens (created with the provider; see src/keys). */
   @Column({ name: 'signing_key', type: 'uuid', nullable: true })
   signingKey!: string | null;
+
+  @ManyToOne('SigningKeyEntity', { onDelete: 'SET NULL', nullable: true })
+  @JoinColumn({ name: 'signing_key', foreignKeyConstraintName: 'oauth2_providers_signing_key_fkey' })
+  signingKeyPair?: SigningKeyEntity | null;
 
   @Column({ name: 'encryption_key', type: 'uuid', nullable: true })
   encryptionKey!: string | null;

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { generateClientId, generateSecret, sha256 } from '../common/crypto/secrets';
 import { InputError } from '../identity/accounts';
+import type { Sealer } from '../keys/sealing';
+import type { SigningAlgorithm, SigningKeyEntity } from '../keys/signing-key.entity';
+import { generateSigningKeyPair, providerKeyName, storeSigningKey } from '../keys/signing-keys';
 import { ApplicationEntity } from './application.entity';
 import {
   type ClientType,
@@ -30,12 +33,16 @@ export interface CreateProviderInput {
   invalidationFlow?: string;
   /** The application this provider serves as a backchannel provider. */
   backchannelApplicationId?: string | null;
+  /** The provider's signing key pair; default RS256, as authentik's default certificate is RSA. */
+  signingAlgorithm?: SigningAlgorithm;
 }
 
 export interface CreatedProvider {
   provider: OAuth2ProviderEntity;
   /** The only time the secret exists outside the caller's hands (it is stored hashed); null for public clients. */
   clientSecret: string | null;
+  /** The provider's signing key pair (public parts only). */
+  signingKey: SigningKeyEntity;
 }
 
 export function validateRedirectUri(value: string): RedirectUri {
@@ -53,9 +60,14 @@ export function validateRedirectUri(value: string): RedirectUri {
   return { matching_mode: 'strict', url: value, redirect_uri_type: 'authorization' };
 }
 
+/**
+ * Creates a provider together with its signing key pair (sealed with SECRET_KEY through `sealer`), in one
+ * transaction: Grantry never signs HS256 with the client secret, so a provider without a key could issue nothing.
+ */
 export async function createProvider(
   manager: EntityManager,
   input: CreateProviderInput,
+  sealer: Sealer,
 ): Promise<CreatedProvider> {
   const name = input.name.trim();
   if (name === '') throw new InputError('provider name must not be empty');
@@ -77,26 +89,35 @@ export async function createProvider(
     throw new InputError(`a provider with client id "${clientId}" already exists`);
   }
   const clientSecret = clientType === 'confidential' ? (input.clientSecret ?? generateSecret()) : null;
-  const provider = await manager.save(
-    manager.create(OAuth2ProviderEntity, {
-      name,
-      clientType,
-      clientId,
-      clientSecretHash: clientSecret === null ? null : sha256(clientSecret),
-      redirectUris,
-      ...validities,
-      subMode: input.subMode ?? 'hashed_user_id',
-      issuerMode: input.issuerMode ?? 'per_provider',
-      includeClaimsInIdToken: input.includeClaimsInIdToken ?? true,
-      // authentik requires both flows; Grantry runs no flows, so any stable id stands in for them.
-      authorizationFlow: input.authorizationFlow ?? randomUUID(),
-      invalidationFlow: input.invalidationFlow ?? randomUUID(),
-      backchannelApplicationId: input.backchannelApplicationId ?? null,
-    }),
-  );
-  return { provider, clientSecret };
+  // Generated before the transaction: an RSA key takes tens to hundreds of milliseconds of CPU.
+  const pair = await generateSigningKeyPair(input.signingAlgorithm ?? 'RS256');
+  const { provider, signingKey } = await manager.transaction(async (tx) => {
+    const key = await storeSigningKey(tx, sealer, providerKeyName(name), pair);
+    const saved = await tx.save(
+      tx.create(OAuth2ProviderEntity, {
+        name,
+        clientType,
+        clientId,
+        clientSecretHash: clientSecret === null ? null : sha256(clientSecret),
+        redirectUris,
+        ...validities,
+        subMode: input.subMode ?? 'hashed_user_id',
+        issuerMode: input.issuerMode ?? 'per_provider',
+        includeClaimsInIdToken: input.includeClaimsInIdToken ?? true,
+        // authentik requires both flows; Grantry runs no flows, so any stable id stands in for them.
+        authorizationFlow: input.authorizationFlow ?? randomUUID(),
+        invalidationFlow: input.invalidationFlow ?? randomUUID(),
+        backchannelApplicationId: input.backchannelApplicationId ?? null,
+        signingKey: key.kpUuid,
+      }),
+    );
+    return { provider: saved, signingKey: key };
+  });
+  return { provider, clientSecret, signingKey };
 }
 
+/** What an application slug may be (authentik's SlugField), at most 50 characters. */
+export const APPLICATION_SLUG = /^[-a-zA-Z0-9_]{1,50}$/;
 const SLUG = /^[-a-zA-Z0-9_]+$/;
 
 export async function createApplication(

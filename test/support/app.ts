@@ -5,7 +5,19 @@ import { openDataSource } from './database';
 import { createApp } from '../../src/app';
 import { type AppConfig, loadConfig } from '../../src/config/config';
 import { StartupState } from '../../src/health/startup-state';
+import { Sealer } from '../../src/keys/sealing';
 import { createLogger } from '../../src/logging/logger';
+
+/**
+ * The SECRET_KEY of in-process test apps and of CLI runs on the shared test database (a fixed test value: the check
+ * value it stores must be the same for every suite of a run).
+ */
+export const TEST_SECRET_KEY = '5f0c9b7e2a41d8836e1f4c0a9d2b7e6f3c8a1d4e7b0f2c5a8d1e4b7c0f3a6d9e';
+
+/** Seals with TEST_SECRET_KEY, for factories and in-process CLI runs. */
+export function testSealer(): Sealer {
+  return new Sealer(TEST_SECRET_KEY);
+}
 
 export function testDatabaseUrl(): string {
   const url = process.env.GRANTRY_TEST_DATABASE_URL;
@@ -40,7 +52,12 @@ export interface TestApp {
 
 /** The real AppModule on the test database, with the given environment overrides. Not listening unless asked. */
 export async function createTestApp(env: Record<string, string> = {}, listen = false): Promise<TestApp> {
-  const config: AppConfig = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'debug', ...env });
+  const config: AppConfig = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'debug',
+    SECRET_KEY: TEST_SECRET_KEY,
+    ...env,
+  });
   const logs = new LogCapture();
   const app = await createApp(config, testDatabaseUrl(), createLogger(config, logs));
   // Global setup migrated the database; suites make the users they need instead of main.ts's bootstrap.

@@ -18,6 +18,7 @@ import { parse as parseYaml } from 'yaml';
 import { generateSecret, sha256 } from '../../src/common/crypto/secrets';
 import { createProvider } from '../../src/providers/providers';
 import { GrantFactories, type GrantType, unique } from './factories';
+import { testSealer } from './app';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Routes
@@ -229,10 +230,11 @@ export async function seedWorld(dataSource: DataSource, grantsPerType = 24): Pro
 
   for (const [index, name] of HOSTILE_NAMES.entries()) {
     // The app's own write path (flows set, secret hashed), with the redirect URIs a real provider has.
-    const { provider, clientSecret } = await createProvider(dataSource.manager, {
-      name: unique(name),
-      redirectUris: [`https://app${index}.example.com/cb?x='%_`],
-    });
+    const { provider, clientSecret } = await createProvider(
+      dataSource.manager,
+      { name: unique(name), redirectUris: [`https://app${index}.example.com/cb?x='%_`] },
+      testSealer(),
+    );
     if (clientSecret) secrets.add(`client secret of provider ${provider.id}`, clientSecret);
     world.providerIds.push(provider.id);
   }

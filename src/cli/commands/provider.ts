@@ -1,3 +1,4 @@
+import { SIGNING_ALGORITHMS } from '../../keys/signing-key.entity';
 import { CLIENT_TYPES } from '../../providers/oauth2-provider.entity';
 import { createProvider, validateRedirectUri } from '../../providers/providers';
 import { parseTimedelta } from '../../providers/timedelta';
@@ -32,6 +33,13 @@ export const providerCreate = defineCommand({
     'access-token-validity': validity('access token', 'hours=1'),
     'refresh-token-validity': validity('refresh token', 'days=30'),
     'access-code-validity': validity('authorization code', 'minutes=1'),
+    'signing-algorithm': {
+      type: 'string',
+      valueName: 'ALG',
+      choices: SIGNING_ALGORITHMS,
+      description:
+        'the key pair made for its tokens: RS256 (RSA-2048, default, as authentik) or ES256 (P-256)',
+    },
   },
   prepare(options) {
     options['redirect-uri'].forEach(validateRedirectUri);
@@ -41,15 +49,20 @@ export const providerCreate = defineCommand({
     if (accessTokenValidity !== undefined) parseTimedelta(accessTokenValidity, '--access-token-validity');
     if (refreshTokenValidity !== undefined) parseTimedelta(refreshTokenValidity, '--refresh-token-validity');
     if (accessCodeValidity !== undefined) parseTimedelta(accessCodeValidity, '--access-code-validity');
-    return async ({ dataSource }) => {
-      const { provider, clientSecret } = await createProvider(dataSource.manager, {
-        name: options.name,
-        clientType: options['client-type'],
-        redirectUris: options['redirect-uri'],
-        accessTokenValidity,
-        refreshTokenValidity,
-        accessCodeValidity,
-      });
+    return async ({ dataSource, sealer }) => {
+      const { provider, clientSecret, signingKey } = await createProvider(
+        dataSource.manager,
+        {
+          name: options.name,
+          clientType: options['client-type'],
+          redirectUris: options['redirect-uri'],
+          accessTokenValidity,
+          refreshTokenValidity,
+          accessCodeValidity,
+          signingAlgorithm: options['signing-algorithm'],
+        },
+        await sealer(),
+      );
       return {
         json: {
           pk: provider.id,
@@ -57,10 +70,14 @@ export const providerCreate = defineCommand({
           client_type: provider.clientType,
           client_id: provider.clientId,
           client_secret: clientSecret,
+          signing_key: signingKey.kpUuid,
+          signing_algorithm: signingKey.algorithm,
+          signing_kid: signingKey.kid,
         },
         text: [
           `Created ${provider.clientType} provider "${provider.name}" (pk ${provider.id}).`,
           `Client id: ${provider.clientId}`,
+          `Signing key: ${signingKey.algorithm}, kid ${signingKey.kid} (JWKS: /application/o/<slug>/jwks/ of its application)`,
           ...(clientSecret === null ? [] : ['Client secret (shown only now):', `  ${clientSecret}`]),
         ].join('\n'),
       };

@@ -18,6 +18,7 @@ import {
   OAuth2ProviderEntity,
   type SubMode,
 } from '../../providers/oauth2-provider.entity';
+import type { Sealer } from '../../keys/sealing';
 import { createApplication, createProvider } from '../../providers/providers';
 import { parseTimedelta } from '../../providers/timedelta';
 import { ArgumentError, type CommandContext, defineCommand, parseInteger } from '../args';
@@ -496,6 +497,7 @@ async function seedProviders(
   manager: EntityManager,
   k: number,
   total: number,
+  sealer: Sealer,
 ): Promise<{ providers: number; applications: number; rows: SeedProviderRow[] }> {
   const flows = random(k, 'flows');
   const authorizationFlow = uuid(flows);
@@ -517,21 +519,28 @@ async function seedProviders(
     if (rand() < 0.3) redirectUris.push(`http://localhost:${3000 + (j % 1000)}/oauth2/callback`);
     let provider = await manager.findOneBy(OAuth2ProviderEntity, { name: providerName });
     if (!provider) {
-      ({ provider } = await createProvider(manager, {
-        name: providerName,
-        clientType,
-        clientId: alphanumeric(rand, 40),
-        redirectUris,
-        accessTokenValidity: pick(rand, ACCESS_VALIDITIES),
-        refreshTokenValidity: pick(rand, REFRESH_VALIDITIES),
-        accessCodeValidity: 'minutes=1',
-        subMode: pick(rand, SUB_MODES),
-        issuerMode,
-        includeClaimsInIdToken: rand() < 0.9,
-        authorizationFlow,
-        invalidationFlow,
-        backchannelApplicationId: backchannel,
-      }));
+      ({ provider } = await createProvider(
+        manager,
+        {
+          name: providerName,
+          clientType,
+          clientId: alphanumeric(rand, 40),
+          redirectUris,
+          accessTokenValidity: pick(rand, ACCESS_VALIDITIES),
+          refreshTokenValidity: pick(rand, REFRESH_VALIDITIES),
+          accessCodeValidity: 'minutes=1',
+          subMode: pick(rand, SUB_MODES),
+          issuerMode,
+          includeClaimsInIdToken: rand() < 0.9,
+          authorizationFlow,
+          invalidationFlow,
+          backchannelApplicationId: backchannel,
+          // P-256 keys take well under a millisecond; RSA-2048 ~50-250 ms each, which would make seeding 100
+          // providers take seconds to tens of seconds. `provider create` and the server's back-fill use RS256.
+          signingAlgorithm: 'ES256',
+        },
+        sealer,
+      ));
       providers += 1;
     }
     let application = await manager.findOneBy(ApplicationEntity, { slug: appSlug });
@@ -818,7 +827,10 @@ async function seed(context: CommandContext, options: SeedSettings): Promise<Cou
     if (!install) throw new Error('the install row is missing: the database was not migrated');
     const { groups, roles } = await seedGroupsAndRoles(dataSource.manager, k);
     const users = await seedUsers(dataSource.manager, k, options.users, now.getTime(), progress);
-    const providers = await dataSource.transaction((manager) => seedProviders(manager, k, options.providers));
+    const sealer = await context.sealer();
+    const providers = await dataSource.transaction((manager) =>
+      seedProviders(manager, k, options.providers, sealer),
+    );
     const counts: Counts = {
       users: users.created,
       groups,
