@@ -14,6 +14,8 @@ export class Sessions1764600000000 implements MigrationInterface {
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE "users" ADD "password" text`);
+    // Sign-in by e-mail address compares lower(email); without this a login scans the users.
+    await queryRunner.query(`CREATE INDEX "users_email_lower_idx" ON "users" (lower("email"))`);
     await queryRunner.query(
       `CREATE TABLE "sessions" (
          "id" uuid NOT NULL,
@@ -53,6 +55,7 @@ export class Sessions1764600000000 implements MigrationInterface {
     await queryRunner.query(`DROP INDEX "oauth2_access_tokens_session_id_idx"`);
     await queryRunner.query(`DROP TABLE "login_failures"`);
     await queryRunner.query(`DROP TABLE "sessions"`);
+    await queryRunner.query(`DROP INDEX "users_email_lower_idx"`);
     await queryRunner.query(`ALTER TABLE "users" DROP COLUMN "password"`);
   }
 }

@@ -4,6 +4,7 @@ import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { PAGE_CSP } from '../src/sessions/pages';
+import { SessionService } from '../src/sessions/session.service';
 import { FORM_EXPIRED, INVALID_LOGIN, THROTTLED_LOGIN } from '../src/sessions/web.controller';
 import { createTestApp, type TestApp } from './support/app';
 import { Factories, unique } from './support/factories';
@@ -447,6 +448,39 @@ describe('signing in and out in the browser', () => {
         expect({ sql, status: response.status }).toEqual({ sql, status: 303 });
       }
     });
+  });
+
+  it('the sweep deletes sessions over for longer than SESSION_MAX_AGE_SECONDS, and keeps the rest', async () => {
+    const user = await userWithPassword();
+    const day = 86_400;
+    const rows: [string, string][] = [
+      ['live', `now() + interval '1 hour'`],
+      ['recently over', `now() - interval '1 hour'`],
+      ['long expired', `now() - ${day + 60} * interval '1 second'`],
+    ];
+    for (const [label, expires] of rows) {
+      await t.dataSource.query(
+        `INSERT INTO sessions (id, token_hash, user_id, expires, ip, user_agent) VALUES ($1, $2, $3, ${expires}, '::1', $4)`,
+        [randomUUID(), sha256(randomUUID()), user.id, label],
+      );
+    }
+    const ended = randomUUID();
+    await t.dataSource.query(
+      `INSERT INTO sessions (id, token_hash, user_id, expires, ip, user_agent, ended)
+       VALUES ($1, $2, $3, now() + interval '1 hour', '::1', 'long ended', now() - ${day + 60} * interval '1 second')`,
+      [ended, sha256(randomUUID()), user.id],
+    );
+    await t.dataSource.query(
+      `INSERT INTO sessions (id, token_hash, user_id, expires, ip, user_agent, last_seen)
+       VALUES ($1, $2, $3, now() + interval '1 hour', '::1', 'long idle', now() - ${day + 7200 + 60} * interval '1 second')`,
+      [randomUUID(), sha256(randomUUID()), user.id],
+    );
+    expect(await t.app.get(SessionService).sweep()).toBeGreaterThanOrEqual(3);
+    const left = await t.dataSource.query<{ user_agent: string }[]>(
+      'SELECT user_agent FROM sessions WHERE user_id = $1 ORDER BY user_agent',
+      [user.id],
+    );
+    expect(left.map((row) => row.user_agent)).toEqual(['live', 'recently over']);
   });
 
   describe('signing out', () => {

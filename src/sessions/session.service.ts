@@ -1,5 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { DataSource, type EntityManager } from 'typeorm';
 import { sha256 } from '../common/crypto/secrets';
@@ -39,12 +45,18 @@ const TOUCH_AFTER_SECONDS = 60;
 /** User agents are kept for the session list, not parsed; a longer one is cut. */
 const MAX_USER_AGENT = 512;
 
+/** How often each instance deletes sessions long over (the statement is idempotent; instances may overlap). */
+const SWEEP_INTERVAL_MS = 3_600_000;
+
 /**
  * Browser sessions, server-side in PostgreSQL so that every instance honours them (issue 10). The authorize and
  * consent pages use current() to learn who is signed in, and end() to sign out.
  */
 @Injectable()
-export class SessionService {
+export class SessionService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(SessionService.name);
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -117,6 +129,38 @@ export class SessionService {
     );
     if (!row) throw new Error('session insert returned no row');
     return { token, session: { id, created: row.created, expires: row.expires } };
+  }
+
+  /**
+   * Deletes sessions that have been over (ended, expired, or idle past SESSION_IDLE_SECONDS) for longer than
+   * SESSION_MAX_AGE_SECONDS: ended rows are kept that long as a record of who was signed in from where. Answers the
+   * number deleted.
+   */
+  async sweep(): Promise<number> {
+    const [row] = await this.dataSource.query<{ n: number }[]>(
+      `WITH d AS (
+         DELETE FROM sessions
+          WHERE least(coalesce(ended, 'infinity'), expires, last_seen + $2::int * interval '1 second')
+                < now() - $1::int * interval '1 second'
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [this.config.sessionMaxAgeSeconds, this.config.sessionIdleSeconds],
+    );
+    return row?.n ?? 0;
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => {
+      this.sweep().catch((error: unknown) => {
+        this.logger.debug(`sweeping sessions failed: ${error instanceof Error ? error.message : ''}`);
+      });
+    }, SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /**
