@@ -260,6 +260,34 @@ describe('signing in and out in the browser', () => {
       expect(sessions).toEqual({ n: 0 });
     });
 
+    it("an unknown name costs a password hash too: its time is of the order of a wrong password's", async () => {
+      const median = (values: number[]): number =>
+        [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+      const timed = async (username: string): Promise<number> => {
+        const c = client();
+        const form = await c.get('/login/');
+        const started = process.hrtime.bigint();
+        const response = await c.post('/login/', {
+          csrf_token: formToken(form.text),
+          username,
+          password: 'wrong password!',
+        });
+        const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+        expect(response.status).toBe(400);
+        return elapsed;
+      };
+      const known: number[] = [];
+      const unknown: number[] = [];
+      // Interleaved, one user each (an account's own bucket would fill), so load on the machine hits both alike.
+      for (let i = 0; i < 5; i += 1) {
+        known.push(await timed((await userWithPassword()).username));
+        unknown.push(await timed(unique('nobody')));
+      }
+      // Without the dummy hash an unknown name would answer in a small fraction of a hash's time.
+      const ratio = median(unknown) / median(known);
+      expect({ ratio: ratio > 0.5, known, unknown }).toEqual({ ratio: true, known, unknown });
+    });
+
     it('no CSRF token, a wrong one, or no pre-session cookie: 403, and nobody is signed in', async () => {
       const user = await userWithPassword();
       const c = client();
