@@ -449,14 +449,20 @@ describe('signing in and out in the browser', () => {
   });
 
   describe('sessions', () => {
-    it('a session made by one instance is honoured by another on the same database', async () => {
+    it('a session made by one instance is honoured by another on the same database, and ended by either', async () => {
       const user = await userWithPassword();
       const c = client();
       expect((await signIn(c, user.username)).status).toBe(303);
+      const token = c.cookies.get('grantry_session') ?? '';
       c.base = baseUrl(other.app);
       const account = await c.get('/account/');
       expect(account.status).toBe(200);
       expect(account.text).toContain(`<dd>${user.username}</dd>`);
+      // Signed out on the second instance, the first no longer knows the session either.
+      expect((await c.post('/logout/', { csrf_token: formToken(account.text) })).status).toBe(303);
+      const stale = client();
+      stale.cookies.set('grantry_session', token);
+      expect((await stale.get('/account/')).status).toBe(303);
     });
 
     it('an idle, expired or ended session, or a deactivated user, signs nobody in', async () => {
