@@ -7,6 +7,7 @@ import { Documents1764200000000 } from './1764200000000-Documents';
 import { OwnerIndex1764300000000 } from './1764300000000-OwnerIndex';
 import { AuthFailures1764400000000 } from './1764400000000-AuthFailures';
 import { SigningKeys1764520000000 } from './1764520000000-SigningKeys';
+import { Sessions1764600000000 } from './1764600000000-Sessions';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -18,4 +19,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   OwnerIndex1764300000000,
   AuthFailures1764400000000,
   SigningKeys1764520000000,
+  Sessions1764600000000,
 ];

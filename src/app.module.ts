@@ -19,6 +19,7 @@ import { HealthController } from './health/health.controller';
 import { StartupState } from './health/startup-state';
 import { OpenApiDocumentHolder } from './openapi/openapi';
 import { SchemaController } from './openapi/schema.controller';
+import { SessionsModule } from './sessions/sessions.module';
 import { WhoAmIController } from './whoami/whoami.controller';
 
 @Module({})
@@ -49,6 +50,7 @@ export class AppModule {
         RefreshTokensModule,
         AuthorizationCodesModule,
         IssuanceModule,
+        SessionsModule,
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],
       providers: [

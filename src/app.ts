@@ -16,6 +16,7 @@ import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
 import { JWKS_ROUTE } from './oauth2/issuance/endpoints/jwks.controller';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
+import { readsForm, WEB_PATHS } from './sessions/web.controller';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -59,7 +60,9 @@ export async function createApp(
       bodyParser: false, // no route reads a body; see the content-type parser below
     },
   );
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['-/health/live', '-/health/ready', JWKS_ROUTE] });
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: ['-/health/live', '-/health/ready', JWKS_ROUTE, ...WEB_PATHS],
+  });
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
   const fastify = app.getHttpAdapter().getInstance();
@@ -76,6 +79,13 @@ export async function createApp(
   // looks at: a stray `Content-Type: application/json` with an empty or broken body must not turn a DELETE into 400.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
+  // The login and sign-out forms are the exception: their bodies are read, as forms, within MAX_BODY_BYTES.
+  fastify.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (request, body, done) =>
+      done(null, readsForm(request.routeOptions.url) ? new URLSearchParams(body as string) : undefined),
+  );
   let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;

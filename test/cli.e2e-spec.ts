@@ -8,6 +8,7 @@ import type { DataSource } from 'typeorm';
 import { ADMIN_GROUP } from '../src/bootstrap/bootstrap';
 import { AuthService } from '../src/common/auth/auth.service';
 import { sha256 } from '../src/common/crypto/secrets';
+import { verifyPassword } from '../src/identity/password';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { openTestDataSource, testDatabaseUrl } from './support/app';
 import { unique } from './support/factories';
@@ -20,8 +21,9 @@ const MAIN = path.join(ROOT, 'dist/src/cli/main.js');
 function cli(
   args: string[],
   env: Record<string, string> = { DATABASE_URL: testDatabaseUrl() },
+  stdin?: string,
 ): Promise<Run> {
-  return runProcess(process.execPath, [MAIN, ...args], { cwd: ROOT, env });
+  return runProcess(process.execPath, [MAIN, ...args], { cwd: ROOT, env, stdin });
 }
 
 /** The one JSON object a successful --json run prints, after checking it is alone on stdout. */
@@ -96,6 +98,7 @@ describe('help and arguments', () => {
     expect(run.code).toBe(0);
     for (const command of [
       'user create',
+      'user set-password',
       'group create',
       'group add-user',
       'role create',
@@ -151,11 +154,16 @@ describe('help and arguments', () => {
 
   it('rejects unknown commands', async () => {
     expect(await failure(['frobnicate'])).toBe('unknown command "frobnicate" (see --help)');
-    expect(await failure(['user', 'delete'])).toBe('unknown command "user delete" (user has: create)');
-    expect(await failure(['user', '--username', 'x'])).toBe('"user" needs a subcommand: create');
+    expect(await failure(['user', 'delete'])).toBe(
+      'unknown command "user delete" (user has: create, set-password)',
+    );
+    expect(await failure(['user', '--username', 'x'])).toBe(
+      '"user" needs a subcommand: create, set-password',
+    );
     const group = await cli(['user'], {});
     expect(group.code).toBe(0);
-    expect(group.stdout).toContain('  user create  Create a user.');
+    expect(group.stdout).toContain('  user create        Create a user.');
+    expect(group.stdout).toContain("  user set-password  Set a user's password (read from standard input).");
   });
 
   it('writes plain errors without --json', async () => {
@@ -205,6 +213,7 @@ describe('user create', () => {
       is_active: true,
       type: 'internal',
       is_superuser: false,
+      has_password: false,
     });
     expect(body.pk).toBe(await userId(username));
   });
@@ -222,6 +231,7 @@ describe('user create', () => {
       is_active: false,
       type: 'service_account',
       is_superuser: false,
+      has_password: false,
     });
   });
 
@@ -253,6 +263,108 @@ describe('user create', () => {
       stdout: `Created user "${username}" (pk ${await userId(username)}, internal, superuser).\n`,
       stderr: '',
     });
+  });
+});
+
+describe('passwords', () => {
+  const DB = (): Record<string, string> => ({ DATABASE_URL: testDatabaseUrl() });
+
+  async function storedHash(username: string): Promise<string | null> {
+    const rows: { password: string | null }[] = await dataSource.query(
+      'SELECT password FROM users WHERE username = $1',
+      [username],
+    );
+    return rows[0]?.password ?? null;
+  }
+
+  it('user create --password-stdin: stores a scrypt hash of stdin without its trailing newline', async () => {
+    const username = unique('cli-pw');
+    const password = 's3cret pass phrase';
+    const run = await cli(
+      ['user', 'create', '--username', username, '--password-stdin', '--json'],
+      DB(),
+      `${password}\n`,
+    );
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(run.stdout)).toEqual(expect.objectContaining({ username, has_password: true }));
+    expect(run.stdout).not.toContain(password);
+    const hash = await storedHash(username);
+    expect(hash).toMatch(/^scrypt\$ln=15,r=8,p=1\$/);
+    await expect(verifyPassword(password, hash)).resolves.toBe(true);
+    await expect(verifyPassword(`${password}\n`, hash)).resolves.toBe(false);
+    const events = await dataSource.query(
+      `SELECT action, actor_user_id, actor_username, object_user_id FROM audit_events
+        WHERE action = 'password_set' AND object_user_id = $1`,
+      [await userId(username)],
+    );
+    expect(events).toEqual([
+      {
+        action: 'password_set',
+        actor_user_id: null,
+        actor_username: 'grantry-cli',
+        object_user_id: await userId(username),
+      },
+    ]);
+  });
+
+  it('user set-password: replaces the hash; the old password no longer matches; text output names no password', async () => {
+    const username = unique('cli-pw');
+    await json(['user', 'create', '--username', username]);
+    expect(await storedHash(username)).toBeNull();
+    const first = await cli(
+      ['user', 'set-password', '--username', username, '--password-stdin'],
+      DB(),
+      'first password',
+    );
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(first.stdout).toBe(`Set the password of "${username}" (pk ${await userId(username)}).\n`);
+    const before = await storedHash(username);
+    await expect(verifyPassword('first password', before)).resolves.toBe(true);
+    const second = await cli(
+      ['user', 'set-password', '--username', username, '--password-stdin', '--json'],
+      DB(),
+      'second password\r\n',
+    );
+    expect(JSON.parse(second.stdout)).toEqual({ pk: await userId(username), username, password_set: true });
+    const after = await storedHash(username);
+    expect(after).not.toBe(before);
+    await expect(verifyPassword('second password', after)).resolves.toBe(true);
+    await expect(verifyPassword('first password', after)).resolves.toBe(false);
+  });
+
+  it('refuses a short or empty password, a missing --password-stdin, an unknown user; never a password argument', async () => {
+    const username = unique('cli-pw');
+    await json(['user', 'create', '--username', username]);
+    const short = await cli(
+      ['user', 'set-password', '--username', username, '--password-stdin', '--json'],
+      DB(),
+      'short\n',
+    );
+    expect({ code: short.code, stdout: short.stdout, stderr: short.stderr }).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `${JSON.stringify({ error: 'the password must be at least 8 characters long' })}\n`,
+    });
+    const empty = await cli(
+      ['user', 'set-password', '--username', username, '--password-stdin', '--json'],
+      DB(),
+      '\n',
+    );
+    expect(JSON.parse(empty.stderr)).toEqual({ error: 'no password on standard input' });
+    expect(await failure(['user', 'set-password', '--username', username])).toBe(
+      'missing required option --password-stdin for "user set-password"',
+    );
+    expect(await failure(['user', 'set-password', '--username', username, '--password', 'hunter22'])).toBe(
+      'unknown option --password for "user set-password"',
+    );
+    const unknown = await cli(
+      ['user', 'set-password', '--username', unique('nobody'), '--password-stdin', '--json'],
+      DB(),
+      'long enough password',
+    );
+    expect(unknown.code).toBe(1);
+    expect(JSON.parse(unknown.stderr)).toEqual({ error: expect.stringMatching(/^no user named "/) });
+    expect(await storedHash(username)).toBeNull();
   });
 });
 

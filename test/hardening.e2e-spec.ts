@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Browser } from 'playwright-core';
 import { API_CSP, DOCS_CSP } from '../src/common/http/response-headers';
+import { PAGE_CSP } from '../src/sessions/pages';
 import { bearer, createTestApp, type InjectResult, type TestApp } from './support/app';
 import { launchChromium } from './support/browser';
 import { Factories } from './support/factories';
@@ -389,6 +390,47 @@ describe('response headers', () => {
         'content-security-policy': DOCS_CSP,
         'cache-control': 'no-store',
       }),
+    );
+  });
+
+  it.each<[string, Method, string, number]>([
+    ['the login page', 'GET', '/login/', 200],
+    ['the login page without its slash', 'GET', '/login', 200],
+    ['a login without a CSRF token', 'POST', '/login/', 403],
+    ['the account page, signed out', 'GET', '/account/', 303],
+    ['a sign-out without a session', 'POST', '/logout/', 303],
+  ])(
+    '%s: the pages CSP (own stylesheet only, no script), no-store, nosniff, no framing',
+    async (_n, method, url, status) => {
+      const response = await from(t, '127.0.0.1', url, {}, method);
+      expect(response.status).toBe(status);
+      expect(response.headers).toEqual(
+        expect.objectContaining({
+          ...SECURITY,
+          'content-security-policy': PAGE_CSP,
+          'cache-control': 'no-store',
+        }),
+      );
+      expect(response.headers['x-powered-by']).toBeUndefined();
+    },
+  );
+
+  it('the pages stylesheet: the pages CSP, and its own caching', async () => {
+    const response = await from(t, '127.0.0.1', '/static/grantry.css');
+    expect(response.status).toBe(200);
+    expect(response.headers).toEqual(
+      expect.objectContaining({
+        ...SECURITY,
+        'content-security-policy': PAGE_CSP,
+        'cache-control': 'public, max-age=3600',
+      }),
+    );
+  });
+
+  it("the pages CSP loads only this origin's stylesheet and images, posts forms only here, runs no script", () => {
+    expect(PAGE_CSP).toBe(
+      "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; " +
+        "base-uri 'none'",
     );
   });
 

@@ -6,6 +6,7 @@ import { seedCommand } from '../src/cli/commands/seed';
 import { tokenCreate } from '../src/cli/commands/token';
 import { userCreate } from '../src/cli/commands/user';
 import { sha256 } from '../src/common/crypto/secrets';
+import { hashPassword } from '../src/identity/password';
 import { bearer, createTestApp, request, type TestApp, testSealer } from './support/app';
 import { GrantFactories, unique } from './support/factories';
 
@@ -21,6 +22,34 @@ async function cli(
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
   return (await run({ dataSource, stderr: process.stderr, sealer: () => Promise.resolve(testSealer()) }))
     .json;
+}
+
+/**
+ * Signs in through the login page (in-process requests) with `password` and answers the cookies the browser got:
+ * the pre-session cookie and the session's. A wrong password first, so a failed attempt is in the logs too.
+ */
+async function signIn(
+  t: TestApp,
+  username: string,
+  password: string,
+): Promise<{ csrf: string; session: string }> {
+  const fastify = t.app.getHttpAdapter().getInstance();
+  const form = await fastify.inject({ method: 'GET', url: '/login/' });
+  const csrf = /^grantry_csrf=([^;]+)/.exec(String(form.headers['set-cookie']))?.[1] ?? '';
+  const token = /name="csrf_token" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
+  const post = (pw: string) =>
+    fastify.inject({
+      method: 'POST',
+      url: '/login/',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `grantry_csrf=${csrf}` },
+      payload: new URLSearchParams({ csrf_token: token, username, password: pw }).toString(),
+    });
+  expect((await post(`${password}-wrong`)).statusCode).toBe(400);
+  const ok = await post(password);
+  expect(ok.statusCode).toBe(303);
+  const session = /^grantry_session=([^;]+)/.exec(String(ok.headers['set-cookie']))?.[1] ?? '';
+  if (csrf.length !== 43 || session.length !== 43) throw new Error('sign-in cookies missing');
+  return { csrf, session };
 }
 
 function text(output: Record<string, unknown>, field: string): string {
@@ -137,12 +166,20 @@ describe('no plaintext secret at rest', () => {
       issued.set((await f.grant(type, user.id, factoryProvider.id)).value, `factory ${type} grant`);
     }
 
+    // A password, and the cookies of a browser signed in with it.
+    const password = `pw-${unique('secret')}`;
+    await ds.query('UPDATE users SET password = $2 WHERE id = $1', [user.id, await hashPassword(password)]);
+    issued.set(password, 'a password');
+    const cookies = await signIn(t, user.username, password);
+    issued.set(cookies.session, 'session cookie');
+    issued.set(cookies.csrf, 'pre-session (CSRF) cookie');
+
     columns = await allColumns(ds);
   });
   afterAll(() => t.close());
 
   it('issued real, working secrets', async () => {
-    expect(issued.size).toBe(12);
+    expect(issued.size).toBe(15);
     const working = [...issued].filter(([, source]) =>
       [
         'cli token create',
@@ -192,6 +229,9 @@ describe('no plaintext secret at rest', () => {
       'oauth2_providers.client_id',
       'audit_events.secret_hash_prefix',
       'users.attributes',
+      'users.password',
+      'sessions.token_hash',
+      'sessions.user_agent',
       'roles.permissions',
     ]) {
       expect(names).toContain(expected);
@@ -219,6 +259,33 @@ describe('no plaintext secret at rest', () => {
 
   it('finds no issued plaintext anywhere in the database', async () => {
     expect(await scan(t.dataSource, columns, [...issued.keys()])).toEqual([]);
+  });
+});
+
+describe('no password or session token in the logs or answers', () => {
+  it('signing in, failing to, and the session cookie in use leave neither in the log text', async () => {
+    const t = await createTestApp({ LOGIN_FAILURE_LIMIT: '0' });
+    try {
+      const f = new GrantFactories(t.dataSource);
+      const user = await f.user();
+      const password = `pw-${unique('logged')}`;
+      await t.dataSource.query('UPDATE users SET password = $2 WHERE id = $1', [
+        user.id,
+        await hashPassword(password),
+      ]);
+      const { csrf, session } = await signIn(t, user.username, password);
+      const account = await t.app
+        .getHttpAdapter()
+        .getInstance()
+        .inject({ method: 'GET', url: '/account/', headers: { cookie: `grantry_session=${session}` } });
+      expect(account.statusCode).toBe(200);
+      expect(account.body).not.toContain(session);
+      expect(t.logs.text).toContain(`user ${user.id} signed in from 127.0.0.1`);
+      for (const secret of [password, `${password}-wrong`, session, csrf])
+        expect(t.logs.text).not.toContain(secret);
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -20,10 +20,11 @@ import { providerCreate } from './commands/provider';
 import { roleAssign, roleCreate } from './commands/role';
 import { seedCommand } from './commands/seed';
 import { tokenCreate } from './commands/token';
-import { userCreate } from './commands/user';
+import { userCreate, userSetPassword } from './commands/user';
 
 const COMMANDS: readonly Command[] = [
   userCreate,
+  userSetPassword,
   groupCreate,
   groupAddUser,
   roleCreate,

@@ -41,6 +41,15 @@ export interface AppConfig {
   authFailureWindowSeconds: number;
   /** How many clients the throttle's table keeps after each sweep (the oldest windows are forgotten first). */
   authFailureMaxAddresses: number;
+  /** A browser session's lifetime from sign-in, and how long it may go unused before it ends. */
+  sessionMaxAgeSeconds: number;
+  sessionIdleSeconds: number;
+  /**
+   * Failed sign-ins per account, and per client address, within LOGIN_FAILURE_WINDOW_SECONDS before the login page
+   * answers 429 (0 = no throttle). Counted in the database, so shared by all instances.
+   */
+  loginFailureLimit: number;
+  loginFailureWindowSeconds: number;
   /**
    * Direct peers whose `X-Forwarded-For` is believed: IP addresses, CIDR ranges, or `loopback`, `linklocal`,
    * `uniquelocal`. Empty: the client address is always the TCP peer.
@@ -99,6 +108,10 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'AUTH_FAILURE_LIMIT',
   'AUTH_FAILURE_WINDOW_SECONDS',
   'AUTH_FAILURE_MAX_ADDRESSES',
+  'SESSION_MAX_AGE_SECONDS',
+  'SESSION_IDLE_SECONDS',
+  'LOGIN_FAILURE_LIMIT',
+  'LOGIN_FAILURE_WINDOW_SECONDS',
   'TRUSTED_PROXIES',
   'CORS_ORIGINS',
   'MAX_HEADER_BYTES',
@@ -343,6 +356,10 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 20, 0, 1_000_000),
     authFailureWindowSeconds: integer(env, 'AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
     authFailureMaxAddresses: integer(env, 'AUTH_FAILURE_MAX_ADDRESSES', 10_000, 1, 10_000_000),
+    sessionMaxAgeSeconds: integer(env, 'SESSION_MAX_AGE_SECONDS', 86_400, 60, 31_536_000),
+    sessionIdleSeconds: integer(env, 'SESSION_IDLE_SECONDS', 7200, 60, 31_536_000),
+    loginFailureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', 10, 0, 1_000_000),
+    loginFailureWindowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 300, 1, 86_400),
     trustedProxies: trustedProxies(env),
     corsOrigins: corsOrigins(env),
     maxHeaderBytes: integer(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),

@@ -10,6 +10,7 @@ import { AuthorizationCodeEntity } from '../oauth2/authorization-codes/authoriza
 import { RefreshTokenEntity } from '../oauth2/refresh-tokens/refresh-token.entity';
 import { ApplicationEntity } from '../providers/application.entity';
 import { OAuth2ProviderEntity } from '../providers/oauth2-provider.entity';
+import { SessionEntity } from '../sessions/session.entity';
 
 /** The explicit entity list (no globs): what the schema check compares with the migrations. */
 export const ENTITIES = [
@@ -25,4 +26,5 @@ export const ENTITIES = [
   RefreshTokenEntity,
   AuthorizationCodeEntity,
   AuditEventEntity,
+  SessionEntity,
 ];

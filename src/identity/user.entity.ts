@@ -19,6 +19,8 @@ export type UserType = (typeof USER_TYPES)[number];
 @Index('users_username_trgm_idx', { synchronize: false })
 @Index('users_name_trgm_idx', { synchronize: false })
 @Index('users_email_trgm_idx', { synchronize: false })
+// lower(email), for sign-in by e-mail address (migration Sessions).
+@Index('users_email_lower_idx', { synchronize: false })
 @Check(
   'users_type_check',
   `"type" IN ('internal', 'external', 'service_account', 'internal_service_account')`,
@@ -65,6 +67,10 @@ export class UserEntity {
 
   @Column({ type: 'jsonb', default: () => `'{}'` })
   attributes!: Record<string, unknown>;
+
+  /** A scrypt hash (src/identity/password.ts), never the password; null: the user cannot sign in with one. */
+  @Column({ type: 'text', nullable: true, select: false })
+  password!: string | null;
 
   @ManyToMany(() => GroupEntity, (group) => group.users)
   @JoinTable({

@@ -13,14 +13,17 @@ export interface Run {
 export function runProcess(
   command: string,
   args: readonly string[],
-  { cwd, env }: { cwd: string; env: Record<string, string> },
+  { cwd, env, stdin }: { cwd: string; env: Record<string, string>; stdin?: string | Buffer },
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,
       env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // No input: stdin is at its end at once, as with 'ignore'.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));

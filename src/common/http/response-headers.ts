@@ -47,8 +47,12 @@ export function responseHeadersHook(docsPrefix: string) {
       .header('x-frame-options', 'DENY')
       .header('referrer-policy', 'no-referrer')
       // The raw URL, not the route: "//api/v3//docs/" reaches the UI too, and gets the stricter policy, which is
-      // the safe way to be wrong.
-      .header('content-security-policy', request.url.startsWith(docsPrefix) ? DOCS_CSP : API_CSP);
+      // the safe way to be wrong. The browser pages (src/sessions) set their own.
+      .header(
+        'content-security-policy',
+        reply.getHeader('content-security-policy') ??
+          (request.url.startsWith(docsPrefix) ? DOCS_CSP : API_CSP),
+      );
     if (reply.getHeader('cache-control') === undefined) void reply.header('cache-control', 'no-store');
     done(null, payload);
   };

@@ -1,0 +1,172 @@
+/**
+ * Grantry's browser pages, rendered on the server: no script at all, one stylesheet from this origin, forms that
+ * work with the keyboard alone. Every value from outside is escaped by html().
+ */
+
+/** The pages' CSP: their own stylesheet, nothing else loads, forms post only here, and no framing. */
+export const PAGE_CSP =
+  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; " +
+  "base-uri 'none'";
+
+export const STYLESHEET_PATH = '/static/grantry.css';
+
+export function html(value: string): string {
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+function layout(title: string, main: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${html(title)} · Grantry</title>
+<link rel="stylesheet" href="${STYLESHEET_PATH}">
+<link rel="icon" href="data:,">
+</head>
+<body>
+<main class="card">
+<p class="brand" aria-hidden="true"><span class="mark">G</span> Grantry</p>
+${main}
+</main>
+</body>
+</html>
+`;
+}
+
+export interface LoginPageInput {
+  csrf: string;
+  next: string | undefined;
+  username?: string;
+  error?: string;
+}
+
+export function loginPage(input: LoginPageInput): string {
+  const error =
+    input.error === undefined
+      ? ''
+      : `<p class="alert" role="alert" id="login-error">${html(input.error)}</p>\n`;
+  const described = input.error === undefined ? '' : ' aria-describedby="login-error"';
+  const next =
+    input.next === undefined ? '' : `<input type="hidden" name="next" value="${html(input.next)}">\n`;
+  // After a refusal the name is still filled in: the password is what to type next.
+  const passwordFirst = (input.username ?? '') !== '';
+  return layout(
+    'Sign in',
+    `<h1>Sign in</h1>
+${error}<form method="post" action="/login/" novalidate>
+<input type="hidden" name="csrf_token" value="${html(input.csrf)}">
+${next}<div class="field">
+<label for="username">Username or email</label>
+<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required${passwordFirst ? '' : ' autofocus'} value="${html(input.username ?? '')}"${described}>
+</div>
+<div class="field">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required${passwordFirst ? ' autofocus' : ''}${described}>
+</div>
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+export interface AccountPageInput {
+  username: string;
+  name: string;
+  email: string;
+  signedInAt: Date;
+  expires: Date;
+  csrf: string;
+}
+
+export function accountPage(input: AccountPageInput): string {
+  const email = input.email === '' ? '' : `<dt>Email</dt><dd>${html(input.email)}</dd>\n`;
+  return layout(
+    'Your account',
+    `<h1>You are signed in</h1>
+<dl class="facts">
+<dt>Username</dt><dd>${html(input.username)}</dd>
+${input.name === '' ? '' : `<dt>Name</dt><dd>${html(input.name)}</dd>\n`}${email}<dt>Signed in</dt><dd><time datetime="${input.signedInAt.toISOString()}">${html(formatTime(input.signedInAt))}</time></dd>
+<dt>Session ends</dt><dd><time datetime="${input.expires.toISOString()}">${html(formatTime(input.expires))}</time></dd>
+</dl>
+<form method="post" action="/logout/">
+<input type="hidden" name="csrf_token" value="${html(input.csrf)}">
+<button type="submit" class="secondary">Sign out</button>
+</form>`,
+  );
+}
+
+/** A page that says what went wrong and where to go from here. */
+export function messagePage(
+  title: string,
+  message: string,
+  link = '/login/',
+  linkText = 'Back to sign in',
+): string {
+  return layout(
+    title,
+    `<h1>${html(title)}</h1>
+<p class="alert" role="alert">${html(message)}</p>
+<p><a href="${html(link)}">${html(linkText)}</a></p>`,
+  );
+}
+
+function formatTime(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export const STYLESHEET = `:root {
+  color-scheme: light dark;
+  --bg: #f4f5f7; --card: #ffffff; --text: #1d2330; --muted: #5b6475; --border: #d5d9e0;
+  --accent: #3454d1; --accent-text: #ffffff; --danger-bg: #fdecec; --danger: #a4161a; --focus: #f59e0b;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #12151c; --card: #1b2029; --text: #e8ebf1; --muted: #a3acbd; --border: #343b49;
+    --accent: #7b94ff; --accent-text: #0d1020; --danger-bg: #3a1719; --danger: #ffb4b4;
+  }
+}
+* { box-sizing: border-box; }
+html { font-size: 100%; }
+body {
+  margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center;
+  padding: 1rem; background: var(--bg); color: var(--text);
+  font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+}
+.card {
+  width: 100%; max-width: 24rem; background: var(--card); border: 1px solid var(--border);
+  border-radius: 0.75rem; padding: 2rem 1.5rem; box-shadow: 0 10px 30px rgb(0 0 0 / 0.08);
+}
+.brand { display: flex; align-items: center; gap: 0.5rem; margin: 0 0 1.5rem; font-weight: 700; font-size: 1.1rem; }
+.mark {
+  display: inline-flex; align-items: center; justify-content: center; width: 2rem; height: 2rem;
+  border-radius: 0.5rem; background: var(--accent); color: var(--accent-text); font-weight: 800;
+}
+h1 { font-size: 1.5rem; line-height: 1.25; margin: 0 0 1.25rem; }
+.field { margin-bottom: 1rem; }
+label { display: block; font-weight: 600; margin-bottom: 0.35rem; }
+input[type="text"], input[type="password"] {
+  width: 100%; padding: 0.65rem 0.75rem; font: inherit; color: inherit; background: var(--bg);
+  border: 1px solid var(--border); border-radius: 0.5rem;
+}
+button {
+  width: 100%; padding: 0.7rem 1rem; font: inherit; font-weight: 600; cursor: pointer;
+  color: var(--accent-text); background: var(--accent); border: 1px solid var(--accent); border-radius: 0.5rem;
+}
+button.secondary { background: transparent; color: var(--text); border-color: var(--border); }
+button:hover { filter: brightness(1.08); }
+:focus-visible, input:focus { outline: 3px solid var(--focus); outline-offset: 2px; }
+.alert {
+  margin: 0 0 1rem; padding: 0.75rem 1rem; border-radius: 0.5rem;
+  background: var(--danger-bg); color: var(--danger); border: 1px solid currentColor;
+}
+.facts { display: grid; grid-template-columns: auto 1fr; gap: 0.4rem 1rem; margin: 0 0 1.5rem; }
+.facts dt { color: var(--muted); }
+.facts dd { margin: 0; overflow-wrap: anywhere; }
+a { color: var(--accent); }
+`;

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { LoginThrottle } from './login-throttle';
+import { SessionService } from './session.service';
+import { WebController } from './web.controller';
+
+/** People in the browser: sessions, the login and sign-out pages. SessionService is for the authorize endpoint. */
+@Module({
+  controllers: [WebController],
+  providers: [SessionService, LoginThrottle],
+  exports: [SessionService],
+})
+export class SessionsModule {}
