@@ -3,13 +3,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PATH_METADATA } from '@nestjs/common/constants';
-import { Client } from 'pg';
 import ts from 'typescript';
 import YAML from 'yaml';
 import { type AppConfig, CONFIG_VARIABLES, loadConfig, SECRET_SETTINGS } from '../src/config/config';
 import { HealthController } from '../src/health/health.controller';
-import { TEST_SECRET_KEY, testDatabaseUrl } from './support/app';
+import { TEST_SECRET_KEY } from './support/app';
 import { type Run, runProcess } from './support/process';
+import { ScratchDatabases } from './support/scratch-database';
 import { scratchDir, startServer } from './support/server-process';
 
 /**
@@ -571,33 +571,6 @@ function unknownFields(documents: { file: string; manifest: Manifest }[]): strin
   });
 }
 
-/** A fresh database on the test cluster, named outside the test runs' prefix so no other run drops it. */
-async function createDatabase(suffix: string): Promise<string> {
-  const url = new URL(testDatabaseUrl());
-  const name = `grantry_deploy_${suffix}_${process.pid}`;
-  const client = new Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)} ENCODING 'UTF8' TEMPLATE template0`);
-  } finally {
-    await client.end();
-  }
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(databaseUrl: string): Promise<void> {
-  const client = new Client({ connectionString: testDatabaseUrl() });
-  await client.connect();
-  try {
-    const name = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
-    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
 const BOOTSTRAP_TOKEN = randomBytes(32).toString('hex');
 const PLACEHOLDER_VALUES = {
   DATABASE_URL: 'postgres://grantry:secret@postgres:5432/grantry',
@@ -860,15 +833,14 @@ describe('deploy/kubernetes', () => {
   });
 
   describe('run as written', () => {
+    const databases = new ScratchDatabases('grantry_deploy_kubernetes');
     let databaseUrl: string;
 
     beforeAll(async () => {
-      databaseUrl = await createDatabase('kubernetes');
+      databaseUrl = await databases.create();
     });
 
-    afterAll(async () => {
-      if (databaseUrl) await dropDatabase(databaseUrl);
-    });
+    afterAll(() => databases.dropAll());
 
     it('the Job migrates a fresh database, then a server with the Deployment environment passes its probes', async () => {
       const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN, SECRET_KEY: TEST_SECRET_KEY };
@@ -995,15 +967,14 @@ describe('compose.yaml', () => {
   });
 
   describe('run as written', () => {
+    const databases = new ScratchDatabases('grantry_deploy_compose');
     let databaseUrl: string;
 
     beforeAll(async () => {
-      databaseUrl = await createDatabase('compose');
+      databaseUrl = await databases.create();
     });
 
-    afterAll(async () => {
-      if (databaseUrl) await dropDatabase(databaseUrl);
-    });
+    afterAll(() => databases.dropAll());
 
     it('migrate migrates a fresh database, then grantry passes its health check', async () => {
       const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN, SECRET_KEY: TEST_SECRET_KEY };

@@ -2,8 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
-import { testDatabaseUrl } from './support/app';
+import { ScratchDatabases } from './support/scratch-database';
 import { type Run, runProcess } from './support/process';
 import { startServer, waitFor } from './support/server-process';
 
@@ -80,7 +79,7 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
   const inImage = (file: string): string =>
     path.join(image, path.posix.resolve(stage.workdir, file).replace(/^\//, ''));
   const workdir = inImage('.');
-  const database = `image_layout_${process.pid}`;
+  const databases = new ScratchDatabases('image_layout');
   let databaseUrl: string;
   let grantry: string;
 
@@ -116,20 +115,11 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
     }
     grantry = inImage('/usr/local/bin/grantry');
 
-    const admin = new Client({ connectionString: testDatabaseUrl() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    const url = new URL(testDatabaseUrl());
-    url.pathname = `/${database}`;
-    databaseUrl = url.toString();
+    databaseUrl = await databases.create();
   }, 180_000);
 
   afterAll(async () => {
-    const admin = new Client({ connectionString: testDatabaseUrl() });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.end();
+    await databases.dropAll();
     // A copy of node_modules: tens of thousands of files, slow to delete on a busy machine.
     await fs.promises.rm(scratch, { recursive: true, force: true });
   }, 180_000);

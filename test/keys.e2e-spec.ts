@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { Sealer, UnsealError } from '../src/keys/sealing';
 import { SECRET_KEY_FILE, SECRET_KEY_MISMATCH } from '../src/keys/secret-key';
@@ -20,6 +19,7 @@ import { ensureProviderSigningKeys } from '../src/keys/startup';
 import { OAuth2ProviderEntity } from '../src/providers/oauth2-provider.entity';
 import { createApplication, createProvider } from '../src/providers/providers';
 import { bearer, createTestApp, request, type TestApp, testDatabaseUrl, testSealer } from './support/app';
+import { ScratchDatabases } from './support/scratch-database';
 import { openDataSource } from './support/database';
 import { GrantFactories, unique } from './support/factories';
 import { scratchDir, type ServerProcess, startServer } from './support/server-process';
@@ -299,39 +299,10 @@ async function stop(server: ServerProcess): Promise<void> {
 }
 
 describe('SECRET_KEY (server process and CLI)', () => {
-  const databases: string[] = [];
-  const adminUrl = (): string => {
-    const url = new URL(testDatabaseUrl());
-    url.pathname = '/postgres';
-    return url.toString();
-  };
-
+  const databases = new ScratchDatabases('grantry_keys');
   /** A new, empty database on the test cluster; the server migrates it. */
-  async function freshDatabase(): Promise<string> {
-    const name = `grantry_keys_${process.pid}_${databases.length}`;
-    const admin = new Client({ connectionString: adminUrl() });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${name} ENCODING 'UTF8' TEMPLATE template0`);
-    } finally {
-      await admin.end();
-    }
-    databases.push(name);
-    const url = new URL(testDatabaseUrl());
-    url.pathname = `/${name}`;
-    return url.toString();
-  }
-
-  afterAll(async () => {
-    const admin = new Client({ connectionString: adminUrl() });
-    await admin.connect();
-    try {
-      for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    } finally {
-      await admin.end();
-    }
-  });
+  const freshDatabase = (): Promise<string> => databases.create();
+  afterAll(() => databases.dropAll());
 
   it('generates SECRET_KEY into DATA_DIR (0600) when unset, logs only where, reuses it, and fills in missing keys', async () => {
     const databaseUrl = await freshDatabase();

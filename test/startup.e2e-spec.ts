@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
-import { testDatabaseUrl } from './support/app';
 import { SERVER_ENTRY, startServer } from './support/server-process';
 import { runProcess } from './support/process';
+import { ScratchDatabases } from './support/scratch-database';
 
 /**
  * Start-up against a database of the suite's own (on the test cluster): migrations that wait on another instance's
@@ -13,27 +13,9 @@ const MIGRATION_LOCK = 0x6772616e; // src/database/migrations.ts
 const KEY = 'startup-suite-bootstrap-key-7c1e9a4f2b6d';
 
 describe('start-up', () => {
-  const databases: string[] = [];
-
-  /** A new, empty database on the test cluster; its URL. */
-  async function freshDatabase(): Promise<string> {
-    const name = `startup_${process.pid}_${databases.length}`;
-    const admin = new Client({ connectionString: testDatabaseUrl() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    databases.push(name);
-    const url = new URL(testDatabaseUrl());
-    url.pathname = `/${name}`;
-    return url.toString();
-  }
-
-  afterAll(async () => {
-    const admin = new Client({ connectionString: testDatabaseUrl() });
-    await admin.connect();
-    for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  });
+  const databases = new ScratchDatabases('startup');
+  const freshDatabase = (): Promise<string> => databases.create();
+  afterAll(() => databases.dropAll());
 
   it('waits for another instance holding the migration lock longer than the statement timeout, then starts', async () => {
     const url = await freshDatabase();
