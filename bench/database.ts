@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import { resolveSecretKey } from '../src/keys/secret-key';
 import { HarnessError, onCleanup, onExitKill, run, sleep } from './procs';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -115,6 +116,14 @@ export async function openDatabase(options: {
     const [setting] = await query<Record<string, string>>(url, `SHOW ${name}`);
     settings[name] = setting?.[name] ?? '?';
   }
+  // Every Grantry process of the harness (the seed, the servers, start-to-ready on the data dir) must use the key
+  // the bench database's signing keys are sealed with: SECRET_KEY when given, else the one kept in the data dir
+  // (resolved only now, once the embedded cluster has made the data dir with the modes it wants). The CLI inherits
+  // it through cliEnv; the servers are given it explicitly.
+  process.env.SECRET_KEY ??= resolveSecretKey({ secretKey: undefined, dataDir: options.dataDir }, {
+    info: (_fields: object, message: string) => options.log(message),
+    warn: () => undefined,
+  } as unknown as Parameters<typeof resolveSecretKey>[1]);
   return {
     url,
     dataDir: external ? undefined : options.dataDir,

@@ -413,6 +413,7 @@ async function main(): Promise<number> {
       PATH: process.env.PATH,
       NODE_ENV: 'production',
       DATABASE_URL: db.url,
+      SECRET_KEY: process.env.SECRET_KEY,
       PORT: String(port),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { sha256 } from '../src/common/crypto/secrets';
@@ -304,6 +305,23 @@ describe('signing in and out in the browser', () => {
         expect(response.headers.get('content-security-policy')).toBe(PAGE_CSP);
         expect(response.text).toContain(`<p class="alert" role="alert">${escaped(FORM_EXPIRED)}</p>`);
         expect(response.setCookies).toEqual([]);
+      }
+      // A pre-session cookie of the attacker's choosing (planted by a sibling subdomain over http) and the token
+      // computed from it without SECRET_KEY: refused.
+      const planted = client();
+      const cookie = 'p'.repeat(43);
+      planted.cookies.set('grantry_csrf', cookie);
+      const forged = createHmac('sha256', cookie).update('grantry-csrf:login').digest('base64url');
+      for (const csrf_token of [
+        forged,
+        createHmac('sha256', cookie).update(`login\0${cookie}`).digest('base64url'),
+      ]) {
+        const response = await planted.post('/login/', {
+          csrf_token,
+          username: user.username,
+          password: PASSWORD,
+        });
+        expect(response.status).toBe(403);
       }
       // Not a form at all.
       const json = await c.post('/login/', JSON.stringify({ csrf_token: token }), {

@@ -16,8 +16,8 @@ const TAG_BYTES = 16;
 /** A fixed, public HKDF salt: SECRET_KEY is already uniformly random (128 bits or more, checked at start-up). */
 const HKDF_SALT = Buffer.from('grantry/sealing/v1', 'utf8');
 
-/** What a key is derived for; each purpose has its own key. */
-export type SealPurpose = 'signing-key' | 'api-key' | 'key-check';
+/** What a key is derived for; each purpose has its own key (`csrf` keys an HMAC rather than sealing). */
+export type SealPurpose = 'signing-key' | 'api-key' | 'key-check' | 'csrf';
 
 export class UnsealError extends Error {
   constructor(reason: string) {

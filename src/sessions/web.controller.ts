@@ -8,7 +8,7 @@ import { clientAddress } from '../common/http/client-address';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { hashPassword, needsRehash, prepareDummyHash, verifyPassword } from '../identity/password';
 import { clearCookie, readToken, setCookie } from './cookies';
-import { csrfToken, csrfValid } from './csrf';
+import { CsrfTokens } from './csrf';
 import { LoginThrottle } from './login-throttle';
 import { safeNext } from './next-path';
 import { accountPage, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
@@ -74,6 +74,7 @@ export class WebController implements OnModuleInit {
     private readonly dataSource: DataSource,
     private readonly sessions: SessionService,
     private readonly throttle: LoginThrottle,
+    private readonly csrf: CsrfTokens,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -97,13 +98,13 @@ export class WebController implements OnModuleInit {
     if (await this.sessions.current(request)) return redirect(reply, next ?? HOME);
     const binding = readToken(request, CSRF_COOKIE) ?? randomBytes(32).toString('base64url');
     void reply.header('set-cookie', setCookie(request, CSRF_COOKIE, binding));
-    page(reply, 200, loginPage({ csrf: csrfToken(binding, 'login'), next }));
+    page(reply, 200, loginPage({ csrf: this.csrf.token(binding, 'login'), next }));
   }
 
   @Post('login')
   async login(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const binding = readToken(request, CSRF_COOKIE);
-    if (binding === undefined || !csrfValid(binding, 'login', field(request, 'csrf_token'))) {
+    if (binding === undefined || !this.csrf.valid(binding, 'login', field(request, 'csrf_token'))) {
       return page(reply, 403, messagePage('Form expired', FORM_EXPIRED));
     }
     const next = safeNext(field(request, 'next'));
@@ -113,7 +114,7 @@ export class WebController implements OnModuleInit {
       page(
         reply,
         status,
-        loginPage({ csrf: csrfToken(binding, 'login'), next, username: identifier, error }),
+        loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: identifier, error }),
       );
 
     const user = await this.findUser(identifier);
@@ -165,7 +166,7 @@ export class WebController implements OnModuleInit {
         email: signedIn.user.email,
         signedInAt: signedIn.session.created,
         expires: signedIn.session.expires,
-        csrf: csrfToken(signedIn.token, 'logout'),
+        csrf: this.csrf.token(signedIn.token, 'logout'),
       }),
     );
   }
@@ -175,7 +176,7 @@ export class WebController implements OnModuleInit {
     const signedIn = await this.sessions.current(request);
     // Nothing to end (no cookie, or a session already over): the browser's cookie goes, and so does it.
     if (!signedIn) return redirect(reply, '/login/', [clearCookie(request, SESSION_COOKIE)]);
-    if (!csrfValid(signedIn.token, 'logout', field(request, 'csrf_token'))) {
+    if (!this.csrf.valid(signedIn.token, 'logout', field(request, 'csrf_token'))) {
       return page(reply, 403, messagePage('Form expired', FORM_EXPIRED, HOME, 'Back to your account'));
     }
     await this.sessions.end(signedIn, request.id);
