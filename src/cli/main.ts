@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import pino, { type Logger } from 'pino';
-import { DataSource, QueryFailedError } from 'typeorm';
+import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
 import { type AppConfig, ConfigError, loadConfig } from '../config/config';
-import { dataSourceOptions } from '../database/data-source-options';
+import { withUntimedDataSource } from '../database/data-source-options';
 import { type DatabaseHandle, openDatabase } from '../database/database';
 import { EmbeddedPostgresError } from '../database/embedded-postgres';
 import { runMigrations } from '../database/migrations';
@@ -101,19 +101,15 @@ async function execute(
   const handle = await openDatabase(config, logger);
   opened(handle);
   try {
-    const dataSource = new DataSource(
-      dataSourceOptions({
-        url: handle.url,
-        // The migration lock holds one connection while the migrations run on another.
-        poolSize: 3,
-        // A seed's statements legitimately run for many seconds; the server's request timeout does not apply.
-        statementTimeoutMs: 0,
-        connectTimeoutMs: config.dbConnectTimeoutMs,
-        applicationName: 'grantry-cli',
-      }),
-    );
-    await dataSource.initialize();
-    try {
+    // The migration lock holds one connection while the migrations run on another; a seed's statements
+    // legitimately run for many seconds, so the server's request timeout does not apply.
+    const settings = {
+      url: handle.url,
+      poolSize: 3,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      applicationName: 'grantry-cli',
+    };
+    return await withUntimedDataSource(settings, async (dataSource) => {
       if (!command.migratesItself) {
         const applied = await runMigrations(dataSource);
         if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
@@ -124,10 +120,8 @@ async function execute(
         await checkSecretKey(dataSource.manager, secretKey);
         return new Sealer(secretKey);
       };
-      return await run({ dataSource, stderr: process.stderr, sealer: () => (sealer ??= openSealer()) });
-    } finally {
-      await dataSource.destroy();
-    }
+      return run({ dataSource, stderr: process.stderr, sealer: () => (sealer ??= openSealer()) });
+    });
   } finally {
     await handle.embedded?.stop();
   }

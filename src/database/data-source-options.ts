@@ -1,4 +1,4 @@
-import type { DataSourceOptions } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { BoundedClient, QUERY_TIMEOUT_MARGIN_MS } from './bounded-client';
 import type { BreakerLog } from './circuit-breaker';
@@ -51,4 +51,22 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
         : {}),
     },
   };
+}
+
+/**
+ * Runs `work` on a DataSource of its own whose statements have no timeout, then closes it: for what runs outside
+ * the server's requests and is bounded only by its own progress (migrations and the wait for their lock, the
+ * start-up's key preparation, a CLI command such as a seed).
+ */
+export async function withUntimedDataSource<T>(
+  settings: Omit<DatabaseSettings, 'statementTimeoutMs' | 'breaker'>,
+  work: (dataSource: DataSource) => Promise<T>,
+): Promise<T> {
+  const dataSource = new DataSource(dataSourceOptions({ ...settings, statementTimeoutMs: 0 }));
+  await dataSource.initialize();
+  try {
+    return await work(dataSource);
+  } finally {
+    await dataSource.destroy();
+  }
 }

@@ -1,6 +1,6 @@
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { dataSourceOptions } from './data-source-options';
+import { withUntimedDataSource } from './data-source-options';
 
 /** Any constant works; it only has to be the same for every Grantry process on the database. */
 const MIGRATION_LOCK = 0x6772616e; // "gran"
@@ -30,23 +30,12 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
  * long CREATE INDEX) and the wait for the migration lock held by another instance starting at the same time are
  * bounded by nothing but their own progress, unlike the server's requests.
  */
-export async function migrateAtStart(url: string, connectTimeoutMs: number): Promise<string[]> {
-  const dataSource = new DataSource(
-    dataSourceOptions({
-      url,
-      // The migration lock holds one connection while the migrations run on another.
-      poolSize: 2,
-      statementTimeoutMs: 0,
-      connectTimeoutMs,
-      applicationName: 'grantry-migrations',
-    }),
+export function migrateAtStart(url: string, connectTimeoutMs: number): Promise<string[]> {
+  // The migration lock holds one connection while the migrations run on another.
+  return withUntimedDataSource(
+    { url, poolSize: 2, connectTimeoutMs, applicationName: 'grantry-migrations' },
+    runMigrations,
   );
-  await dataSource.initialize();
-  try {
-    return await runMigrations(dataSource);
-  } finally {
-    await dataSource.destroy();
-  }
 }
 
 /** The migrations this build has that the database has not applied (all of them on an empty database). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { DataSource, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import type { AppConfig } from '../config/config';
-import { dataSourceOptions } from '../database/data-source-options';
+import { withUntimedDataSource } from '../database/data-source-options';
 import { checkSecretKey, resolveSecretKey } from './secret-key';
 import { Sealer } from './sealing';
 import type { SigningAlgorithm } from './signing-key.entity';
@@ -52,17 +52,13 @@ export async function ensureProviderSigningKeys(
  */
 export async function prepareKeys(config: AppConfig, databaseUrl: string, logger: Logger): Promise<Sealer> {
   const secretKey = resolveSecretKey(config, logger);
-  const dataSource = new DataSource(
-    dataSourceOptions({
-      url: databaseUrl,
-      poolSize: 1,
-      statementTimeoutMs: 0,
-      connectTimeoutMs: config.dbConnectTimeoutMs,
-      applicationName: 'grantry-keys',
-    }),
-  );
-  await dataSource.initialize();
-  try {
+  const settings = {
+    url: databaseUrl,
+    poolSize: 1,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    applicationName: 'grantry-keys',
+  };
+  return withUntimedDataSource(settings, async (dataSource) => {
     const checked = await checkSecretKey(dataSource.manager, secretKey);
     if (checked === 'stored')
       logger.info('stored the SECRET_KEY check value: this key now seals the database');
@@ -76,7 +72,5 @@ export async function prepareKeys(config: AppConfig, databaseUrl: string, logger
       );
     }
     return sealer;
-  } finally {
-    await dataSource.destroy();
-  }
+  });
 }
