@@ -9,6 +9,8 @@ export const JOB_LOCK_CLASS = 0x6772616e; // "gran"
 export const BackgroundJob = {
   grantCountsFold: 1,
   authFailureSweep: 2,
+  loginFailureSweep: 3,
+  sessionSweep: 4,
 } as const;
 export type BackgroundJob = (typeof BackgroundJob)[keyof typeof BackgroundJob];
 
@@ -52,4 +54,45 @@ async function clockUs(manager: EntityManager): Promise<number> {
     'SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text AS us',
   );
   return Number(row?.us);
+}
+
+/**
+ * A background task an instance runs every so often: on an unref'd interval (it never keeps the process alive),
+ * never two runs of it at once in this process, a failed run logged at debug level and simply tried again at the
+ * next tick (the database being away is the health check's and the requests' to report), and stop() waiting for a
+ * run in flight so that shutdown closes the pool after it.
+ */
+export class PeriodicTask {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly what: string,
+    private readonly run: () => Promise<unknown>,
+    private readonly logger: { debug(message: string): void },
+  ) {}
+
+  /** Runs now unless a run is in flight; resolves to what the run resolved to (or the run in flight's). */
+  runOnce<T>(): Promise<T> {
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+    });
+    return this.running as Promise<T>;
+  }
+
+  start(intervalMs: number): void {
+    if (intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      this.runOnce().catch((error: unknown) => {
+        this.logger.debug(`${this.what} failed: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
 }

@@ -9,6 +9,7 @@ import {
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { throttleBucket } from '../common/http/client-address';
+import { BackgroundJob, PeriodicTask, runExclusively } from '../database/background-jobs';
 
 /**
  * Counts failures of each bucket (sorted, so two instances counting the same buckets lock their rows in one order)
@@ -45,7 +46,7 @@ SELECT max(ceil(extract(epoch FROM window_start + $2::int * interval '1 second' 
 @Injectable()
 export class LoginThrottle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(LoginThrottle.name);
-  private timer: NodeJS.Timeout | undefined;
+  private readonly sweeps = new PeriodicTask('sweeping login failures', () => this.sweep(), this.logger);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -91,29 +92,21 @@ export class LoginThrottle implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** Deletes ended windows (any instance may; the statement is idempotent). */
+  /** Deletes ended windows, unless another instance is sweeping right now. */
   async sweep(): Promise<void> {
-    await this.dataSource.query(
-      `DELETE FROM login_failures WHERE window_start <= now() - $1::int * interval '1 second'`,
-      [this.config.loginFailureWindowSeconds],
+    await runExclusively(this.dataSource, BackgroundJob.loginFailureSweep, (manager) =>
+      manager.query(
+        `DELETE FROM login_failures WHERE window_start <= now() - $1::int * interval '1 second'`,
+        [this.config.loginFailureWindowSeconds],
+      ),
     );
   }
 
   onApplicationBootstrap(): void {
-    if (!this.enabled) return;
-    this.timer = setInterval(
-      () => {
-        this.sweep().catch((error: unknown) => {
-          this.logger.debug(`sweeping login failures failed: ${error instanceof Error ? error.message : ''}`);
-        });
-      },
-      Math.min(this.config.loginFailureWindowSeconds, 60) * 1000,
-    );
-    this.timer.unref();
+    if (this.enabled) this.sweeps.start(Math.min(this.config.loginFailureWindowSeconds, 60) * 1000);
   }
 
-  onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+  onApplicationShutdown(): Promise<void> {
+    return this.sweeps.stop();
   }
 }

@@ -10,6 +10,7 @@ import type { FastifyRequest } from 'fastify';
 import { DataSource, type EntityManager } from 'typeorm';
 import { sha256 } from '../common/crypto/secrets';
 import { clientAddress } from '../common/http/client-address';
+import { BackgroundJob, PeriodicTask, runExclusively } from '../database/background-jobs';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { readToken } from './cookies';
 
@@ -45,7 +46,7 @@ const TOUCH_AFTER_SECONDS = 60;
 /** User agents are kept for the session list, not parsed; a longer one is cut. */
 const MAX_USER_AGENT = 512;
 
-/** How often each instance deletes sessions long over (the statement is idempotent; instances may overlap). */
+/** How often each instance tries to delete sessions long over (one instance at a time: runExclusively). */
 const SWEEP_INTERVAL_MS = 3_600_000;
 
 /**
@@ -55,7 +56,7 @@ const SWEEP_INTERVAL_MS = 3_600_000;
 @Injectable()
 export class SessionService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(SessionService.name);
-  private timer: NodeJS.Timeout | undefined;
+  private readonly sweeps = new PeriodicTask('sweeping sessions', () => this.sweep(), this.logger);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -134,33 +135,30 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   /**
    * Deletes sessions that have been over (ended, expired, or idle past SESSION_IDLE_SECONDS) for longer than
    * SESSION_MAX_AGE_SECONDS: ended rows are kept that long as a record of who was signed in from where. Answers the
-   * number deleted.
+   * number deleted, or undefined when another instance is sweeping right now.
    */
-  async sweep(): Promise<number> {
-    const [row] = await this.dataSource.query<{ n: number }[]>(
-      `WITH d AS (
+  async sweep(): Promise<number | undefined> {
+    const run = await runExclusively(this.dataSource, BackgroundJob.sessionSweep, async (manager) => {
+      const [row] = await manager.query<{ n: number }[]>(
+        `WITH d AS (
          DELETE FROM sessions
           WHERE least(coalesce(ended, 'infinity'), expires, last_seen + $2::int * interval '1 second')
                 < now() - $1::int * interval '1 second'
          RETURNING 1)
        SELECT count(*)::int AS n FROM d`,
-      [this.config.sessionMaxAgeSeconds, this.config.sessionIdleSeconds],
-    );
-    return row?.n ?? 0;
+        [this.config.sessionMaxAgeSeconds, this.config.sessionIdleSeconds],
+      );
+      return row?.n ?? 0;
+    });
+    return run?.result;
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.sweep().catch((error: unknown) => {
-        this.logger.debug(`sweeping sessions failed: ${error instanceof Error ? error.message : ''}`);
-      });
-    }, SWEEP_INTERVAL_MS);
-    this.timer.unref();
+    this.sweeps.start(SWEEP_INTERVAL_MS);
   }
 
-  onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+  onApplicationShutdown(): Promise<void> {
+    return this.sweeps.stop();
   }
 
   /**

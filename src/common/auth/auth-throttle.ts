@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
-import { BackgroundJob, runExclusively } from '../../database/background-jobs';
+import { BackgroundJob, PeriodicTask, runExclusively } from '../../database/background-jobs';
 import { preparedQuery } from '../../database/prepared';
 import { isDatabaseUnavailable } from '../errors/database-errors';
 import { throttleBucket } from '../http/client-address';
@@ -55,8 +55,7 @@ export class AuthFailureThrottle implements OnApplicationBootstrap, OnApplicatio
   private readonly limit: number;
   private readonly windowSeconds: number;
   private readonly maxBuckets: number;
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<unknown> | undefined;
+  private readonly sweeps = new PeriodicTask('sweeping auth failures', () => this.sweep(), this.logger);
 
   /** `now`, for tests: the time to count by (absent: the database's clock, which every instance shares). */
   constructor(
@@ -131,28 +130,11 @@ export class AuthFailureThrottle implements OnApplicationBootstrap, OnApplicatio
   }
 
   onApplicationBootstrap(): void {
-    if (!this.enabled) return;
-    this.timer = setInterval(
-      () => {
-        this.sweeping ??= this.sweep()
-          .catch((error: unknown) => {
-            this.logger.debug(
-              `sweeping auth failures failed: ${error instanceof Error ? error.message : String(error)}`,
-            );
-          })
-          .finally(() => {
-            this.sweeping = undefined;
-          });
-      },
-      Math.min(this.windowSeconds, 60) * 1000,
-    );
-    this.timer.unref();
+    if (this.enabled) this.sweeps.start(Math.min(this.windowSeconds, 60) * 1000);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.sweeping;
+  onApplicationShutdown(): Promise<void> {
+    return this.sweeps.stop();
   }
 }
 

@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { BackgroundJob, type JobRun, runExclusively } from '../../database/background-jobs';
+import { BackgroundJob, type JobRun, PeriodicTask, runExclusively } from '../../database/background-jobs';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { ACCESS_TOKENS, AUTHORIZATION_CODES, REFRESH_TOKENS } from './grant-kind';
 
@@ -71,8 +71,7 @@ function foldExclusively(dataSource: DataSource): Promise<JobRun<number> | undef
 @Injectable()
 export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(GrantCounts.name);
-  private timer: NodeJS.Timeout | undefined;
-  private folding: Promise<boolean> | undefined;
+  private readonly task = new PeriodicTask('folding grant counts', () => this.foldNow(), this.logger);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -84,41 +83,27 @@ export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdow
    * whether this call folded. Safe to run concurrently with writers.
    */
   fold(): Promise<boolean> {
-    this.folding ??= foldExclusively(this.dataSource)
-      .then((run) => {
-        if (run === undefined) {
-          this.logger.debug('grant counts fold skipped: another instance holds the lock');
-          return false;
-        }
-        // The lock's hold time by the database's clock: what shows that runs of two instances never overlap.
-        this.logger.debug(
-          `grant counts folded: ${run.result} deltas, lock held from ${run.startedUs} to ${run.finishedUs} (database clock, us)`,
-        );
-        return true;
-      })
-      .finally(() => {
-        this.folding = undefined;
-      });
-    return this.folding;
+    return this.task.runOnce<boolean>();
+  }
+
+  private async foldNow(): Promise<boolean> {
+    const run = await foldExclusively(this.dataSource);
+    if (run === undefined) {
+      this.logger.debug('grant counts fold skipped: another instance holds the lock');
+      return false;
+    }
+    // The lock's hold time by the database's clock: what shows that runs of two instances never overlap.
+    this.logger.debug(
+      `grant counts folded: ${run.result} deltas, lock held from ${run.startedUs} to ${run.finishedUs} (database clock, us)`,
+    );
+    return true;
   }
 
   onApplicationBootstrap(): void {
-    const interval = this.config.grantCountsFoldMs;
-    if (interval <= 0) return;
-    this.timer = setInterval(() => {
-      this.fold().catch((error: unknown) => {
-        // The database being away is reported by the health check and the requests; this just tries again.
-        this.logger.debug(
-          `folding grant counts failed: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      });
-    }, interval);
-    this.timer.unref();
+    this.task.start(this.config.grantCountsFoldMs);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.folding?.catch(() => undefined);
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 }
