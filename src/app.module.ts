@@ -14,6 +14,7 @@ import { dataSourceOptions } from './database/data-source-options';
 import { AccessTokensModule } from './oauth2/access-tokens/access-tokens.module';
 import { AuthorizationCodesModule } from './oauth2/authorization-codes/authorization-codes.module';
 import { IssuanceModule } from './oauth2/issuance/issuance.module';
+import { KeysModule } from './keys/keys.module';
 import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
 import { StartupState } from './health/startup-state';
@@ -29,6 +30,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        KeysModule,
         CqrsModule.forRoot(),
         PassportModule.register({ session: false }),
         TypeOrmModule.forRoot({

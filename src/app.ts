@@ -14,9 +14,8 @@ import { responseHeadersHook } from './common/http/response-headers';
 import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
-import { JWKS_ROUTE } from './oauth2/issuance/endpoints/jwks.controller';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
-import { readsForm, WEB_PATHS } from './sessions/web.controller';
+import { OUTSIDE_API_PREFIX, readsForm } from './common/http/outside-api';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -61,7 +60,7 @@ export async function createApp(
     },
   );
   app.setGlobalPrefix(API_PREFIX, {
-    exclude: ['-/health/live', '-/health/ready', JWKS_ROUTE, ...WEB_PATHS],
+    exclude: [...OUTSIDE_API_PREFIX],
   });
   app.useGlobalFilters(new ApiExceptionFilter(logger));
 
@@ -79,7 +78,8 @@ export async function createApp(
   // looks at: a stray `Content-Type: application/json` with an empty or broken body must not turn a DELETE into 400.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
-  // The login and sign-out forms are the exception: their bodies are read, as forms, within MAX_BODY_BYTES.
+  // The browser forms and the OAuth2 endpoints are the exception: their bodies are read, as forms, within
+  // MAX_BODY_BYTES (see FORM_ROUTES).
   fastify.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },

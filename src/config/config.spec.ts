@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       loginFailureWindowSeconds: 300,
       trustedProxies: [],
       corsOrigins: [],
+      publicUrl: undefined,
       maxHeaderBytes: 16384,
       maxBodyBytes: 65536,
       heapGrowingPercent: 50,
@@ -379,6 +380,25 @@ describe('loadConfig', () => {
       'c0ffee254729296a45a3885639ac7ca1ec2e9d6be6a3d9c0d4b16e1f3a0c9e7d',
     ]) {
       expect(loadConfig({ BOOTSTRAP_TOKEN: token }).bootstrapToken).toBe(token);
+    }
+  });
+
+  it('PUBLIC_URL: normalized without a trailing slash; anything but a plain http(s) URL refused', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://ID.example.com/' }).publicUrl).toBe('https://id.example.com');
+    expect(loadConfig({ PUBLIC_URL: 'https://id.example.com:8443/auth/' }).publicUrl).toBe(
+      'https://id.example.com:8443/auth',
+    );
+    expect(loadConfig({ PUBLIC_URL: '' }).publicUrl).toBeUndefined();
+    for (const bad of [
+      'id.example.com',
+      'ftp://id.example.com',
+      'https://id.example.com/?a=1',
+      'https://u:p@x.io',
+    ]) {
+      expect(() => loadConfig({ PUBLIC_URL: bad })).toThrow(
+        `Invalid configuration: PUBLIC_URL must be an absolute http(s) URL with no query, fragment or credentials, ` +
+          `such as https://id.example.com, got "${bad}"`,
+      );
     }
   });
 

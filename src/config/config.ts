@@ -57,6 +57,13 @@ export interface AppConfig {
   trustedProxies: string[];
   /** Origins (scheme://host[:port]) that may call the API from a browser. Empty: CORS is off. */
   corsOrigins: string[];
+  /**
+   * The public base URL of this server (scheme, host, optional port and path prefix; no trailing slash): the base of
+   * every issuer and endpoint an OAuth2 client is told. Unset: built from each request's Host (and, from a trusted
+   * proxy, X-Forwarded-Proto/-Host), as authentik does; recommended in production, as a forged Host would otherwise
+   * change the issuer a client is told.
+   */
+  publicUrl: string | undefined;
   /** Largest request head (request line and headers) Node's parser accepts; beyond it, 431. */
   maxHeaderBytes: number;
   /** Largest request body accepted, on any method; beyond it, 413. */
@@ -114,6 +121,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'LOGIN_FAILURE_WINDOW_SECONDS',
   'TRUSTED_PROXIES',
   'CORS_ORIGINS',
+  'PUBLIC_URL',
   'MAX_HEADER_BYTES',
   'MAX_BODY_BYTES',
   'HEAP_GROWING_PERCENT',
@@ -294,6 +302,32 @@ function trustedProxies(env: Env): string[] {
   return entries;
 }
 
+function publicUrl(env: Env): string | undefined {
+  const raw = env.PUBLIC_URL;
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (
+    url === undefined ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
+    throw new ConfigError(
+      'PUBLIC_URL',
+      `must be an absolute http(s) URL with no query, fragment or credentials, such as https://id.example.com, ` +
+        `got "${raw}"`,
+    );
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
 function corsOrigins(env: Env): string[] {
   const entries = list(env, 'CORS_ORIGINS');
   for (const entry of entries) {
@@ -362,6 +396,7 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     loginFailureWindowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 300, 1, 86_400),
     trustedProxies: trustedProxies(env),
     corsOrigins: corsOrigins(env),
+    publicUrl: publicUrl(env),
     maxHeaderBytes: integer(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 65_536, 1024, 16_777_216),
     heapGrowingPercent: integer(env, 'HEAP_GROWING_PERCENT', 50, 0, 1000),

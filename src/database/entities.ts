@@ -11,6 +11,8 @@ import { RefreshTokenEntity } from '../oauth2/refresh-tokens/refresh-token.entit
 import { ApplicationEntity } from '../providers/application.entity';
 import { OAuth2ProviderEntity } from '../providers/oauth2-provider.entity';
 import { SessionEntity } from '../sessions/session.entity';
+import { CodeRedemptionEntity } from '../oauth2/issuance/store/code-redemption.entity';
+import { DeviceTokenEntity } from '../oauth2/issuance/store/device-token.entity';
 
 /** The explicit entity list (no globs): what the schema check compares with the migrations. */
 export const ENTITIES = [
@@ -27,4 +29,6 @@ export const ENTITIES = [
   AuthorizationCodeEntity,
   AuditEventEntity,
   SessionEntity,
+  CodeRedemptionEntity,
+  DeviceTokenEntity,
 ];

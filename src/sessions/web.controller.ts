@@ -17,9 +17,6 @@ import { recordAudit, SESSION_COOKIE, SessionService } from './session.service';
 /** The pre-session cookie the login form's CSRF token is bound to (`__Host-grantry_csrf` over https). */
 export const CSRF_COOKIE = 'grantry_csrf';
 
-/** The paths of the browser pages, outside /api/v3 (app.ts excludes them from the prefix). */
-export const WEB_PATHS = ['login', 'logout', 'account', 'static/grantry.css'] as const;
-
 /** Where a signed-in browser goes when no (acceptable) `next` was given. */
 const HOME = '/account/';
 
@@ -199,9 +196,4 @@ export class WebController implements OnModuleInit {
     if (byName) return byName;
     return rows.length === 1 ? rows[0] : undefined;
   }
-}
-
-/** Whether a matched route reads a form body (app.ts parses application/x-www-form-urlencoded for these only). */
-export function readsForm(routeUrl: string | undefined): boolean {
-  return routeUrl === '/login' || routeUrl === '/logout' || routeUrl === '/login/' || routeUrl === '/logout/';
 }

@@ -7,6 +7,7 @@ import { GrantColumns } from '../common/grant-columns';
 @Index('oauth2_access_tokens_provider_expires_id_idx', ['providerId', 'expires', 'id'])
 @Index('oauth2_access_tokens_user_provider_expires_id_idx', ['userId', 'providerId', 'expires', 'id'])
 @Index('oauth2_access_tokens_expires_id_idx', ['expires', 'id'])
+@Index('oauth2_access_tokens_family_id_idx', ['familyId'])
 // Signing out deletes the access tokens issued in the session (sessions.id as text in session_id, the `sid`).
 @Index('oauth2_access_tokens_session_id_idx', ['sessionId'])
 export class AccessTokenEntity extends GrantColumns {

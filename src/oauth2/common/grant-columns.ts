@@ -33,6 +33,14 @@ export abstract class GrantColumns {
   @Column({ name: 'session_id', type: 'varchar', length: 255, nullable: true })
   sessionId!: string | null;
 
+  /**
+   * The authorization this grant descends from (issuance: one per approved authorize, device approval or
+   * client-credentials exchange); a replayed code or reused refresh token revokes the family. Null on rows written
+   * by the CLI, the seed or imports.
+   */
+  @Column({ name: 'family_id', type: 'uuid', nullable: true })
+  familyId!: string | null;
+
   @Column({ type: 'timestamptz', default: () => 'now()' })
   created!: Date;
 }

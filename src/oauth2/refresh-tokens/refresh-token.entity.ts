@@ -7,6 +7,7 @@ import { GrantColumns } from '../common/grant-columns';
 @Index('oauth2_refresh_tokens_provider_expires_id_idx', ['providerId', 'expires', 'id'])
 @Index('oauth2_refresh_tokens_user_provider_expires_id_idx', ['userId', 'providerId', 'expires', 'id'])
 @Index('oauth2_refresh_tokens_expires_id_idx', ['expires', 'id'])
+@Index('oauth2_refresh_tokens_family_id_idx', ['familyId'])
 export class RefreshTokenEntity extends GrantColumns {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'oauth2_refresh_tokens_pkey' })
   id!: number;

@@ -1,0 +1,68 @@
+import type { EntityManager } from 'typeorm';
+
+/** What issuance records (audit_events.action, at most 32 characters). */
+export type IssuanceAction =
+  | 'authorization_granted'
+  | 'authorization_denied'
+  | 'token_issued'
+  | 'code_replayed'
+  | 'refresh_token_reused'
+  | 'client_auth_failed'
+  | 'token_revoked'
+  | 'suspicious_request';
+
+export interface IssuanceEvent {
+  action: IssuanceAction;
+  /** Who acted: the user a grant is for, or null for a client acting on its own (the username then names it). */
+  actorUserId: number | null;
+  actorUsername: string;
+  /** The object's model, named as the inventory's own events name them (AccessToken, RefreshToken...). */
+  model: string;
+  objectPk: number;
+  objectUserId: number | null;
+  providerId: number | null;
+  /** First 8 hex digits of the secret's SHA-256, to correlate; never the secret. */
+  secretHash?: Buffer;
+  requestId: string | undefined;
+}
+
+export async function recordIssuanceEvent(manager: EntityManager, event: IssuanceEvent): Promise<void> {
+  await manager.query(
+    `INSERT INTO audit_events (action, actor_user_id, actor_username, model, object_pk, object_user_id,
+                               object_provider_id, secret_hash_prefix, request_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      event.action,
+      event.actorUserId,
+      event.actorUsername.slice(0, 150),
+      event.model,
+      event.objectPk,
+      event.objectUserId,
+      event.providerId,
+      event.secretHash?.subarray(0, 4).toString('hex') ?? null,
+      event.requestId ?? null,
+    ],
+  );
+}
+
+export const MODEL = {
+  accessToken: 'AccessToken',
+  refreshToken: 'RefreshToken',
+  code: 'AuthorizationCode',
+  provider: 'OAuth2Provider',
+  deviceToken: 'DeviceToken',
+} as const;
+
+/**
+ * Revokes every access and refresh token of a family (a replayed code, a reused refresh token); answers how many were
+ * newly revoked.
+ */
+export async function revokeFamily(manager: EntityManager, familyId: string): Promise<number> {
+  const [row] = await manager.query<{ n: number }[]>(
+    `WITH a AS (UPDATE oauth2_access_tokens SET revoked = true WHERE family_id = $1 AND NOT revoked RETURNING 1),
+          r AS (UPDATE oauth2_refresh_tokens SET revoked = true WHERE family_id = $1 AND NOT revoked RETURNING 1)
+     SELECT (SELECT count(*) FROM a)::int + (SELECT count(*) FROM r)::int AS n`,
+    [familyId],
+  );
+  return row?.n ?? 0;
+}

@@ -1,0 +1,98 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { DataSource } from 'typeorm';
+import { sha256 } from '../../../common/crypto/secrets';
+import { ApplicationEntity } from '../../../providers/application.entity';
+import { OAuth2ProviderEntity } from '../../../providers/oauth2-provider.entity';
+import { formField } from './http';
+
+/** An OAuth2 client: its provider, and the application it serves (null: the provider serves none yet). */
+export interface Client {
+  provider: OAuth2ProviderEntity;
+  application: ApplicationEntity | null;
+}
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** Client ids are at most 255 characters (the column); longer is no client, and is not looked up. */
+const MAX_CLIENT_ID = 255;
+
+/**
+ * authentik's extract_client_auth: HTTP Basic when the header matches `^Basic\s{1}.+$` exactly (case-sensitive),
+ * base64-decoded, split at the first `:`, each half percent-decoded (`+` stays literal); otherwise the `client_id`
+ * and `client_secret` form fields. The header wins; sending both is not an error.
+ */
+export function readClientCredentials(request: FastifyRequest): ClientCredentials {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && /^Basic\s.+$/.test(header)) {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon >= 0) {
+      return {
+        clientId: percentDecode(decoded.slice(0, colon)),
+        clientSecret: percentDecode(decoded.slice(colon + 1)),
+      };
+    }
+  }
+  return {
+    clientId: formField(request, 'client_id') ?? '',
+    clientSecret: formField(request, 'client_secret') ?? '',
+  };
+}
+
+/** Python's urllib.parse.unquote: %XX sequences decoded as UTF-8, invalid ones left as they are, `+` literal. */
+function percentDecode(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value.replace(/(%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+  }
+}
+
+/** Whether `secret` is the client's secret: its SHA-256 compared in constant time with the stored one. */
+export function secretMatches(storedHash: Buffer | null, secret: string): boolean {
+  if (storedHash === null || secret === '') return false;
+  const presented = sha256(secret);
+  return presented.length === storedHash.length && timingSafeEqual(presented, storedHash);
+}
+
+@Injectable()
+export class Clients {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The provider whose client id this is, with its application, in one query; undefined when there is none. */
+  async find(clientId: string): Promise<Client | undefined> {
+    if (clientId === '' || clientId.length > MAX_CLIENT_ID || clientId.includes('\0')) return undefined;
+    const provider = await this.dataSource
+      .createQueryBuilder(OAuth2ProviderEntity, 'p')
+      .leftJoinAndMapOne('p.application', ApplicationEntity, 'a', 'a.provider_id = p.id')
+      .where('p.client_id = :clientId', { clientId })
+      .getOne();
+    if (!provider) return undefined;
+    const { application, ...rest } = provider as OAuth2ProviderEntity & { application?: ApplicationEntity };
+    return { provider: rest, application: application ?? null };
+  }
+
+  /** The provider of the application `slug`, for the per-application routes (discovery, end-session). */
+  async findBySlug(slug: string): Promise<Client | undefined> {
+    const application = await this.dataSource
+      .createQueryBuilder(ApplicationEntity, 'a')
+      .innerJoinAndSelect('a.provider', 'p')
+      .where('a.slug = :slug', { slug })
+      .getOne();
+    if (!application?.provider) return undefined;
+    const { provider, ...rest } = application;
+    return { provider, application: rest };
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * authentik's OAuth2 error vocabulary (authentik/providers/oauth2/errors.py): each code has one fixed description,
+ * and the token-side endpoints answer `{"error", "error_description", "request_id"}`.
+ */
+export const TOKEN_ERRORS = {
+  invalid_request: 'The request is otherwise malformed',
+  invalid_client:
+    'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported ' +
+    'authentication method)',
+  invalid_grant:
+    'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the ' +
+    'redirection URI used in the authorization request, or was issued to another client',
+  unauthorized_client: 'The authenticated client is not authorized to use this authorization grant type',
+  unsupported_grant_type: 'The authorization grant type is not supported by the authorization server',
+  invalid_scope:
+    'The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the resource owner',
+  // Device flow (DeviceCodeError).
+  authorization_pending:
+    "The authorization request is still pending as the end user hasn't yet completed the user-interaction steps",
+  access_denied: 'The authorization request was denied.',
+  slow_down: 'The client is polling too quickly and should back off',
+} as const;
+export type TokenErrorCode = keyof typeof TOKEN_ERRORS;
+
+/** An error a token-side endpoint answers as authentik's body, 400 unless said otherwise. */
+export class TokenError extends Error {
+  constructor(
+    readonly error: TokenErrorCode,
+    readonly status = 400,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(error);
+    this.name = 'TokenError';
+  }
+
+  body(requestId: string): { error: string; error_description: string; request_id: string } {
+    return { error: this.error, error_description: TOKEN_ERRORS[this.error], request_id: requestId };
+  }
+}
+
+/** authentik's AuthorizeError descriptions: sent back to the client's redirect URI. */
+export const AUTHORIZE_ERRORS = {
+  invalid_request: 'The request is otherwise malformed',
+  unauthorized_client: 'The client is not authorized to request an authorization code using this method',
+  access_denied: 'The resource owner or authorization server denied the request',
+  unsupported_response_type:
+    'The authorization server does not support obtaining an authorization code using this method',
+  invalid_scope: 'The requested scope is invalid, unknown, or malformed',
+  server_error: 'The authorization server encountered an error',
+  interaction_required: 'The Authorization Server requires End-User interaction of some form to proceed',
+  login_required: 'The Authorization Server requires End-User authentication',
+  consent_required: 'The Authorization Server requires End-Userconsent',
+  request_not_supported: 'The provider does not support use of the request parameter',
+  request_uri_not_supported: 'The provider does not support use of the request_uri parameter',
+  registration_not_supported: 'The provider does not support use of the registration parameter',
+} as const;
+export type AuthorizeErrorCode = keyof typeof AUTHORIZE_ERRORS;
+
+/** authentik's BearerTokenError (userinfo): status and description per code, sent in WWW-Authenticate. */
+export const BEARER_ERRORS = {
+  invalid_request: { status: 400, description: 'The request is otherwise malformed' },
+  invalid_token: {
+    status: 401,
+    description: 'The access token provided is expired, revoked, malformed, or invalid for other reasons',
+  },
+  insufficient_scope: {
+    status: 403,
+    description: 'The request requires higher privileges than provided by the access token',
+  },
+} as const;
+export type BearerErrorCode = keyof typeof BEARER_ERRORS;
