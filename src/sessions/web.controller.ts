@@ -92,10 +92,15 @@ export class WebController implements OnModuleInit {
   async showLogin(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const query = request.query as Record<string, unknown>;
     const next = safeNext(query.next);
-    if (await this.sessions.current(request)) return redirect(reply, next ?? HOME);
+    // prompt=login (the authorize endpoint asking for a fresh sign-in: OIDC's prompt=login or max_age) shows the
+    // form even to someone signed in; signing in then starts a new session.
+    const fresh = query.prompt === 'login';
+    if (!fresh && (await this.sessions.current(request))) return redirect(reply, next ?? HOME);
     const binding = readToken(request, CSRF_COOKIE) ?? randomBytes(32).toString('base64url');
     void reply.header('set-cookie', setCookie(request, CSRF_COOKIE, binding));
-    page(reply, 200, loginPage({ csrf: this.csrf.token(binding, 'login'), next }));
+    // OIDC's login_hint fills in the name (a hint only: nothing is looked up or disclosed).
+    const hint = typeof query.login_hint === 'string' ? query.login_hint.slice(0, 254) : undefined;
+    page(reply, 200, loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: hint }));
   }
 
   @Post('login')
