@@ -8,6 +8,7 @@ import { OwnerIndex1764300000000 } from './1764300000000-OwnerIndex';
 import { AuthFailures1764400000000 } from './1764400000000-AuthFailures';
 import { SigningKeys1764520000000 } from './1764520000000-SigningKeys';
 import { Sessions1764600000000 } from './1764600000000-Sessions';
+import { ConsentAndAccess1764700000000 } from './1764700000000-ConsentAndAccess';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -20,4 +21,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuthFailures1764400000000,
   SigningKeys1764520000000,
   Sessions1764600000000,
+  ConsentAndAccess1764700000000,
 ];

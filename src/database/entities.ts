@@ -9,7 +9,9 @@ import { AccessTokenEntity } from '../oauth2/access-tokens/access-token.entity';
 import { AuthorizationCodeEntity } from '../oauth2/authorization-codes/authorization-code.entity';
 import { RefreshTokenEntity } from '../oauth2/refresh-tokens/refresh-token.entity';
 import { ApplicationEntity } from '../providers/application.entity';
+import { ApplicationGroupEntity } from '../providers/application-group.entity';
 import { OAuth2ProviderEntity } from '../providers/oauth2-provider.entity';
+import { UserConsentEntity } from '../providers/user-consent.entity';
 import { SessionEntity } from '../sessions/session.entity';
 
 /** The explicit entity list (no globs): what the schema check compares with the migrations. */
@@ -27,4 +29,6 @@ export const ENTITIES = [
   AuthorizationCodeEntity,
   AuditEventEntity,
   SessionEntity,
+  ApplicationGroupEntity,
+  UserConsentEntity,
 ];
