@@ -11,14 +11,14 @@ import { clearCookie, readToken, setCookie } from './cookies';
 import { CsrfTokens } from './csrf';
 import { LoginThrottle } from './login-throttle';
 import { safeNext } from './next-path';
-import { accountPage, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
+import { accountPage, FORM_POST_SCRIPT, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
 import { recordAudit, SESSION_COOKIE, SessionService } from './session.service';
 
 /** The pre-session cookie the login form's CSRF token is bound to (`__Host-grantry_csrf` over https). */
 export const CSRF_COOKIE = 'grantry_csrf';
 
 /** The paths of the browser pages, outside /api/v3 (app.ts excludes them from the prefix). */
-export const WEB_PATHS = ['login', 'logout', 'account', 'static/grantry.css'] as const;
+export const WEB_PATHS = ['login', 'logout', 'account', 'static/grantry.css', 'static/form-post.js'] as const;
 
 /** Where a signed-in browser goes when no (acceptable) `next` was given. */
 const HOME = '/account/';
@@ -89,6 +89,16 @@ export class WebController implements OnModuleInit {
       .header('content-security-policy', PAGE_CSP)
       .type('text/css; charset=utf-8')
       .send(STYLESHEET);
+  }
+
+  /** The form_post page's auto-submit (src/oauth2/issuance/pages.ts); a file, so the page needs no inline script. */
+  @Get('static/form-post.js')
+  formPostScript(@Res() reply: FastifyReply): void {
+    void reply
+      .header('cache-control', 'public, max-age=3600')
+      .header('content-security-policy', PAGE_CSP)
+      .type('text/javascript; charset=utf-8')
+      .send(FORM_POST_SCRIPT);
   }
 
   @Get('login')
