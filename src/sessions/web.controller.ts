@@ -11,7 +11,7 @@ import { clearCookie, readToken, setCookie } from './cookies';
 import { CsrfTokens } from './csrf';
 import { LoginThrottle } from './login-throttle';
 import { safeNext } from './next-path';
-import { accountPage, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
+import { accountPage, FORM_POST_SCRIPT, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
 import { recordAudit, SESSION_COOKIE, SessionService } from './session.service';
 
 /** The pre-session cookie the login form's CSRF token is bound to (`__Host-grantry_csrf` over https). */
@@ -86,6 +86,16 @@ export class WebController implements OnModuleInit {
       .header('content-security-policy', PAGE_CSP)
       .type('text/css; charset=utf-8')
       .send(STYLESHEET);
+  }
+
+  /** The form_post page's auto-submit (src/oauth2/issuance/pages.ts); a file, so the page needs no inline script. */
+  @Get('static/form-post.js')
+  formPostScript(@Res() reply: FastifyReply): void {
+    void reply
+      .header('cache-control', 'public, max-age=3600')
+      .header('content-security-policy', PAGE_CSP)
+      .type('text/javascript; charset=utf-8')
+      .send(FORM_POST_SCRIPT);
   }
 
   @Get('login')

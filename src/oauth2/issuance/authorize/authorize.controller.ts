@@ -96,7 +96,11 @@ export class AuthorizeController {
     });
     // authentik answers an empty query with a 404.
     if (Object.keys(raw).length === 0) {
-      return page(reply, 404, messagePage('Not found', 'There is nothing here.', '/account/', 'Your account'));
+      return page(
+        reply,
+        404,
+        messagePage('Not found', 'There is nothing here.', '/account/', 'Your account'),
+      );
     }
     await this.handle(request, reply, raw, undefined);
   }
@@ -168,7 +172,14 @@ export class AuthorizeController {
     }
     if (decision === 'deny') {
       await this.commandBus.execute(
-        new FulfillAuthorizationCommand(client, params, signedIn, baseUrl(request, this.config), request.id, false),
+        new FulfillAuthorizationCommand(
+          client,
+          params,
+          signedIn,
+          baseUrl(request, this.config),
+          request.id,
+          false,
+        ),
       );
       return this.sendError(reply, errorTo('access_denied'));
     }
@@ -194,7 +205,14 @@ export class AuthorizeController {
       });
     }
     const fields = await this.commandBus.execute(
-      new FulfillAuthorizationCommand(client, params, signedIn, baseUrl(request, this.config), request.id, true),
+      new FulfillAuthorizationCommand(
+        client,
+        params,
+        signedIn,
+        baseUrl(request, this.config),
+        request.id,
+        true,
+      ),
     );
     this.respond(reply, params.redirectUri, params.responseMode, fields ?? {});
   }
@@ -277,7 +295,11 @@ export class AuthorizeController {
         csp = formPostCsp(redirectUri);
       } catch (error) {
         if (!(error instanceof FormPostTargetError)) throw error;
-        return page(reply, 400, authorizeErrorPage({ title: 'Redirect URI Error', message: REDIRECT_URI_ERROR }));
+        return page(
+          reply,
+          400,
+          authorizeErrorPage({ title: 'Redirect URI Error', message: REDIRECT_URI_ERROR }),
+        );
       }
       return page(reply, 200, formPostPage({ action: redirectUri, fields }), csp);
     }

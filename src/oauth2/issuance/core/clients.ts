@@ -98,7 +98,9 @@ export class Clients {
     } catch {
       valid = false;
     }
-    const adopted: RedirectUri[] = [{ matching_mode: 'strict', url: presented, redirect_uri_type: 'authorization' }];
+    const adopted: RedirectUri[] = [
+      { matching_mode: 'strict', url: presented, redirect_uri_type: 'authorization' },
+    ];
     const rows = await this.dataSource.query<{ redirect_uris: RedirectUri[] }[]>(
       valid
         ? `UPDATE oauth2_providers SET redirect_uris = CASE WHEN redirect_uris = '[]'::jsonb THEN $2::jsonb
