@@ -3,6 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import { sha256 } from '../../../common/crypto/secrets';
 import { parseTimedelta } from '../../../providers/timedelta';
+import { ApplicationAccess } from '../access/application-access';
 import { MODEL, recordIssuanceEvent, revokeFamily } from '../core/audit';
 import { type Client, Clients, secretMatches } from '../core/clients';
 import { TokenError } from '../core/oauth-errors';
@@ -48,6 +49,7 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
     private readonly dataSource: DataSource,
     private readonly clients: Clients,
     private readonly issuer: TokenIssuer,
+    private readonly access: ApplicationAccess,
   ) {}
 
   async execute({ request }: ExchangeTokenCommand): Promise<{ client: Client; body: TokenResponseBody }> {
@@ -323,7 +325,10 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
         }
       }
       const subject = userId === undefined ? undefined : await this.activeSubject(manager, userId);
-      if (!subject) return { error: new TokenError('invalid_grant') };
+      // authentik runs the application's policies for every form of this grant: here, its group bindings.
+      if (!subject || !(await this.access.allowed(subject.id, application.id, manager))) {
+        return { error: new TokenError('invalid_grant') };
+      }
       const mapped = new Set<string>(MAPPED_SCOPES);
       const scopes = scopeSet(request.scope).filter((scope) => mapped.has(scope));
       const issued = await this.issuer.issue(manager, {
