@@ -30,6 +30,7 @@ import { formatIdToken } from '../src/common/serializers/id-token';
 import { type ProviderRow, toProviderDto } from '../src/common/serializers/provider';
 import { isoFromSql, isoSql } from '../src/common/serializers/timestamps';
 import { toUserDto, type UserRow } from '../src/common/serializers/user';
+import { type Answer, IssuanceBaseline } from './issuance-baseline';
 
 /** authentik's paginated list as an object, for JSON.stringify (Grantry itself writes the text, see JsonBody). */
 function paginated<T>(page: number, count: number, pageSize: number, results: T[]) {
@@ -422,10 +423,38 @@ class Baseline {
 
 const ROUTE = /^\/api\/v3\/oauth2\/(access_tokens|refresh_tokens|authorization_codes)(?:\/([^/]+))?\/?$/;
 
-async function handle(baseline: Baseline, request: http.IncomingMessage): Promise<[number, unknown]> {
+/** The form body of a POST (the token and introspection endpoints; at most 64 KiB). */
+function readForm(request: http.IncomingMessage): Promise<URLSearchParams> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > 65_536) reject(detail(413, 'Request body too large.'));
+      else chunks.push(chunk);
+    });
+    request.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    request.on('error', reject);
+  });
+}
+
+const ISSUANCE_ROUTES = new Set(['/application/o/token/', '/application/o/introspect/']);
+
+async function handle(
+  baseline: Baseline,
+  issuance: IssuanceBaseline,
+  request: http.IncomingMessage,
+): Promise<[number, unknown] | Answer> {
   const url = new URL(request.url ?? '/', 'http://baseline');
   const path = url.pathname.replace(/\/{2,}/g, '/');
   if (path === '/-/health/ready/' || path === '/-/health/ready') return [200, { status: 'ok' }];
+  if (ISSUANCE_ROUTES.has(path)) {
+    if (request.method !== 'POST') throw detail(405, `Method "${request.method}" not allowed.`);
+    const form = await readForm(request);
+    return path === '/application/o/token/'
+      ? issuance.token(request, form)
+      : issuance.introspect(request, form);
+  }
   const match = ROUTE.exec(path);
   const kind = match ? KINDS[match[1] ?? ''] : undefined;
   if (!match || !kind) throw detail(404, 'Not found.');
@@ -460,17 +489,23 @@ async function main(): Promise<void> {
   pool.on('error', () => undefined);
   const baseline = new Baseline(pool);
   await baseline.init();
+  const issuance = new IssuanceBaseline(pool, connectionString, process.env.SECRET_KEY);
+  await issuance.init();
   const server = http.createServer((request, response) => {
-    handle(baseline, request)
+    handle(baseline, issuance, request)
       .catch((error: unknown): [number, unknown] => {
         const known = asHttpError(error);
         if (known) return [known.status, known.body];
         process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
         return [500, { detail: 'A server error occurred.' }];
       })
-      .then(([status, body]) => {
+      .then((answer) => {
+        const { status, body, headers } = Array.isArray(answer)
+          ? { status: answer[0], body: answer[1], headers: {} }
+          : answer;
         const text = JSON.stringify(body);
         response.writeHead(status, {
+          ...headers,
           'content-type': 'application/json; charset=utf-8',
           'content-length': Buffer.byteLength(text),
         });

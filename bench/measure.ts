@@ -104,6 +104,21 @@ export async function statementsPerRequest(
   options: { maxRequests: number; minRequests: number; budgetMs: number },
 ): Promise<{ perRequest: number; meanMs: number }> {
   await fetchOnce(server, paths[0] ?? '/', key); // the pool's connections are open before counting
+  return statementsPerCall(
+    counter,
+    async (i) => {
+      await fetchOnce(server, paths[i % paths.length] ?? '/', key);
+    },
+    options,
+  );
+}
+
+/** The same for any request: `call(i)` makes the i-th sequential request. */
+export async function statementsPerCall(
+  counter: QueryCounter,
+  call: (i: number) => Promise<void>,
+  options: { maxRequests: number; minRequests: number; budgetMs: number },
+): Promise<{ perRequest: number; meanMs: number }> {
   const before = await counter.snapshot();
   const started = performance.now();
   let done = 0;
@@ -111,7 +126,7 @@ export async function statementsPerRequest(
     done < options.maxRequests &&
     (done < options.minRequests || performance.now() - started < options.budgetMs)
   ) {
-    await fetchOnce(server, paths[done % paths.length] ?? '/', key);
+    await call(done);
     done += 1;
   }
   const elapsed = performance.now() - started;

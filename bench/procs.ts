@@ -217,6 +217,48 @@ export function forkOnce<Req, Res>(script: string, message: Req, timeoutMs: numb
   });
 }
 
+/** Like forkOnce, with a way to ask the child to finish early (a `stop` message) before its answer. */
+export function forkControlled<Req, Res>(
+  script: string,
+  message: Req,
+  timeoutMs: number,
+): { result: Promise<Res>; stop: () => void } {
+  let child: ChildProcess | undefined;
+  const result = new Promise<Res>((resolve, reject) => {
+    child = track(fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    const running = child;
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (!settled) {
+        settled = true;
+        running.kill('SIGKILL');
+        reject(new HarnessError(`${path.basename(script)} did not answer in ${timeoutMs} ms`));
+      }
+    }, timeoutMs);
+    running.once('message', (answer: { result?: Res; error?: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (answer.error !== undefined || answer.result === undefined) {
+        reject(new HarnessError(`${path.basename(script)}: ${answer.error ?? 'no result'}`));
+      } else resolve(answer.result);
+    });
+    running.once('exit', (code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new HarnessError(`${path.basename(script)} exited with code ${code} without an answer`));
+    });
+    running.send(message as object);
+  });
+  return {
+    result,
+    stop: () => {
+      if (child && alive(child) && child.connected) child.send('stop');
+    },
+  };
+}
+
 /** VmRSS and VmHWM of a process, in bytes (0 when unreadable). */
 export function memoryOf(pid: number): { rss: number; hwm: number } {
   try {

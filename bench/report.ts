@@ -1,10 +1,10 @@
 /** The results as a plain-text table (stdout) and as bench/RESULTS.md. */
 import type { LoadResult } from './load';
 import type { Comparison, WriteResult } from './measure';
-import type { Scenario } from './scenarios';
+import type { ScenarioInfo } from './scenarios';
 
 export interface ScenarioResult {
-  scenario: Scenario;
+  scenario: ScenarioInfo;
   comparison?: Comparison;
   queries?: { grantry: number; baseline: number };
   /** Mean latency of a request alone (the sequential requests of the SQL count). */

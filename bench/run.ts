@@ -50,6 +50,20 @@ import {
   rpsText,
   type ScenarioResult,
 } from './report';
+import {
+  buildIssueScenarios,
+  cleanUpIssuance,
+  ensureIssuanceFixtures,
+  issuanceContext,
+  type IssuanceFixtures,
+  issueCompare,
+  issueLoadRun,
+  issueStatements,
+  ISSUE_SCENARIO_NAMES,
+  MIXED_READS,
+  mixedName,
+  withBackground,
+} from './issuance';
 import { buildScenarios, KINDS, type KindData, kindData } from './scenarios';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -63,7 +77,9 @@ Options:
   --connections N   concurrent HTTP connections, and SQL clients of the write scenario (default 16)
   --only TEXT       run only scenarios whose name contains TEXT (case-insensitive; repeatable). Names look like
                     "access: list page 1", "codes: search ...", "refresh: owner retrieve", "writes",
-                    "start-to-ready"
+                    "start-to-ready", "issue: client_credentials", "issue: refresh", "issue: refresh (rotating)",
+                    "issue: code exchange", "issue: introspection", "issue: mixed: ..." ("--only issue" runs all
+                    of these)
   --skip-seed       use the bench database as it is (no seeding)
   --scale F         data set size factor (default 1 = 1M/1M/200k grants, 10k users, 100 providers);
                     e.g. 0.01 for a quick development run
@@ -225,6 +241,8 @@ async function startBaseline(db: BenchDatabase, logDir: string): Promise<Server>
       PATH: process.env.PATH,
       NODE_ENV: 'production',
       DATABASE_URL: db.url,
+      // The issuance bare loop opens the providers' signing keys with the same key as Grantry.
+      SECRET_KEY: process.env.SECRET_KEY,
       PORT: String(port),
       HOST: '127.0.0.1',
       POOL_SIZE: '10',
@@ -312,7 +330,22 @@ async function main(): Promise<number> {
   log(`superuser ${credentials.admin.username}; non-superuser owner ${credentials.owner.username}`);
   const data: KindData[] = [];
   for (const kind of KINDS) data.push(await kindData(db.url, kind, credentials));
-  const scenarios = buildScenarios(data).filter((scenario) => selected(options, scenario.name));
+  const allReads = buildScenarios(data);
+  const scenarios = allReads.filter((scenario) => selected(options, scenario.name));
+  const issueNames = ISSUE_SCENARIO_NAMES.filter((name) => selected(options, name));
+  const mixedReads = MIXED_READS.filter(
+    (read) => selected(options, mixedName(read, false)) || selected(options, mixedName(read, true)),
+  )
+    .map((read) => allReads.find((scenario) => scenario.name === read))
+    .filter((scenario) => scenario !== undefined);
+  let fixtures: IssuanceFixtures | undefined;
+  if (issueNames.length + mixedReads.length > 0) {
+    fixtures = await ensureIssuanceFixtures(db.url);
+    log(
+      `issuance providers: ${fixtures.main.clientId} (${fixtures.main.name}), ${fixtures.refresh.clientId} (${fixtures.refresh.name})`,
+    );
+  }
+  const total = scenarios.length + issueNames.length + mixedReads.length * 2;
   const loadOptions: LoadOptions = {
     connections: options.connections,
     duration: options.duration,
@@ -324,11 +357,11 @@ async function main(): Promise<number> {
   const limits: Limit[] = [];
   let memory: MemoryWatch | undefined;
   let grantryReadyMs: number | undefined;
-  if (scenarios.length > 0) {
-    const loads = scenarios.filter((s) => s.load).length;
+  if (total > 0) {
+    const loads = scenarios.filter((s) => s.load).length + issueNames.length + mixedReads.length * 2;
     log(
-      `${scenarios.length} scenarios (${loads} under load): about ` +
-        `${Math.ceil((loads * 2 * (options.duration + options.warmup + 1.5) + scenarios.length * 6) / 60)} min`,
+      `${total} scenarios (${loads} under load): about ` +
+        `${Math.ceil((loads * 2 * (options.duration + options.warmup + 1.5) + total * 6) / 60)} min`,
     );
     const grantry = await startGrantry(db, logDir);
     grantryReadyMs = grantry.readyMs;
@@ -342,13 +375,31 @@ async function main(): Promise<number> {
     if (db.counter.background !== 'none seen')
       log(`background statements (not counted): ${db.counter.background}`);
 
-    for (const [index, scenario] of scenarios.entries()) {
-      if (isInterrupted()) break;
+    const serversAlive = (): void => {
       for (const server of [grantry, baseline]) {
         if (server.child.exitCode !== null || server.child.signalCode !== null) {
           throw new HarnessError(`${server.name} exited during the run; see bench/.logs/`);
         }
       }
+    };
+    let index = 0;
+    const logResult = (result: ScenarioResult): void => {
+      index += 1;
+      const ratio = ratioOf(result);
+      const pass = passOf(result);
+      log(
+        `[${index}/${total}] ${result.scenario.name}: ` +
+          (result.grantry && result.baseline
+            ? `Grantry ${rpsText(result.grantry)} req/s, baseline ${rpsText(result.baseline)} req/s, ` +
+              `${ratioText(ratio)} (target ${result.scenario.target}x) ${pass ? 'PASS' : 'FAIL'}, `
+            : '') +
+          `SQL/req ${result.queries?.grantry.toFixed(1) ?? '-'} vs ${result.queries?.baseline.toFixed(1) ?? '-'}, ` +
+          `JSON ${result.comparison ? (result.comparison.match ? 'same' : 'MISMATCH') : '-'}`,
+      );
+    };
+    for (const scenario of scenarios) {
+      if (isInterrupted()) break;
+      serversAlive();
       const key = credentials[scenario.as].key;
       const first = scenario.paths[0] ?? '/';
       const result: ScenarioResult = { scenario };
@@ -378,17 +429,93 @@ async function main(): Promise<number> {
         result.error = error instanceof Error ? error.message : String(error);
         log(`ERROR in ${scenario.name}: ${result.error}`);
       }
-      const ratio = ratioOf(result);
-      const pass = passOf(result);
-      log(
-        `[${index + 1}/${scenarios.length}] ${scenario.name}: ` +
-          (result.grantry && result.baseline
-            ? `Grantry ${rpsText(result.grantry)} req/s, baseline ${rpsText(result.baseline)} req/s, ` +
-              `${ratioText(ratio)} (target ${scenario.target}x) ${pass ? 'PASS' : 'FAIL'}, `
-            : '') +
-          `SQL/req ${result.queries?.grantry.toFixed(1) ?? '-'} vs ${result.queries?.baseline.toFixed(1) ?? '-'}, ` +
-          `JSON ${result.comparison ? (result.comparison.match ? 'same' : 'MISMATCH') : '-'}`,
-      );
+      logResult(result);
+    }
+
+    if (fixtures && !isInterrupted()) {
+      const context = await issuanceContext(db.url, fixtures);
+      try {
+        for (const scenario of buildIssueScenarios(context, grantry).filter((s) =>
+          issueNames.includes(s.name),
+        )) {
+          if (isInterrupted()) break;
+          serversAlive();
+          const result: ScenarioResult = { scenario };
+          results.push(result);
+          try {
+            result.comparison = await issueCompare(grantry, baseline, scenario);
+            if (!result.comparison.match)
+              log(`MISMATCH ${scenario.name}: ${result.comparison.difference ?? ''}`);
+            const g = await issueStatements(grantry, db.counter, scenario);
+            const b = await issueStatements(baseline, db.counter, scenario);
+            result.queries = { grantry: g.perRequest, baseline: b.perRequest };
+            result.sequentialMs = { grantry: g.meanMs, baseline: b.meanMs };
+            result.grantry = await issueLoadRun(grantry, scenario, loadOptions, memory.sample);
+            result.baseline = await issueLoadRun(baseline, scenario, loadOptions);
+          } catch (error) {
+            harnessErrors += 1;
+            result.error = error instanceof Error ? error.message : String(error);
+            log(`ERROR in ${scenario.name}: ${result.error}`);
+          }
+          logResult(result);
+        }
+        // The background rate: a quarter of what the slower server managed alone, so both keep up with it.
+        const cc = results.find((r) => r.scenario.name === 'issue: client_credentials');
+        const rate =
+          cc?.grantry && cc.baseline && cc.grantry.ok > 0 && cc.baseline.ok > 0
+            ? Math.max(5, Math.round(Math.min(cc.grantry.rps, cc.baseline.rps) / 4))
+            : 50;
+        for (const read of mixedReads) {
+          for (const background of [false, true]) {
+            if (isInterrupted()) break;
+            serversAlive();
+            const scenario = {
+              ...read,
+              name: mixedName(read.name, background),
+              note: background
+                ? `${read.name} while client_credentials runs on the same server at a fixed ${rate} req/s ` +
+                  '(2 connections, from 1 s before the warm-up to the end of the measured run)'
+                : `${read.name} as the read scenario measures it, right before the row below`,
+            };
+            const result: ScenarioResult = { scenario };
+            results.push(result);
+            const key = credentials[read.as].key;
+            const measure = (server: typeof grantry, sample?: () => void) =>
+              loadRun(server, read.paths, key, loadOptions, sample);
+            try {
+              if (!background) {
+                const first = read.paths[0] ?? '/';
+                result.comparison = compare(
+                  await fetchOnce(grantry, first, key),
+                  await fetchOnce(baseline, first, key),
+                );
+                result.grantry = await measure(grantry, memory.sample);
+                result.baseline = await measure(baseline);
+              } else {
+                const g = await withBackground(grantry, fixtures, rate, () =>
+                  measure(grantry, memory?.sample),
+                );
+                const b = await withBackground(baseline, fixtures, rate, () => measure(baseline));
+                result.grantry = g.value;
+                result.baseline = b.value;
+                const achieved = (load: typeof g.background): string =>
+                  `${load.rps.toFixed(1)} req/s 2xx${load.non2xx + load.errors > 0 ? `, ${load.non2xx} non-2xx, ${load.errors} errors` : ''}`;
+                scenario.note += `; background achieved: Grantry ${achieved(g.background)}, baseline ${achieved(b.background)}`;
+              }
+            } catch (error) {
+              harnessErrors += 1;
+              result.error = error instanceof Error ? error.message : String(error);
+              log(`ERROR in ${scenario.name}: ${result.error}`);
+            }
+            logResult(result);
+          }
+        }
+      } finally {
+        const removed = await cleanUpIssuance(db.url, fixtures);
+        log(
+          `issuance: removed ${removed} rows the bench's providers held (issued tokens, unused codes), vacuumed`,
+        );
+      }
     }
     memory.sample();
     await stopChild(grantry.child);

@@ -16,10 +16,9 @@ export const KINDS: Kind[] = [
   { path: 'authorization_codes', table: 'oauth2_authorization_codes', label: 'codes' },
 ];
 
-export interface Scenario {
+/** What the report needs of a scenario (reads, issuance, mixed). */
+export interface ScenarioInfo {
   name: string;
-  kind: Kind;
-  as: 'admin' | 'owner';
   /** Request paths, cycled through under load; the first one is the one compared. */
   paths: string[];
   /** Minimum Grantry/baseline requests-per-second ratio. */
@@ -27,6 +26,11 @@ export interface Scenario {
   /** False: compared and its queries counted, but not put under load. */
   load: boolean;
   note?: string;
+}
+
+export interface Scenario extends ScenarioInfo {
+  kind: Kind;
+  as: 'admin' | 'owner';
 }
 
 /** Facts about one grant table that the scenarios are built from. */
