@@ -113,7 +113,7 @@ describe('openid-client against Grantry', () => {
     return new URL(callback);
   }
 
-  it('discovers the provider: issuer, endpoints and keys', async () => {
+  it('discovers the provider: issuer, endpoints and keys', () => {
     const metadata = config.serverMetadata();
     expect(metadata.issuer).toBe(`${base}/application/o/${slug}/`);
     expect(metadata.token_endpoint).toBe(`${base}/application/o/token/`);
