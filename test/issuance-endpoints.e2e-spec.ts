@@ -794,6 +794,30 @@ describe('issuance endpoints: userinfo, introspection, revocation, discovery, en
       }
     });
 
+    it('answers 405 to a GET of a shared endpoint that has none, instead of redirecting', async () => {
+      for (const name of ['token', 'device', 'introspect', 'revoke']) {
+        const response = await send(t.app, 'GET', `/application/o/${name}/`);
+        expect({ name, status: response.status, body: response.body, allow: response.headers.allow }).toEqual(
+          {
+            name,
+            status: 405,
+            body: { detail: 'Method "GET" not allowed.' },
+            allow: 'POST, OPTIONS',
+          },
+        );
+      }
+    });
+
+    it('advertises no signing algorithm for a provider whose key pair is gone (Grantry never signs HS256)', async () => {
+      const s = await setup();
+      await t.dataSource.query('UPDATE oauth2_providers SET signing_key = NULL WHERE id = $1', [
+        s.providerId,
+      ]);
+      const response = await send(t.app, 'GET', paths(s.slug)[0] ?? '', { headers: { host: HOST } });
+      expect(response.status).toBe(200);
+      expect((response.body as Record<string, unknown>).id_token_signing_alg_values_supported).toEqual([]);
+    });
+
     it('answers 404 {"detail": "Not found."} for an unknown slug, an application without a provider, and a malformed slug', async () => {
       const bare = await setup();
       await t.dataSource.query('UPDATE applications SET provider_id = NULL WHERE slug = $1', [bare.slug]);

@@ -9,6 +9,12 @@ import { APPLICATION_SLUG } from '../../../providers/providers';
 import { baseUrl } from '../core/http';
 import { GetDiscoveryQuery } from './discovery.query';
 
+/**
+ * The shared endpoints below /application/o/ that have no GET: a GET there reaches the `<slug>` route, and is answered
+ * as authentik's views answer a method they lack (405), not redirected to a document that cannot exist.
+ */
+const POST_ONLY_ENDPOINTS = new Set(['token', 'device', 'introspect', 'revoke']);
+
 /** Where an application's OpenID Provider metadata is, below the base URL. */
 export function discoveryPath(slug: string): string {
   return `/application/o/${slug}/.well-known/openid-configuration`;
@@ -53,6 +59,11 @@ export class DiscoveryController {
   @Get('application/o/:slug')
   providerRoot(@Param('slug') slug: string, @Res() reply: FastifyReply): void {
     if (!APPLICATION_SLUG.test(slug)) throw new ApiError(HttpStatus.NOT_FOUND, DETAIL.notFound);
+    if (POST_ONLY_ENDPOINTS.has(slug)) {
+      throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed('GET'), {
+        allow: 'POST, OPTIONS',
+      });
+    }
     const prefix = this.config.publicUrl === undefined ? '' : new URL(this.config.publicUrl).pathname;
     void reply
       .code(302)
