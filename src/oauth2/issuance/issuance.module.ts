@@ -1,20 +1,39 @@
 import { Module } from '@nestjs/common';
 import { SessionsModule } from '../../sessions/sessions.module';
-import { Clients } from './core/clients';
-import { TokenIssuer } from './core/token-issuer';
+import { ApplicationAccess } from './access/application-access';
 import { AuthorizeController } from './authorize/authorize.controller';
 import { FulfillAuthorizationHandler } from './authorize/fulfill-authorization.command';
-import { ApplicationAccess } from './access/application-access';
 import { ConsentStore } from './consent/consent-store';
+import { Clients } from './core/clients';
+import { TokenIssuer } from './core/token-issuer';
+import { DiscoveryController } from './endpoints/discovery.controller';
+import { GetDiscoveryHandler } from './endpoints/discovery.query';
+import { EndSessionController } from './endpoints/end-session.controller';
+import { EndProviderSessionHandler } from './endpoints/end-session.command';
+import { IntrospectController } from './endpoints/introspect.controller';
+import { IntrospectTokenHandler } from './endpoints/introspect.query';
 import { JwksController } from './endpoints/jwks.controller';
+import { GetJwksHandler } from './endpoints/jwks.query';
+import { RevokeController } from './endpoints/revoke.controller';
+import { RevokeTokenHandler } from './endpoints/revoke.command';
+import { UserinfoController } from './endpoints/userinfo.controller';
+import { GetUserinfoHandler } from './endpoints/userinfo.query';
 import { ExchangeTokenHandler } from './token/exchange-token.command';
 import { TokenController } from './token/token.controller';
-import { GetJwksHandler } from './endpoints/jwks.query';
 
 /** The provider side of OAuth2/OIDC (authentik's /application/o/ views). */
 @Module({
   imports: [SessionsModule],
-  controllers: [JwksController, TokenController, AuthorizeController],
+  controllers: [
+    JwksController,
+    TokenController,
+    AuthorizeController,
+    UserinfoController,
+    IntrospectController,
+    RevokeController,
+    DiscoveryController,
+    EndSessionController,
+  ],
   providers: [
     GetJwksHandler,
     Clients,
@@ -23,6 +42,11 @@ import { GetJwksHandler } from './endpoints/jwks.query';
     FulfillAuthorizationHandler,
     ConsentStore,
     ApplicationAccess,
+    GetUserinfoHandler,
+    IntrospectTokenHandler,
+    RevokeTokenHandler,
+    GetDiscoveryHandler,
+    EndProviderSessionHandler,
   ],
   exports: [Clients, TokenIssuer, ConsentStore, ApplicationAccess],
 })
