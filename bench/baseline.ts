@@ -10,8 +10,11 @@
  * It reuses Grantry's pure helpers (page and ordering parsing, pagination arithmetic, the user/provider DTO
  * functions, id_token formatting, timestamps), so its JSON is byte-comparable with Grantry's.
  *
+ * It also serves the issuance bare loop (bench/issuance-baseline.ts): POST /application/o/token/ and
+ * /application/o/introspect/, from the same pool.
+ *
  * Environment: DATABASE_URL (required), PORT (default 9100), HOST (127.0.0.1), POOL_SIZE (10), PAGE_SIZE_DEFAULT
- * (20), PAGE_SIZE_MAX (100), AVATARS (initials).
+ * (20), PAGE_SIZE_MAX (100), AVATARS (initials), SECRET_KEY (to open the providers' signing keys; issuance only).
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';

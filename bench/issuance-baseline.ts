@@ -34,6 +34,7 @@ import { Sealer } from '../src/keys/sealing';
 import { loadSigningKey, type SigningKey, signJwt } from '../src/keys/signing-keys';
 import { accessTokenHash, issuerFor, subjectFor } from '../src/oauth2/common/grants';
 import { readClientCredentials, secretMatches } from '../src/oauth2/issuance/core/clients';
+import { idTokenDict, scopeList } from '../src/oauth2/issuance/endpoints/grant-lookup';
 import { TOKEN_ERRORS, type TokenErrorCode } from '../src/oauth2/issuance/core/oauth-errors';
 import { redirectUriMatches } from '../src/oauth2/issuance/core/redirect-uris';
 import {
@@ -485,9 +486,11 @@ export class IssuanceBaseline {
   }
 
   /**
-   * POST /application/o/introspect/ (RFC 7662, authentik's TokenIntrospectionView): the client authenticated by its
-   * secret, the token looked up by hash among the client's access and refresh tokens, its stored ID token claims
-   * answered with active, scope and client_id; anything wrong is `{"active": false}`.
+   * POST /application/o/introspect/ (RFC 7662, authentik's TokenIntrospectionView, as
+   * src/oauth2/issuance/endpoints/introspect.query.ts does it): the client authenticated by its secret, the token
+   * looked up by hash as one of its access tokens, else refresh tokens (findGrant's statement), its stored ID token
+   * claims answered (idTokenDict) with active, scope and client_id; anything else is `{"active": false}`. A wrong
+   * secret is not audited here (Grantry inserts an audit event): the bench never sends one.
    */
   async introspect(request: http.IncomingMessage, form: URLSearchParams): Promise<Answer> {
     const inactive: Answer = { status: 200, body: { active: false }, headers: NO_STORE };
@@ -496,31 +499,40 @@ export class IssuanceBaseline {
       body: form,
     } as unknown as FastifyRequest);
     const provider = await this.client(credentials.clientId);
-    if (!provider || !secretMatches(provider.client_secret_hash, credentials.clientSecret)) return inactive;
+    if (
+      !provider ||
+      provider.client_type === 'public' ||
+      !secretMatches(provider.client_secret_hash, credentials.clientSecret)
+    ) {
+      return inactive;
+    }
     const value = form.get('token') ?? '';
     if (value === '') return inactive;
     const { rows } = await this.pool.query<{
-      id_token: Record<string, unknown>;
-      scope: string;
-      expired: boolean;
       revoked: boolean;
+      expired: boolean;
+      scope: string;
+      id_token: Record<string, unknown> | null;
     }>(
-      `SELECT id_token, scope, COALESCE(expiring AND expires < now(), false) AS expired, revoked
-         FROM oauth2_access_tokens WHERE token_hash = $1 AND provider_id = $2
-       UNION ALL
-       SELECT id_token, scope, COALESCE(expiring AND expires < now(), false) AS expired, revoked
-         FROM oauth2_refresh_tokens WHERE token_hash = $1 AND provider_id = $2
-       LIMIT 1`,
+      `SELECT * FROM (
+         SELECT 'access' AS kind, id, user_id, scope, revoked,
+                COALESCE(expiring AND expires < now(), false) AS expired, id_token
+           FROM oauth2_access_tokens WHERE token_hash = $1 AND provider_id = $2
+         UNION ALL
+         SELECT 'refresh', id, user_id, scope, revoked,
+                COALESCE(expiring AND expires < now(), false), id_token
+           FROM oauth2_refresh_tokens WHERE token_hash = $1 AND provider_id = $2) g
+       ORDER BY kind LIMIT 1`,
       [sha256(value), provider.id],
     );
-    const token = rows[0];
-    if (!token) return inactive;
+    const grant = rows[0];
+    if (!grant || grant.expired) return inactive;
     return {
       status: 200,
       body: {
-        ...token.id_token,
-        active: !token.expired && !token.revoked,
-        scope: scopeSet(token.scope).join(' '),
+        ...idTokenDict(grant.id_token ?? {}),
+        active: !grant.revoked,
+        scope: scopeList(grant.scope).join(' '),
         client_id: provider.client_id,
       },
       headers: NO_STORE,

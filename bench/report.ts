@@ -96,8 +96,11 @@ function jsonCell(result: ScenarioResult): string {
   return result.comparison.match ? 'same' : 'MISMATCH';
 }
 
-function rows(report: Report): string[][] {
-  return report.results.map((result) => {
+/** Issuance scenarios (and the reads measured alongside them) get a table of their own. */
+export const isIssuance = (result: ScenarioResult): boolean => result.scenario.name.startsWith('issue: ');
+
+function rows(report: Report, which: (result: ScenarioResult) => boolean = () => true): string[][] {
+  return report.results.filter(which).map((result) => {
     const problems = [
       failures(result.grantry) && `Grantry: ${failures(result.grantry)}`,
       failures(result.baseline) && `baseline: ${failures(result.baseline)}`,
@@ -184,9 +187,19 @@ export function summary(report: Report): { pass: number; fail: number; mismatche
 
 export function printReport(report: Report): string {
   const { pass, fail, mismatches } = summary(report);
+  const issuance = report.results.some(isIssuance);
+  const reads = report.results.some((r) => !isIssuance(r));
   return [
-    '',
-    textTable(HEADER, rows(report)),
+    ...(reads
+      ? [
+          '',
+          textTable(
+            HEADER,
+            rows(report, (r) => !isIssuance(r)),
+          ),
+        ]
+      : []),
+    ...(issuance || !reads ? ['', textTable(HEADER, rows(report, isIssuance))] : []),
     '',
     textTable(LIMIT_HEADER, limitRows(report)),
     '',
@@ -231,7 +244,24 @@ export function markdownReport(report: Report): string {
     'SQL/req = SQL statements per request (authentication included), counted by pg_stat_statements over sequential',
     'requests. JSON: the two servers\u2019 bodies for the scenario\u2019s (first) request, compared byte for byte.',
     '',
-    markdownTable(HEADER, rows(report)),
+    markdownTable(
+      HEADER,
+      rows(report, (r) => !isIssuance(r)),
+    ),
+    '',
+    '## Issuance',
+    '',
+    'POST /application/o/token/ and /application/o/introspect/ on Grantry against the bare loop of',
+    '`bench/issuance-baseline.ts` (node:http + pg, the same statements, the same signing with the same key), target',
+    '>= 0.5x. JSON for the token endpoint: status, member order, token_type, scope, expires_in, the refresh token’s',
+    'form, both JWTs’ headers, claim order and stable claims compared, and every signature verified with the',
+    'provider’s public key (fresh tokens differ by nature); introspection answers are compared byte for byte.',
+    '`issue: mixed` rows: a read scenario measured on both servers alone, then again while client_credentials runs',
+    'on the same server at a fixed rate (the note gives it), with the read’s own target. See bench/README.md.',
+    '',
+    ...(report.results.some(isIssuance)
+      ? [markdownTable(HEADER, rows(report, isIssuance))]
+      : ['Not run (`--only` left these scenarios out).']),
     '',
     '## Other measures',
     '',
