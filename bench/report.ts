@@ -244,10 +244,12 @@ export function markdownReport(report: Report): string {
     'SQL/req = SQL statements per request (authentication included), counted by pg_stat_statements over sequential',
     'requests. JSON: the two servers\u2019 bodies for the scenario\u2019s (first) request, compared byte for byte.',
     '',
-    markdownTable(
-      HEADER,
-      rows(report, (r) => !isIssuance(r)),
-    ),
+    report.results.some((r) => !isIssuance(r))
+      ? markdownTable(
+          HEADER,
+          rows(report, (r) => !isIssuance(r)),
+        )
+      : 'Not run (`--only` left these scenarios out).',
     '',
     '## Issuance',
     '',
