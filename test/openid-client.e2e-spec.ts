@@ -107,9 +107,11 @@ describe('openid-client against Grantry', () => {
     expect(consent).toContain('Relying Party');
     expect(consent).toContain('Email address');
     await page.getByRole('button', { name: /allow/i }).click();
-    await page.waitForURL(/rp\.test/);
+    // The redirect to the client is the navigation's last URL (Chromium does not hand redirected requests to routes;
+    // the route answers the host, which does not exist, if it is asked directly).
+    await page.waitForURL((url) => url.host === 'rp.test', { waitUntil: 'commit' });
+    callback = page.url();
     await context.close();
-    if (callback === undefined) throw new Error('Grantry never redirected to the client');
     return new URL(callback);
   }
 
@@ -189,11 +191,12 @@ describe('openid-client against Grantry', () => {
       expect(deleted.status).toBe(204);
     }
     expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toEqual({ active: false });
-    await expect(oidc.fetchUserInfo(config, refreshed.access_token, claims?.sub ?? '')).rejects.toMatchObject(
-      {
-        status: 401,
-      },
+    const refused = await oidc.fetchUserInfo(config, refreshed.access_token, claims?.sub ?? '').then(
+      () => undefined,
+      (error: unknown) => error as { message: string; cause?: Response },
     );
+    expect(refused?.message).toBe('unexpected HTTP response status code');
+    expect(refused?.cause?.status).toBe(401);
   });
 
   it('client credentials', async () => {

@@ -135,7 +135,8 @@ export class TokenIssuer {
       provider.accessTokenValidity,
       "the provider's access_token_validity",
     );
-    const expires = new Date(now.getTime() + accessLifetimeMs);
+    // Whole seconds, so the row's expiry (what the inventory shows) is exactly the tokens' `exp`.
+    const expires = new Date(Math.floor((now.getTime() + accessLifetimeMs) / 1000) * 1000);
     const scope = input.scopes.join(' ');
     const claims: Record<string, unknown> = {
       iss: this.issuer(input.client, input.base),
