@@ -352,7 +352,8 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
     username: string,
     password: string,
   ): Promise<number | undefined> {
-    if (password === '' || username.length > 150) return undefined;
+    // PostgreSQL refuses NUL in text: such a name is no user's, and must not become a 500.
+    if (password === '' || username.length > 150 || username.includes('\0')) return undefined;
     const [row] = await manager.query<{ id: number }[]>(
       `SELECT u.id FROM api_tokens t JOIN users u ON u.id = t.user_id
         WHERE t.key_hash = $1 AND t.intent = 'app_password' AND u.username = $2 AND u.is_active
