@@ -19,7 +19,7 @@ export function html(value: string): string {
     .replace(/'/g, '&#39;');
 }
 
-function layout(title: string, main: string): string {
+export function layout(title: string, main: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

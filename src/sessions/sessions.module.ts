@@ -8,6 +8,6 @@ import { WebController } from './web.controller';
 @Module({
   controllers: [WebController],
   providers: [SessionService, LoginThrottle, CsrfTokens],
-  exports: [SessionService],
+  exports: [SessionService, CsrfTokens],
 })
 export class SessionsModule {}

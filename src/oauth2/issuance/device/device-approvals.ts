@@ -1,0 +1,113 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { SignedIn } from '../../../sessions/session.service';
+import { MODEL, recordIssuanceEvent } from '../core/audit';
+import { scopeSet } from '../core/scopes';
+
+/** A device authorization waiting for a person: what the confirmation page shows. */
+export interface PendingDevice {
+  id: number;
+  providerId: number;
+  applicationName: string;
+  scopes: string[];
+}
+
+/**
+ * The condition under which a device row can still be approved or denied: nobody has approved it, it has not
+ * expired, and its provider serves an application (authentik's validate_code refuses a provider without one).
+ */
+const PENDING = `d.user_id IS NULL AND d.expires > now()
+  AND EXISTS (SELECT 1 FROM applications a WHERE a.provider_id = d.provider_id)`;
+
+/**
+ * A person's decision on a device authorization (authentik's OAuthDeviceCodeFinishStage, reached after the
+ * provider's authorization flow with its consent stage). Every way a user code is approved or denied goes through
+ * this class, and each decision is one statement that only a pending row satisfies, so of two approvals of one code
+ * (two tabs, two people) exactly one wins, and a code already approved cannot be approved or denied again.
+ *
+ * Where the lead adds what authentik's authorization flow does before this point:
+ * - the application-access check (authentik's policy engine on the application; Grantry's group bindings) belongs
+ *   at the top of `approve`, and in `pending`, so that a person without access is told before they choose;
+ * - storing consent (authentik's UserConsent, for the provider's consent mode) belongs inside `approve`'s
+ *   transaction, after the row is won, so that consent is stored only for an approval that took effect.
+ */
+@Injectable()
+export class DeviceApprovals {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The pending device authorization of this user code, or undefined (unknown, expired, already approved). */
+  async pending(userCode: string): Promise<PendingDevice | undefined> {
+    const [row] = await this.dataSource.query<
+      { id: number; provider_id: number; scope: string; name: string }[]
+    >(
+      `SELECT d.id, d.provider_id, d.scope, a.name
+         FROM oauth2_device_tokens d JOIN applications a ON a.provider_id = d.provider_id
+        WHERE d.user_code = $1 AND ${PENDING}`,
+      [userCode],
+    );
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      providerId: row.provider_id,
+      applicationName: row.name,
+      scopes: scopeSet(row.scope),
+    };
+  }
+
+  /**
+   * Approves the device authorization of `userCode` for the signed-in user: the row gets the user, the Grantry
+   * session (the tokens' `sid`) and the time of sign-in (`auth_time`), and the token endpoint then redeems the device
+   * code. Answers the application's name, or undefined when the code is not pending (nothing changes then).
+   */
+  async approve(userCode: string, signedIn: SignedIn, requestId: string): Promise<string | undefined> {
+    return this.dataSource.transaction(async (manager) => {
+      const [row] = await manager.query<{ id: number; provider_id: number; name: string }[]>(
+        `UPDATE oauth2_device_tokens d SET user_id = $2, session_id = $3, auth_time = $4
+          WHERE d.user_code = $1 AND ${PENDING}
+         RETURNING d.id, d.provider_id,
+                   (SELECT a.name FROM applications a WHERE a.provider_id = d.provider_id) AS name`,
+        [userCode, signedIn.user.id, signedIn.session.id, signedIn.session.created],
+      );
+      if (!row) return undefined;
+      await recordIssuanceEvent(manager, {
+        action: 'authorization_granted',
+        actorUserId: signedIn.user.id,
+        actorUsername: signedIn.user.username,
+        model: MODEL.deviceToken,
+        objectPk: row.id,
+        objectUserId: signedIn.user.id,
+        providerId: row.provider_id,
+        requestId,
+      });
+      return row.name;
+    });
+  }
+
+  /**
+   * Denies the device authorization of `userCode`: the row is deleted, so the device's next poll gets
+   * `invalid_grant` and it stops. Answers the application's name, or undefined when the code is not pending.
+   */
+  async deny(userCode: string, signedIn: SignedIn, requestId: string): Promise<string | undefined> {
+    return this.dataSource.transaction(async (manager) => {
+      const [row] = await manager.query<{ id: number; provider_id: number; name: string }[]>(
+        `DELETE FROM oauth2_device_tokens d
+          WHERE d.user_code = $1 AND ${PENDING}
+         RETURNING d.id, d.provider_id,
+                   (SELECT a.name FROM applications a WHERE a.provider_id = d.provider_id) AS name`,
+        [userCode],
+      );
+      if (!row) return undefined;
+      await recordIssuanceEvent(manager, {
+        action: 'authorization_denied',
+        actorUserId: signedIn.user.id,
+        actorUsername: signedIn.user.username,
+        model: MODEL.deviceToken,
+        objectPk: row.id,
+        objectUserId: signedIn.user.id,
+        providerId: row.provider_id,
+        requestId,
+      });
+      return row.name;
+    });
+  }
+}
