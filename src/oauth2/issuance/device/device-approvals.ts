@@ -33,6 +33,7 @@ const PENDING = `d.user_id IS NULL AND d.expires > now()
  */
 @Injectable()
 export class DeviceApprovals {
+  // Each statement is a WITH ... SELECT: TypeORM answers a bare UPDATE or DELETE as [rows, count], not as rows.
   constructor(private readonly dataSource: DataSource) {}
 
   /** The pending device authorization of this user code, or undefined (unknown, expired, already approved). */
@@ -62,10 +63,11 @@ export class DeviceApprovals {
   async approve(userCode: string, signedIn: SignedIn, requestId: string): Promise<string | undefined> {
     return this.dataSource.transaction(async (manager) => {
       const [row] = await manager.query<{ id: number; provider_id: number; name: string }[]>(
-        `UPDATE oauth2_device_tokens d SET user_id = $2, session_id = $3, auth_time = $4
-          WHERE d.user_code = $1 AND ${PENDING}
-         RETURNING d.id, d.provider_id,
-                   (SELECT a.name FROM applications a WHERE a.provider_id = d.provider_id) AS name`,
+        `WITH won AS (
+           UPDATE oauth2_device_tokens d SET user_id = $2, session_id = $3, auth_time = $4
+            WHERE d.user_code = $1 AND ${PENDING}
+           RETURNING d.id, d.provider_id)
+         SELECT won.id, won.provider_id, a.name FROM won JOIN applications a ON a.provider_id = won.provider_id`,
         [userCode, signedIn.user.id, signedIn.session.id, signedIn.session.created],
       );
       if (!row) return undefined;
@@ -90,10 +92,11 @@ export class DeviceApprovals {
   async deny(userCode: string, signedIn: SignedIn, requestId: string): Promise<string | undefined> {
     return this.dataSource.transaction(async (manager) => {
       const [row] = await manager.query<{ id: number; provider_id: number; name: string }[]>(
-        `DELETE FROM oauth2_device_tokens d
-          WHERE d.user_code = $1 AND ${PENDING}
-         RETURNING d.id, d.provider_id,
-                   (SELECT a.name FROM applications a WHERE a.provider_id = d.provider_id) AS name`,
+        `WITH gone AS (
+           DELETE FROM oauth2_device_tokens d
+            WHERE d.user_code = $1 AND ${PENDING}
+           RETURNING d.id, d.provider_id)
+         SELECT gone.id, gone.provider_id, a.name FROM gone JOIN applications a ON a.provider_id = gone.provider_id`,
         [userCode],
       );
       if (!row) return undefined;
