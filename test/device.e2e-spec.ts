@@ -15,6 +15,7 @@ import {
   DEVICE_REQUEST_WINDOW_SECONDS,
 } from '../src/oauth2/issuance/device/device-throttle';
 import { INVALID_CODE, THROTTLED_CODE } from '../src/oauth2/issuance/device/device-pages';
+import { RequestDeviceAuthorizationHandler } from '../src/oauth2/issuance/device/request-device-authorization.command';
 import { createApplication, createProvider, type CreateProviderInput } from '../src/providers/providers';
 import type { OAuth2ProviderEntity } from '../src/providers/oauth2-provider.entity';
 import { PAGE_CSP } from '../src/sessions/pages';
@@ -85,7 +86,10 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
   beforeAll(async () => {
     t = await createTestApp({ TRUSTED_PROXIES: 'loopback' }, true);
     // A second instance on the same database: the throttle must count both.
-    other = await createTestApp({ TRUSTED_PROXIES: 'loopback' }, true);
+    other = await createTestApp(
+      { TRUSTED_PROXIES: 'loopback', PUBLIC_URL: 'https://id.example.com/sso' },
+      true,
+    );
     f = new Factories(t.dataSource);
     base = listeningBase(t.app);
     provider = await providerWithApplication(APP_NAME);
@@ -246,6 +250,8 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       );
       expect(text?.row).not.toContain(body.device_code);
       expect(text?.row).not.toContain(body.device_code.slice(0, 32));
+      // Nor does any log line.
+      expect(t.logs.text).not.toContain(body.device_code.slice(0, 32));
     });
 
     it('takes the client id from HTTP Basic, without checking the secret; each request gets its own codes', async () => {
@@ -260,6 +266,52 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       // Every mapped scope when none is asked for (authentik's check_scope on an empty request).
       expect((await rowOf(a.user_code))?.scope).toBe(MAPPED_SCOPES.join(' '));
       expect((await rowOf(a.user_code))?.family_id).not.toBe((await rowOf(b.user_code))?.family_id);
+    });
+
+    it('builds the verification URIs on PUBLIC_URL, else on the forwarded scheme and host of a trusted proxy', async () => {
+      const configured = await requestDevice(
+        { client_id: provider.clientId },
+        { on: listeningBase(other.app), headers: { 'x-forwarded-host': 'evil.example' } },
+      );
+      expect(configured.status).toBe(200);
+      const a = configured.json as DeviceBody;
+      expect([a.verification_uri, a.verification_uri_complete]).toEqual([
+        'https://id.example.com/sso/device',
+        `https://id.example.com/sso/device?code=${a.user_code}`,
+      ]);
+      const forwarded = await requestDevice(
+        { client_id: provider.clientId },
+        { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'tv.example.org' } },
+      );
+      const b = forwarded.json as DeviceBody;
+      expect([b.verification_uri, b.verification_uri_complete]).toEqual([
+        'https://tv.example.org/device',
+        `https://tv.example.org/device?code=${b.user_code}`,
+      ]);
+    });
+
+    it('a user code another row holds is drawn again (the unique index decides)', async () => {
+      const taken = await pendingCode();
+      const handler = t.app.get(RequestDeviceAuthorizationHandler);
+      const original = handler.drawUserCode;
+      const draw = jest
+        .fn<string, []>()
+        .mockReturnValueOnce(taken.user_code)
+        .mockReturnValueOnce(taken.user_code)
+        .mockImplementation(original);
+      handler.drawUserCode = draw;
+      try {
+        const response = await requestDevice({ client_id: provider.clientId });
+        expect(response.status).toBe(200);
+        const body = response.json as DeviceBody;
+        expect(draw).toHaveBeenCalledTimes(3);
+        expect(body.user_code).not.toBe(taken.user_code);
+        expect((await rowOf(body.user_code))?.device_code_hash).toEqual(sha256(body.device_code));
+        // The row that held the code is untouched.
+        expect((await rowOf(taken.user_code))?.device_code_hash).toEqual(sha256(taken.device_code));
+      } finally {
+        handler.drawUserCode = original;
+      }
     });
 
     it("expires_in is the provider's access_code_validity in whole seconds", async () => {

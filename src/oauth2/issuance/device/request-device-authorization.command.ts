@@ -52,6 +52,9 @@ export class RequestDeviceAuthorizationCommand extends Command<DeviceAuthorizati
  */
 @CommandHandler(RequestDeviceAuthorizationCommand)
 export class RequestDeviceAuthorizationHandler implements ICommandHandler<RequestDeviceAuthorizationCommand> {
+  /** Where user codes come from; the e2e suite swaps it to force a clash, which chance would not give it. */
+  drawUserCode: () => string = generateUserCode;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clients: Clients,
@@ -73,7 +76,7 @@ export class RequestDeviceAuthorizationHandler implements ICommandHandler<Reques
     const deviceCode = generateDeviceCode();
     const familyId = randomUUID();
     for (let attempt = 0; attempt < USER_CODE_ATTEMPTS; attempt += 1) {
-      const userCode = generateUserCode();
+      const userCode = this.drawUserCode();
       const inserted = await this.dataSource.query<{ id: number }[]>(
         `INSERT INTO oauth2_device_tokens (provider_id, device_code_hash, user_code, scope, expires, family_id)
          VALUES ($1, $2, $3, $4, now() + $5::float8 * interval '1 millisecond', $6)
