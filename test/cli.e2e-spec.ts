@@ -524,6 +524,8 @@ describe('provider and app create', () => {
       signing_key: expect.stringMatching(/^[0-9a-f-]{36}$/),
       signing_algorithm: 'RS256',
       signing_kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      consent_mode: 'expiring',
+      consent_expire_in: 'weeks=4',
     });
     const secret = body.client_secret as string;
     const rows: Record<string, unknown>[] = await dataSource.query(
@@ -561,6 +563,8 @@ describe('provider and app create', () => {
       signing_key: expect.stringMatching(/^[0-9a-f-]{36}$/),
       signing_algorithm: 'RS256',
       signing_kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      consent_mode: 'expiring',
+      consent_expire_in: 'weeks=4',
     });
     const rows: unknown[] = await dataSource.query(
       'SELECT client_secret_hash FROM oauth2_providers WHERE id = $1',
@@ -591,6 +595,7 @@ describe('provider and app create', () => {
       slug,
       name: 'My App',
       provider: provider.pk,
+      groups: [],
     });
     const other = unique('cli-app2').slice(0, 50);
     expect(
@@ -613,7 +618,96 @@ describe('provider and app create', () => {
       slug: other,
       name: 'Lonely',
       provider: null,
+      groups: [],
     });
+  });
+
+  it('provider create --consent-mode and --consent-expire-in: stored, printed, validated', async () => {
+    const body = await json([
+      'provider',
+      'create',
+      '--name',
+      unique('cli-consent'),
+      '--consent-mode',
+      'permanent',
+      '--consent-expire-in',
+      'days=2;hours=12',
+    ]);
+    expect(body).toEqual(
+      expect.objectContaining({ consent_mode: 'permanent', consent_expire_in: 'days=2;hours=12' }),
+    );
+    const rows: unknown[] = await dataSource.query(
+      'SELECT consent_mode, consent_expire_in FROM oauth2_providers WHERE id = $1',
+      [body.pk],
+    );
+    expect(rows).toEqual([{ consent_mode: 'permanent', consent_expire_in: 'days=2;hours=12' }]);
+    const name = unique('cli-consent-bad');
+    expect(await failure(['provider', 'create', '--name', name, '--consent-mode', 'sometimes'])).toBe(
+      'option --consent-mode must be one of implicit, expiring, permanent, always, got "sometimes"',
+    );
+    expect(await failure(['provider', 'create', '--name', name, '--consent-expire-in', 'fortnight=1'])).toBe(
+      '--consent-expire-in "fortnight=1" is not a valid duration: unknown key "fortnight" ' +
+        '(expected e.g. "hours=1;minutes=30" with keys weeks, days, hours, minutes, seconds, milliseconds, microseconds)',
+    );
+    expect(await dataSource.query('SELECT 1 FROM oauth2_providers WHERE name = $1', [name])).toEqual([]);
+  });
+
+  it('app create --group: binds the application to each group, once, in one transaction', async () => {
+    const first = unique('cli-app-group');
+    const second = unique('cli-app-group');
+    await json(['group', 'create', '--name', first]);
+    await json(['group', 'create', '--name', second]);
+    const one = unique('cli-bound').slice(0, 50);
+    expect(await json(['app', 'create', '--slug', one, '--name', 'One', '--group', first])).toEqual({
+      pk: expect.any(String),
+      slug: one,
+      name: 'One',
+      provider: null,
+      groups: [first],
+    });
+    const two = unique('cli-bound').slice(0, 50);
+    const body = await json([
+      'app',
+      'create',
+      '--slug',
+      two,
+      '--name',
+      'Two',
+      '--group',
+      second,
+      `--group=${first}`,
+      '--group',
+      second,
+    ]);
+    expect(body.groups).toEqual([second, first]);
+    const bindings: unknown[] = await dataSource.query(
+      `SELECT g.name FROM application_groups ag JOIN groups g ON g.id = ag.group_id
+        WHERE ag.application_id = $1 ORDER BY g.name`,
+      [body.pk],
+    );
+    expect(bindings).toEqual([first, second].sort().map((name) => ({ name })));
+
+    // Text output names the groups.
+    const three = unique('cli-bound').slice(0, 50);
+    const run = await cli(['app', 'create', '--slug', three, '--name', 'Three', '--group', first]);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(
+      new RegExp(`^Created application "${three}" \\(pk [0-9a-f-]{36}\\), for members of "${first}"\\.\\n$`),
+    );
+  });
+
+  it('app create --group with an unknown group: an error naming it, exit 1, nothing written', async () => {
+    const known = unique('cli-app-group');
+    await json(['group', 'create', '--name', known]);
+    const missing = unique('no-such-group');
+    const slug = unique('cli-unbound').slice(0, 50);
+    expect(
+      await failure(['app', 'create', '--slug', slug, '--name', 'X', '--group', known, '--group', missing]),
+    ).toBe(`no group named "${missing}"`);
+    expect(await dataSource.query('SELECT 1 FROM applications WHERE slug = $1', [slug])).toEqual([]);
+    const run = await cli(['app', 'create', '--slug', slug, '--name', 'X', '--group', missing]);
+    expect(run).toEqual({ code: 1, stdout: '', stderr: `error: no group named "${missing}"\n` });
+    expect(await dataSource.query('SELECT 1 FROM applications WHERE slug = $1', [slug])).toEqual([]);
   });
 });
 

@@ -462,7 +462,9 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       expect(form.text).toMatch(
         /<input id="code" name="code" type="text" inputmode="numeric"[^>]* autofocus value="123456789"/,
       );
-      expect(form.text).toContain(`Signed in as ${escaped(user.username)}.`);
+      expect(form.text).toContain(
+        `<p class="lead">Signed in as <strong>${escaped(user.username)}</strong>.</p>`,
+      );
       expect(form.text).not.toMatch(/<script|javascript:|\son[a-z]+=|style=/i);
     });
 
@@ -491,7 +493,7 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       for (const csrf of [undefined, 'x'.repeat(43), '', loginToken, theirs]) {
         const response = await c.post('/device', {
           code: device.user_code,
-          action: 'allow',
+          decision: 'allow',
           ...(csrf === undefined ? {} : { csrf_token: csrf }),
         });
         expect(response.status).toBe(403);
@@ -510,20 +512,25 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       expect(response.status).toBe(200);
       expect(response.headers.get('content-security-policy')).toBe(PAGE_CSP);
       expect(response.text).toContain(`<title>Connect ${escaped(APP_NAME)} · Grantry</title>`);
-      expect(response.text).toContain(`<h1>Connect ${escaped(APP_NAME)}?</h1>`);
+      expect(response.text).toContain(`<h1>Connect ${escaped(APP_NAME)} on your device?</h1>`);
       expect(response.text).toContain(
-        `You're about to sign into ${escaped(APP_NAME)} on a device, as ${escaped(user.username)}.`,
+        `<p class="lead">You're about to sign into ${escaped(APP_NAME)} on a device, as <strong>${escaped(user.username)}</strong>.</p>`,
       );
       expect(response.text).toContain(
-        '<ul>\n<li>openid</li>\n<li>Email address</li>\n<li>Access to request new tokens without interaction</li>\n</ul>',
+        `<h2 id="requested">${escaped(APP_NAME)} asks for</h2>
+<ul class="scopes" aria-labelledby="requested">
+<li><span class="scope-name"><code>openid</code></span></li>
+<li><span class="scope-name">Email address<code class="scope-id">email</code></span></li>
+<li><span class="scope-name">Access to request new tokens without interaction<code class="scope-id">offline_access</code></span></li>
+</ul>`,
       );
       const grouped = `${device.user_code.slice(0, 3)} ${device.user_code.slice(3, 6)} ${device.user_code.slice(6)}`;
       expect(response.text).toContain(`<dt>Code</dt><dd>${grouped}</dd>`);
       expect(response.text).toContain(`<input type="hidden" name="code" value="${device.user_code}">`);
-      expect(response.text).toContain('<button type="submit" name="action" value="allow">Allow</button>');
-      expect(response.text).toContain(
-        '<button type="submit" name="action" value="deny" class="secondary">Deny</button>',
-      );
+      expect(response.text).toContain(`<div class="actions">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</div>`);
       expect(response.text).not.toMatch(/<script|javascript:|\son[a-z]+=|style=/i);
       // Looking changes nothing.
       expect(await rowOf(device.user_code)).toMatchObject({
@@ -538,13 +545,13 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       const { c } = await signedIn();
       const response = await submit(c, { code: device.user_code });
       expect(response.status).toBe(200);
-      expect(response.text).toContain('<p>It asks for no access beyond signing you in.</p>');
+      expect(response.text).toContain(`<p>${escaped(APP_NAME)} asks only to know that you signed in.</p>`);
     });
 
     it('Allow: the row gets the user, the session and its sign-in time, with an audit event', async () => {
       const device = await pendingCode();
       const { c, user } = await signedIn();
-      const response = await submit(c, { code: device.user_code, action: 'allow' });
+      const response = await submit(c, { code: device.user_code, decision: 'allow' });
       expect(response.status).toBe(200);
       expect(response.text).toContain('<h1>Device connected</h1>');
       expect(response.text).toContain(
@@ -581,8 +588,8 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
         },
       ]);
       // Approved: the code cannot be looked at, approved or denied again, by anyone.
-      for (const action of [undefined, 'allow', 'deny']) {
-        const again = await submit(c, { code: device.user_code, ...(action ? { action } : {}) });
+      for (const decision of [undefined, 'allow', 'deny']) {
+        const again = await submit(c, { code: device.user_code, ...(decision ? { decision } : {}) });
         expect(again.status).toBe(400);
         expect(again.text).toContain(escaped(INVALID_CODE));
       }
@@ -592,7 +599,7 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
     it('Deny: the row is deleted (the device then gets invalid_grant), with an audit event', async () => {
       const device = await pendingCode();
       const { c, user } = await signedIn();
-      const response = await submit(c, { code: device.user_code, action: 'deny' });
+      const response = await submit(c, { code: device.user_code, decision: 'deny' });
       expect(response.status).toBe(200);
       expect(response.text).toContain('<h1>Device not connected</h1>');
       expect(response.text).toContain(
@@ -630,9 +637,9 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
 
       const { c } = await signedIn();
       for (const code of [unknown, expired.user_code, orphan.user_code, '12345', 'abcdefghi', '']) {
-        for (const action of [undefined, 'allow', 'deny']) {
-          const response = await submit(c, { code, ...(action ? { action } : {}) });
-          expect({ code, action, status: response.status }).toEqual({ code, action, status: 400 });
+        for (const decision of [undefined, 'allow', 'deny']) {
+          const response = await submit(c, { code, ...(decision ? { decision } : {}) });
+          expect({ code, decision, status: response.status }).toEqual({ code, decision, status: 400 });
           expect(response.text).toContain(
             `<p class="alert" role="alert" id="code-error">${escaped(INVALID_CODE)}</p>`,
           );
@@ -673,7 +680,7 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
         retryAfter,
         inWindow: true,
       });
-      expect((await submit(c, { code: device.user_code, action: 'allow' })).status).toBe(429);
+      expect((await submit(c, { code: device.user_code, decision: 'allow' })).status).toBe(429);
       // The same user from elsewhere, and someone else from the same address: refused too.
       expect((await submit((await signedIn(user)).c, { code: device.user_code })).status).toBe(429);
       expect((await submit((await signedIn(undefined, address)).c, { code: device.user_code })).status).toBe(
@@ -687,7 +694,7 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
         `UPDATE device_throttle SET window_end = now() - interval '1 second' WHERE bucket = ANY($1)`,
         [[`code-addr:${address}`, `code-user:${user.id}`]],
       );
-      expect((await submit(c, { code: device.user_code, action: 'allow' })).status).toBe(200);
+      expect((await submit(c, { code: device.user_code, decision: 'allow' })).status).toBe(200);
       expect(await rowOf(device.user_code)).toMatchObject({ user_id: user.id });
     });
 
@@ -700,7 +707,7 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
           c.post('/device', {
             csrf_token: formToken(forms[i]?.text ?? ''),
             code: device.user_code,
-            action: 'allow',
+            decision: 'allow',
           }),
         ),
       );
@@ -837,8 +844,8 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       await page.keyboard.type(device.user_code);
       await page.keyboard.press('Enter');
       await page.waitForSelector('h1 >> text=Connect');
-      expect(await page.locator('h1').innerText()).toBe(`Connect ${APP_NAME}?`);
-      expect(await page.locator('li').allInnerTexts()).toEqual(['openid', 'Email address']);
+      expect(await page.locator('h1').innerText()).toBe(`Connect ${APP_NAME} on your device?`);
+      expect(await page.locator('.scopes li').allInnerTexts()).toEqual(['openid', 'Email address\nemail']);
       if (SHOTS) await page.screenshot({ path: `${SHOTS}/device-confirm.png`, fullPage: true });
       // Nothing is focused for the person: the first Tab reaches Allow, the second Deny.
       await page.keyboard.press('Tab');

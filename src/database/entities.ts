@@ -9,7 +9,9 @@ import { AccessTokenEntity } from '../oauth2/access-tokens/access-token.entity';
 import { AuthorizationCodeEntity } from '../oauth2/authorization-codes/authorization-code.entity';
 import { RefreshTokenEntity } from '../oauth2/refresh-tokens/refresh-token.entity';
 import { ApplicationEntity } from '../providers/application.entity';
+import { ApplicationGroupEntity } from '../providers/application-group.entity';
 import { OAuth2ProviderEntity } from '../providers/oauth2-provider.entity';
+import { UserConsentEntity } from '../providers/user-consent.entity';
 import { SessionEntity } from '../sessions/session.entity';
 import { CodeRedemptionEntity } from '../oauth2/issuance/store/code-redemption.entity';
 import { DeviceTokenEntity } from '../oauth2/issuance/store/device-token.entity';
@@ -31,4 +33,6 @@ export const ENTITIES = [
   SessionEntity,
   CodeRedemptionEntity,
   DeviceTokenEntity,
+  ApplicationGroupEntity,
+  UserConsentEntity,
 ];

@@ -17,6 +17,12 @@ export const SUB_MODES = [
 export type SubMode = (typeof SUB_MODES)[number];
 export const ISSUER_MODES = ['global', 'per_provider'] as const;
 export type IssuerMode = (typeof ISSUER_MODES)[number];
+/**
+ * When the authorize endpoint asks for consent (authentik's ConsentStage modes, plus 'implicit' for a flow without
+ * that stage): never, once per `consent_expire_in`, once for good, or every time.
+ */
+export const CONSENT_MODES = ['implicit', 'expiring', 'permanent', 'always'] as const;
+export type ConsentMode = (typeof CONSENT_MODES)[number];
 export const GRANT_TYPES = [
   'authorization_code',
   'implicit',
@@ -46,6 +52,10 @@ export interface RedirectUri {
   `"sub_mode" IN ('hashed_user_id', 'user_id', 'user_uuid', 'user_username', 'user_email', 'user_upn')`,
 )
 @Check('oauth2_providers_issuer_mode_check', `"issuer_mode" IN ('global', 'per_provider')`)
+@Check(
+  'oauth2_providers_consent_mode_check',
+  `"consent_mode" IN ('implicit', 'expiring', 'permanent', 'always')`,
+)
 export class OAuth2ProviderEntity {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'oauth2_providers_pkey' })
   id!: number;
@@ -148,6 +158,14 @@ export class OAuth2ProviderEntity {
     foreignKeyConstraintName: 'oauth2_providers_backchannel_application_id_fkey',
   })
   backchannelApplication?: ApplicationEntity | null;
+
+  /** Consent is a provider setting here, not a flow stage (migration ConsentAndAccess). */
+  @Column({ name: 'consent_mode', type: 'varchar', length: 16, default: 'expiring' })
+  consentMode!: ConsentMode;
+
+  /** How long an 'expiring' consent lasts, as authentik writes durations (src/providers/timedelta.ts). */
+  @Column({ name: 'consent_expire_in', type: 'text', default: 'weeks=4' })
+  consentExpireIn!: string;
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   created!: Date;

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { generateClientId, generateSecret, sha256 } from '../common/crypto/secrets';
-import { InputError } from '../identity/accounts';
+import { findGroup, InputError } from '../identity/accounts';
 import type { Sealer } from '../keys/sealing';
 import type { SigningAlgorithm, SigningKeyEntity } from '../keys/signing-key.entity';
 import { generateSigningKeyPair, providerKeyName, storeSigningKey } from '../keys/signing-keys';
 import { ApplicationEntity } from './application.entity';
+import { ApplicationGroupEntity } from './application-group.entity';
 import {
   type ClientType,
+  type ConsentMode,
   type IssuerMode,
   OAuth2ProviderEntity,
   type RedirectUri,
@@ -35,6 +37,10 @@ export interface CreateProviderInput {
   backchannelApplicationId?: string | null;
   /** The provider's signing key pair; default RS256, as authentik's default certificate is RSA. */
   signingAlgorithm?: SigningAlgorithm;
+  /** When the authorize endpoint asks for consent; default 'expiring', as authentik's explicit-consent flow. */
+  consentMode?: ConsentMode;
+  /** How long an 'expiring' consent lasts; default weeks=4. */
+  consentExpireIn?: string;
 }
 
 export interface CreatedProvider {
@@ -81,6 +87,8 @@ export async function createProvider(
   parseTimedelta(validities.accessCodeValidity, 'access code validity');
   parseTimedelta(validities.accessTokenValidity, 'access token validity');
   parseTimedelta(validities.refreshTokenValidity, 'refresh token validity');
+  const consentExpireIn = input.consentExpireIn ?? 'weeks=4';
+  parseTimedelta(consentExpireIn, 'consent expiry');
   if (await manager.existsBy(OAuth2ProviderEntity, { name })) {
     throw new InputError(`a provider named "${name}" already exists`);
   }
@@ -109,6 +117,8 @@ export async function createProvider(
         invalidationFlow: input.invalidationFlow ?? randomUUID(),
         backchannelApplicationId: input.backchannelApplicationId ?? null,
         signingKey: key.kpUuid,
+        consentMode: input.consentMode ?? 'expiring',
+        consentExpireIn,
       }),
     );
     return { provider: saved, signingKey: key };
@@ -120,10 +130,19 @@ export async function createProvider(
 export const APPLICATION_SLUG = /^[-a-zA-Z0-9_]{1,50}$/;
 const SLUG = /^[-a-zA-Z0-9_]+$/;
 
+export interface CreatedApplication extends ApplicationEntity {
+  /** The names of the groups bound to it, in the order given, each once. */
+  groups: string[];
+}
+
+/**
+ * Creates an application, bound to `groups` (names) when given: then only their members, and members of groups below
+ * them, may authorize with it. Call it inside a transaction when binding groups, so an error writes nothing.
+ */
 export async function createApplication(
   manager: EntityManager,
-  input: { slug: string; name: string; providerId?: number | null },
-): Promise<ApplicationEntity> {
+  input: { slug: string; name: string; providerId?: number | null; groups?: readonly string[] },
+): Promise<CreatedApplication> {
   if (!SLUG.test(input.slug)) {
     throw new InputError(`slug "${input.slug}" may only contain letters, digits, "-" and "_"`);
   }
@@ -143,5 +162,17 @@ export async function createApplication(
       throw new InputError(`provider ${providerId} is already used by application "${holder.slug}"`);
     }
   }
-  return manager.save(manager.create(ApplicationEntity, { slug: input.slug, name, providerId }));
+  // Every name is resolved before anything is written: an unknown one is an error naming it.
+  const groups = [];
+  for (const groupName of new Set(input.groups ?? [])) groups.push(await findGroup(manager, groupName));
+  const application = await manager.save(
+    manager.create(ApplicationEntity, { slug: input.slug, name, providerId }),
+  );
+  if (groups.length > 0) {
+    await manager.insert(
+      ApplicationGroupEntity,
+      groups.map((group) => ({ applicationId: application.id, groupId: group.id })),
+    );
+  }
+  return Object.assign(application, { groups: groups.map((group) => group.name) });
 }

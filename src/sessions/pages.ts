@@ -1,6 +1,7 @@
 /**
- * Grantry's browser pages, rendered on the server: no script at all, one stylesheet from this origin, forms that
- * work with the keyboard alone. Every value from outside is escaped by html().
+ * Grantry's browser pages, rendered on the server: no inline script (and none at all but the form_post page's
+ * optional one), one stylesheet from this origin, forms that work with the keyboard alone. Every value from outside
+ * is escaped by html().
  */
 
 /** The pages' CSP: their own stylesheet, nothing else loads, forms post only here, and no framing. */
@@ -9,6 +10,21 @@ export const PAGE_CSP =
   "base-uri 'none'";
 
 export const STYLESHEET_PATH = '/static/grantry.css';
+
+/** The form_post page's script (src/oauth2/issuance/pages.ts): it only submits the page's form. */
+export const FORM_POST_SCRIPT_PATH = '/static/form-post.js';
+
+/**
+ * Submits the form marked data-auto-submit, so response_mode=form_post goes on without a click; without JavaScript
+ * the page's Continue button does the same. HTMLFormElement.prototype.submit, because a field named "submit" would
+ * shadow form.submit.
+ */
+export const FORM_POST_SCRIPT = `'use strict';
+(function () {
+  var form = document.querySelector('form[data-auto-submit]');
+  if (form) HTMLFormElement.prototype.submit.call(form);
+})();
+`;
 
 export function html(value: string): string {
   return value
@@ -19,7 +35,9 @@ export function html(value: string): string {
     .replace(/'/g, '&#39;');
 }
 
-export function layout(title: string, main: string): string {
+/** The page around `main` (already HTML). `scripts`: paths on this origin, loaded deferred; none by default. */
+export function layout(title: string, main: string, scripts: readonly string[] = []): string {
+  const tags = scripts.map((src) => `<script src="${html(src)}" defer></script>\n`).join('');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -29,7 +47,7 @@ export function layout(title: string, main: string): string {
 <title>${html(title)} · Grantry</title>
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
 <link rel="icon" href="data:,">
-</head>
+${tags}</head>
 <body>
 <main class="card">
 <p class="brand" aria-hidden="true"><span class="mark">G</span> Grantry</p>
@@ -169,4 +187,25 @@ button:hover { filter: brightness(1.08); }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
 a { color: var(--accent); }
+h2 { font-size: 1rem; line-height: 1.4; margin: 0 0 0.5rem; }
+.lead { margin: 0 0 1.25rem; color: var(--muted); overflow-wrap: anywhere; }
+.lead strong { color: var(--text); }
+.notice {
+  margin: 0 0 1rem; padding: 0.75rem 1rem; border-radius: 0.5rem;
+  border: 1px solid var(--accent); border-left-width: 4px;
+}
+.scopes { list-style: none; margin: 0 0 1.5rem; padding: 0; border: 1px solid var(--border); border-radius: 0.5rem; }
+.scopes li {
+  display: flex; align-items: center; justify-content: space-between; gap: 0.75rem; padding: 0.6rem 0.75rem;
+}
+.scopes li + li { border-top: 1px solid var(--border); }
+.scope-name { overflow-wrap: anywhere; }
+.scope-id { display: block; color: var(--muted); font-size: 0.85rem; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+.badge {
+  flex: none; padding: 0.1rem 0.5rem; border-radius: 999px; font-size: 0.75rem; font-weight: 700;
+  background: var(--accent); color: var(--accent-text);
+}
+.actions { display: flex; flex-wrap: wrap; gap: 0.75rem; }
+.actions button { flex: 1 1 8rem; width: auto; }
 `;

@@ -11,7 +11,7 @@ import { clearCookie, readToken, setCookie } from './cookies';
 import { CsrfTokens } from './csrf';
 import { LoginThrottle } from './login-throttle';
 import { safeNext } from './next-path';
-import { accountPage, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
+import { accountPage, FORM_POST_SCRIPT, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
 import { recordAudit, SESSION_COOKIE, SessionService } from './session.service';
 
 /** The pre-session cookie the login form's CSRF token is bound to (`__Host-grantry_csrf` over https). */
@@ -88,14 +88,29 @@ export class WebController implements OnModuleInit {
       .send(STYLESHEET);
   }
 
+  /** The form_post page's auto-submit (src/oauth2/issuance/pages.ts); a file, so the page needs no inline script. */
+  @Get('static/form-post.js')
+  formPostScript(@Res() reply: FastifyReply): void {
+    void reply
+      .header('cache-control', 'public, max-age=3600')
+      .header('content-security-policy', PAGE_CSP)
+      .type('text/javascript; charset=utf-8')
+      .send(FORM_POST_SCRIPT);
+  }
+
   @Get('login')
   async showLogin(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const query = request.query as Record<string, unknown>;
     const next = safeNext(query.next);
-    if (await this.sessions.current(request)) return redirect(reply, next ?? HOME);
+    // prompt=login (the authorize endpoint asking for a fresh sign-in: OIDC's prompt=login or max_age) shows the
+    // form even to someone signed in; signing in then starts a new session.
+    const fresh = query.prompt === 'login';
+    if (!fresh && (await this.sessions.current(request))) return redirect(reply, next ?? HOME);
     const binding = readToken(request, CSRF_COOKIE) ?? randomBytes(32).toString('base64url');
     void reply.header('set-cookie', setCookie(request, CSRF_COOKIE, binding));
-    page(reply, 200, loginPage({ csrf: this.csrf.token(binding, 'login'), next }));
+    // OIDC's login_hint fills in the name (a hint only: nothing is looked up or disclosed).
+    const hint = typeof query.login_hint === 'string' ? query.login_hint.slice(0, 254) : undefined;
+    page(reply, 200, loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: hint }));
   }
 
   @Post('login')

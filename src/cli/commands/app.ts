@@ -4,7 +4,8 @@ import { defineCommand, parseInteger } from '../args';
 export const appCreate = defineCommand({
   name: 'app create',
   summary:
-    'Create an application, optionally served by a provider (a provider serves at most one application).',
+    'Create an application, optionally served by a provider (a provider serves at most one application) and ' +
+    'bound to groups (then only their members, and members of groups below them, may sign in to it).',
   options: {
     slug: {
       type: 'string',
@@ -14,19 +15,32 @@ export const appCreate = defineCommand({
     },
     name: { type: 'string', valueName: 'NAME', required: true, description: 'display name' },
     provider: { type: 'string', valueName: 'ID', description: 'pk of the OAuth2 provider' },
+    group: {
+      type: 'string',
+      valueName: 'NAME',
+      multiple: true,
+      description: 'a group whose members may use it; without any, every active user may',
+    },
   },
   prepare(options) {
     const providerId =
       options.provider === undefined ? null : parseInteger('provider', options.provider, 1, 2_147_483_647);
     return async ({ dataSource }) => {
       const app = await dataSource.transaction((manager) =>
-        createApplication(manager, { slug: options.slug, name: options.name, providerId }),
+        createApplication(manager, {
+          slug: options.slug,
+          name: options.name,
+          providerId,
+          groups: options.group,
+        }),
       );
+      const groups = app.groups.map((group) => `"${group}"`).join(', ');
       return {
-        json: { pk: app.id, slug: app.slug, name: app.name, provider: app.providerId },
+        json: { pk: app.id, slug: app.slug, name: app.name, provider: app.providerId, groups: app.groups },
         text:
           `Created application "${app.slug}" (pk ${app.id})` +
-          `${app.providerId === null ? '' : ` served by provider ${app.providerId}`}.`,
+          `${app.providerId === null ? '' : ` served by provider ${app.providerId}`}` +
+          `${app.groups.length === 0 ? ', open to every active user' : `, for members of ${groups}`}.`,
       };
     };
   },

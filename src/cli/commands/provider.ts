@@ -1,5 +1,5 @@
 import { SIGNING_ALGORITHMS } from '../../keys/signing-key.entity';
-import { CLIENT_TYPES } from '../../providers/oauth2-provider.entity';
+import { CLIENT_TYPES, CONSENT_MODES } from '../../providers/oauth2-provider.entity';
 import { createProvider, validateRedirectUri } from '../../providers/providers';
 import { parseTimedelta } from '../../providers/timedelta';
 import { defineCommand } from '../args';
@@ -40,6 +40,19 @@ export const providerCreate = defineCommand({
       description:
         'the key pair made for its tokens: RS256 (RSA-2048, default, as authentik) or ES256 (P-256)',
     },
+    'consent-mode': {
+      type: 'string',
+      valueName: 'MODE',
+      choices: CONSENT_MODES,
+      description:
+        'when users are asked to allow the application: never (implicit), again after --consent-expire-in ' +
+        '(expiring, default), once (permanent) or every time (always)',
+    },
+    'consent-expire-in': {
+      type: 'string',
+      valueName: 'DURATION',
+      description: 'how long an expiring consent lasts, as authentik writes it; default weeks=4',
+    },
   },
   prepare(options) {
     options['redirect-uri'].forEach(validateRedirectUri);
@@ -49,6 +62,8 @@ export const providerCreate = defineCommand({
     if (accessTokenValidity !== undefined) parseTimedelta(accessTokenValidity, '--access-token-validity');
     if (refreshTokenValidity !== undefined) parseTimedelta(refreshTokenValidity, '--refresh-token-validity');
     if (accessCodeValidity !== undefined) parseTimedelta(accessCodeValidity, '--access-code-validity');
+    const consentExpireIn = options['consent-expire-in'];
+    if (consentExpireIn !== undefined) parseTimedelta(consentExpireIn, '--consent-expire-in');
     return async ({ dataSource, sealer }) => {
       const { provider, clientSecret, signingKey } = await createProvider(
         dataSource.manager,
@@ -60,6 +75,8 @@ export const providerCreate = defineCommand({
           refreshTokenValidity,
           accessCodeValidity,
           signingAlgorithm: options['signing-algorithm'],
+          consentMode: options['consent-mode'],
+          consentExpireIn,
         },
         await sealer(),
       );
@@ -73,11 +90,14 @@ export const providerCreate = defineCommand({
           signing_key: signingKey.kpUuid,
           signing_algorithm: signingKey.algorithm,
           signing_kid: signingKey.kid,
+          consent_mode: provider.consentMode,
+          consent_expire_in: provider.consentExpireIn,
         },
         text: [
           `Created ${provider.clientType} provider "${provider.name}" (pk ${provider.id}).`,
           `Client id: ${provider.clientId}`,
           `Signing key: ${signingKey.algorithm}, kid ${signingKey.kid} (JWKS: /application/o/<slug>/jwks/ of its application)`,
+          `Consent: ${provider.consentMode}${provider.consentMode === 'expiring' ? ` (${provider.consentExpireIn})` : ''}`,
           ...(clientSecret === null ? [] : ['Client secret (shown only now):', `  ${clientSecret}`]),
         ].join('\n'),
       };

@@ -11,6 +11,7 @@ export const OUTSIDE_API_PREFIX: readonly string[] = [
   'logout',
   'account',
   'static/grantry.css',
+  'static/form-post.js',
   'device',
   // OAuth2 / OpenID Connect (src/oauth2/issuance), authentik's paths.
   'application/o/authorize',

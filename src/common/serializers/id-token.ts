@@ -23,6 +23,8 @@ const ORDER = [
   'jti',
 ];
 const STANDARD = new Set(ORDER);
+/** The IDToken dataclass's field order (introspection answers the claims in it too). */
+export const ID_TOKEN_CLAIM_ORDER: readonly string[] = ORDER;
 export const DEFAULT_ACR = 'goauthentik.io/providers/oauth2/default';
 
 /** `depth` levels of Python's indent=4, cached: the claims nest a few levels at most. */

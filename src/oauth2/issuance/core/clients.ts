@@ -4,7 +4,8 @@ import type { FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { sha256 } from '../../../common/crypto/secrets';
 import { ApplicationEntity } from '../../../providers/application.entity';
-import { OAuth2ProviderEntity } from '../../../providers/oauth2-provider.entity';
+import { OAuth2ProviderEntity, type RedirectUri } from '../../../providers/oauth2-provider.entity';
+import { hasForbiddenScheme, MAX_REDIRECT_URI } from './redirect-uris';
 import { formField } from './http';
 
 /** An OAuth2 client: its provider, and the application it serves (null: the provider serves none yet). */
@@ -82,6 +83,33 @@ export class Clients {
     if (!provider) return undefined;
     const { application, ...rest } = provider as OAuth2ProviderEntity & { application?: ApplicationEntity };
     return { provider: rest, application: application ?? null };
+  }
+
+  /**
+   * authentik's check_redirect_uri for a provider without redirect URIs: the first URI presented is saved as a strict
+   * authorization URI, unless another request saved one first. Answers the provider's URIs afterwards. A URI that
+   * could never be valid (not http(s), too long) is not saved.
+   */
+  async adoptRedirectUri(providerId: number, presented: string): Promise<RedirectUri[]> {
+    let valid = presented.length <= MAX_REDIRECT_URI && !hasForbiddenScheme(presented);
+    try {
+      const url = new URL(presented);
+      valid &&= (url.protocol === 'http:' || url.protocol === 'https:') && url.hash === '';
+    } catch {
+      valid = false;
+    }
+    const adopted: RedirectUri[] = [
+      { matching_mode: 'strict', url: presented, redirect_uri_type: 'authorization' },
+    ];
+    const rows = await this.dataSource.query<{ redirect_uris: RedirectUri[] }[]>(
+      valid
+        ? `UPDATE oauth2_providers SET redirect_uris = CASE WHEN redirect_uris = '[]'::jsonb THEN $2::jsonb
+                                                        ELSE redirect_uris END
+            WHERE id = $1 RETURNING redirect_uris`
+        : `SELECT redirect_uris FROM oauth2_providers WHERE id = $1 AND $2::jsonb IS NOT NULL`,
+      [providerId, JSON.stringify(adopted)],
+    );
+    return rows[0]?.redirect_uris ?? [];
   }
 
   /** The provider of the application `slug`, for the per-application routes (discovery, end-session). */

@@ -60,7 +60,11 @@ export function allowCors(
     }
   });
   void reply.header('vary', 'Origin');
-  if (!allowed) return;
+  if (allowed) allowOrigin(reply, origin);
+}
+
+/** The CORS headers that let `origin` read the answer, with credentials. */
+export function allowOrigin(reply: FastifyReply, origin: string): void {
   void reply
     .header('access-control-allow-origin', origin)
     .header('access-control-allow-credentials', 'true')

@@ -58,15 +58,16 @@ export function compilePattern(source: string): RegExp | null {
 }
 
 /**
- * A conservative test for the shapes that make a backtracking engine exponential or high-polynomial: a quantified
- * group that itself contains a quantifier (`(a+)+`, `(a*)*`, `(a|aa)+` with inner `+`...), a backreference, or
- * adjacent quantified wildcards (`.*.*`). Legitimate redirect patterns (`https://.*\.example\.com/cb`) pass.
+ * A conservative test for the shapes that make a backtracking engine exponential or high-polynomial: a group repeated
+ * by `*`, `+` or `{}` that itself contains a quantifier or an alternation (`(a+)+`, `(a*)*`, `(a|aa)+`), a
+ * backreference, or two quantified wildcards close together (`.*.*`). Legitimate redirect patterns
+ * (`https://.*\.example\.com/cb`, `(cb|callback)`) pass.
  */
 export function catastrophic(source: string): boolean {
   if (/\\[1-9]/.test(source)) return true;
   if (/(\.\*|\.\+)[^/]{0,2}(\.\*|\.\+)/.test(source)) return true;
   // Walk groups: a group whose body has an (unescaped) quantifier, followed by a quantifier.
-  const stack: { quantified: boolean }[] = [];
+  const stack: { quantified: boolean; alternation: boolean }[] = [];
   for (let i = 0; i < source.length; i += 1) {
     const char = source[i];
     if (char === '\\') {
@@ -79,12 +80,15 @@ export function catastrophic(source: string): boolean {
       i = end;
       continue;
     }
-    if (char === '(') stack.push({ quantified: false });
-    else if (char === ')') {
+    if (char === '(') stack.push({ quantified: false, alternation: false });
+    else if (char === '|') {
+      const top = stack[stack.length - 1];
+      if (top) top.alternation = true;
+    } else if (char === ')') {
       const group = stack.pop();
       const next = source[i + 1];
       const quantifiedAfter = next === '*' || next === '+' || next === '{' || next === '?';
-      if (group?.quantified && quantifiedAfter && next !== '?') return true;
+      if ((group?.quantified || group?.alternation) && quantifiedAfter && next !== '?') return true;
       if (stack.length > 0 && (group?.quantified || quantifiedAfter)) {
         const top = stack[stack.length - 1];
         if (top) top.quantified = true;

@@ -43,6 +43,8 @@ export interface IssueInput {
   /** authentik's `amr` from the login (['pwd'] after a password sign-in); undefined leaves it out. */
   amr?: string[];
   withRefreshToken: boolean;
+  /** The authorization code returned alongside (hybrid flow): its `c_hash` goes into the ID token. */
+  code?: string;
 }
 
 /** authentik's token response body. */
@@ -145,6 +147,7 @@ export class TokenIssuer {
       acr: DEFAULT_ACR,
     };
     if (input.amr !== undefined) claims.amr = input.amr;
+    if (input.code !== undefined) claims.c_hash = accessTokenHash(input.code);
     if (input.nonce !== null && input.nonce !== '') claims.nonce = input.nonce;
     if (input.sessionId !== null) claims.sid = input.sessionId;
     claims.jti = generateId(40);

@@ -90,8 +90,8 @@ export class DevicePageController {
         messagePage('Form expired', FORM_EXPIRED, '/device', 'Back to the device page'),
       );
     }
-    const action = formField(request, 'action');
-    const decision: DeviceDecision = action === 'allow' || action === 'deny' ? action : undefined;
+    const chosen = formField(request, 'decision');
+    const decision: DeviceDecision = chosen === 'allow' || chosen === 'deny' ? chosen : undefined;
     const outcome = await this.commandBus.execute(
       new SubmitDeviceCodeCommand(signedIn, clientAddress(request), typed, decision, request.id),
     );

@@ -3,26 +3,12 @@
  * login page, no script, every value from outside escaped by html().
  */
 import { html, layout } from '../../../sessions/pages';
+import { SCOPE_DESCRIPTIONS } from '../scope-descriptions';
 import { displayUserCode } from './device-codes';
 
 /** The one answer to every code that cannot be used, whatever the reason: nothing tells which codes exist. */
 export const INVALID_CODE = 'Invalid or expired code. Check the code shown on your device and try again.';
 export const THROTTLED_CODE = 'Too many invalid codes. Wait a few minutes and try again.';
-
-/**
- * What the confirmation says each scope gives the application: the `description` of authentik's default scope
- * mappings (blueprints/system/providers-oauth2.yaml), word for word, as on the consent page (the consent work keeps
- * the same list in src/oauth2/issuance/scope-descriptions.ts; one of the two should go when both are merged).
- * `openid` has no description there; it is shown by its name.
- */
-const SCOPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
-  openid: '',
-  email: 'Email address',
-  profile: 'General Profile Information',
-  entitlements: 'Application entitlements',
-  offline_access: 'Access to request new tokens without interaction',
-  'goauthentik.io/api': 'authentik API Access on behalf of your user',
-};
 
 export interface DeviceCodePageInput {
   csrf: string;
@@ -42,6 +28,7 @@ export function deviceCodePage(input: DeviceCodePageInput): string {
   return layout(
     'Connect a device',
     `<h1>Connect a device</h1>
+<p class="lead">Signed in as <strong>${html(input.username)}</strong>.</p>
 <p id="code-hint">Enter the code your device shows.</p>
 ${error}<form method="post" action="/device" novalidate>
 <input type="hidden" name="csrf_token" value="${html(input.csrf)}">
@@ -50,8 +37,7 @@ ${error}<form method="post" action="/device" novalidate>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="off" autocapitalize="none" spellcheck="false" required autofocus value="${html(input.code ?? '')}" aria-describedby="${described}">
 </div>
 <button type="submit">Continue</button>
-</form>
-<p>Signed in as ${html(input.username)}.</p>`,
+</form>`,
   );
 }
 
@@ -63,29 +49,46 @@ export interface DeviceConfirmPageInput {
   scopes: readonly string[];
 }
 
-/** authentik's consent for a device: the application, the scopes it asked for, Allow or Deny. */
+/** A requested scope as the consent page lists it: authentik's description, and the scope's name under it. */
+function scopeItem(scope: string): string {
+  const description = SCOPE_DESCRIPTIONS[scope] ?? '';
+  const label =
+    description === ''
+      ? `<code>${html(scope)}</code>`
+      : `${html(description)}<code class="scope-id">${html(scope)}</code>`;
+  return `<li><span class="scope-name">${label}</span></li>`;
+}
+
+/**
+ * authentik's consent for a device, in the consent page's look: the application, the code to compare with the
+ * device's screen, the scopes it asked for, and Allow / Deny in one form (the `decision` field, as on the consent
+ * page).
+ */
 export function deviceConfirmPage(input: DeviceConfirmPageInput): string {
-  const scopes = input.scopes
-    .map((scope) => `<li>${html(SCOPE_DESCRIPTIONS[scope] || scope)}</li>`)
-    .join('\n');
-  const asks =
+  const app = html(input.applicationName);
+  const list =
     input.scopes.length === 0
-      ? '<p>It asks for no access beyond signing you in.</p>'
-      : `<p>It will get:</p>\n<ul>\n${scopes}\n</ul>`;
+      ? `<p>${app} asks only to know that you signed in.</p>\n`
+      : `<h2 id="requested">${app} asks for</h2>
+<ul class="scopes" aria-labelledby="requested">
+${input.scopes.map(scopeItem).join('\n')}
+</ul>
+`;
   return layout(
     `Connect ${input.applicationName}`,
-    `<h1>Connect ${html(input.applicationName)}?</h1>
-<p>You're about to sign into ${html(input.applicationName)} on a device, as ${html(input.username)}.</p>
-${asks}
+    `<h1>Connect ${app} on your device?</h1>
+<p class="lead">You're about to sign into ${app} on a device, as <strong>${html(input.username)}</strong>.</p>
 <dl class="facts">
 <dt>Code</dt><dd>${html(displayUserCode(input.userCode))}</dd>
 </dl>
-<p>Allow only if you started this yourself and your device shows this code.</p>
-<form method="post" action="/device">
+<p class="notice">Allow only if you started this yourself and your device shows this code.</p>
+${list}<form method="post" action="/device">
 <input type="hidden" name="csrf_token" value="${html(input.csrf)}">
 <input type="hidden" name="code" value="${html(input.userCode)}">
-<div class="field"><button type="submit" name="action" value="allow">Allow</button></div>
-<button type="submit" name="action" value="deny" class="secondary">Deny</button>
+<div class="actions">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</div>
 </form>`,
   );
 }

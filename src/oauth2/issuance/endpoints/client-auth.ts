@@ -1,0 +1,38 @@
+import type { EntityManager } from 'typeorm';
+import { MODEL, recordIssuanceEvent } from '../core/audit';
+import { type Client, type ClientCredentials, Clients, secretMatches } from '../core/clients';
+
+/**
+ * Who presented client credentials: `authenticated`, a confidential client with its secret; `public`, a public
+ * client (identified by its id alone: it has no secret); `failed`, a confidential client with a wrong or missing
+ * secret, which is audited (`client_auth_failed`, as the token endpoint does); `unknown`, no such client or no
+ * credentials at all.
+ */
+export type ClientAuth =
+  { kind: 'authenticated' | 'public' | 'failed'; client: Client } | { kind: 'unknown'; client?: undefined };
+
+/** authentik's provider_from_request + authenticate_provider, with the secret compared by its hash. */
+export async function authenticateClient(
+  clients: Clients,
+  manager: EntityManager,
+  credentials: ClientCredentials,
+  requestId: string,
+): Promise<ClientAuth> {
+  const client = await clients.find(credentials.clientId);
+  if (client === undefined) return { kind: 'unknown' };
+  if (client.provider.clientType === 'public') return { kind: 'public', client };
+  if (!secretMatches(client.provider.clientSecretHash, credentials.clientSecret)) {
+    await recordIssuanceEvent(manager, {
+      action: 'client_auth_failed',
+      actorUserId: null,
+      actorUsername: client.provider.clientId,
+      model: MODEL.provider,
+      objectPk: client.provider.id,
+      objectUserId: null,
+      providerId: client.provider.id,
+      requestId,
+    });
+    return { kind: 'failed', client };
+  }
+  return { kind: 'authenticated', client };
+}

@@ -1,0 +1,81 @@
+import type { EntityManager } from 'typeorm';
+import { DEFAULT_ACR, ID_TOKEN_CLAIM_ORDER } from '../../../common/serializers/id-token';
+
+/** An access or refresh token row found by the SHA-256 of a presented value. */
+export interface FoundGrant {
+  kind: 'access' | 'refresh';
+  id: number;
+  userId: number;
+  scope: string;
+  revoked: boolean;
+  /** authentik's is_expired: an expiring grant whose `expires` has passed. */
+  expired: boolean;
+  idToken: Record<string, unknown>;
+}
+
+/**
+ * The access token, else the refresh token, of `providerId` whose value hashes to `tokenHash` (authentik's
+ * introspection and revocation look the value up as an access token first). One round trip; the token_hash indexes
+ * are unique per table.
+ */
+export async function findGrant(
+  manager: EntityManager,
+  tokenHash: Buffer,
+  providerId: number,
+): Promise<FoundGrant | undefined> {
+  const rows = await manager.query<
+    {
+      kind: 'access' | 'refresh';
+      id: number;
+      user_id: number;
+      scope: string;
+      revoked: boolean;
+      expired: boolean;
+      id_token: Record<string, unknown> | null;
+    }[]
+  >(
+    `SELECT * FROM (
+       SELECT 'access' AS kind, id, user_id, scope, revoked,
+              COALESCE(expiring AND expires < now(), false) AS expired, id_token
+         FROM oauth2_access_tokens WHERE token_hash = $1 AND provider_id = $2
+       UNION ALL
+       SELECT 'refresh', id, user_id, scope, revoked,
+              COALESCE(expiring AND expires < now(), false), id_token
+         FROM oauth2_refresh_tokens WHERE token_hash = $1 AND provider_id = $2) g
+     ORDER BY kind LIMIT 1`,
+    [tokenHash, providerId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    kind: row.kind,
+    id: row.id,
+    userId: row.user_id,
+    scope: row.scope,
+    revoked: row.revoked,
+    expired: row.expired,
+    idToken: row.id_token ?? {},
+  };
+}
+
+/** authentik's `token.scope`: the stored scope split on whitespace. */
+export function scopeList(scope: string): string[] {
+  return scope.split(/\s+/).filter((token) => token !== '');
+}
+
+/**
+ * authentik's IDToken.to_dict(): the stored claims with null values dropped, the IDToken fields first (in the
+ * dataclass's order, `acr` defaulting to authentik's), then the scope claims.
+ */
+export function idTokenDict(claims: Record<string, unknown>): Record<string, unknown> {
+  // No prototype: a stored claim named __proto__ stays a claim.
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const key of ID_TOKEN_CLAIM_ORDER) {
+    const value = key === 'acr' ? (claims.acr ?? DEFAULT_ACR) : claims[key];
+    if (value !== null && value !== undefined) out[key] = value;
+  }
+  for (const [key, value] of Object.entries(claims)) {
+    if (!Object.hasOwn(out, key) && value !== null && value !== undefined) out[key] = value;
+  }
+  return out;
+}
