@@ -754,6 +754,60 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
     });
   });
 
+  describe('with the token endpoint', () => {
+    const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+    function poll(device: DeviceBody, clientId = provider.clientId): Promise<WebResponse> {
+      return client().post('/application/o/token/', {
+        grant_type: DEVICE_GRANT,
+        device_code: device.device_code,
+        client_id: clientId,
+      });
+    }
+
+    it('authorization_pending until Allow; then tokens bound to the session, and the device row is gone', async () => {
+      const device = await pendingCode(provider, 'openid profile offline_access');
+      const pending = await poll(device);
+      expect(pending.status).toBe(400);
+      expect(JSON.parse(pending.text)).toEqual(tokenError('authorization_pending', pending));
+
+      const { c, user } = await signedIn();
+      expect((await submit(c, { code: device.user_code, decision: 'allow' })).status).toBe(200);
+      const issued = await poll(device);
+      expect(issued.status).toBe(200);
+      expect(JSON.parse(issued.text)).toEqual({
+        access_token: expect.any(String),
+        token_type: 'Bearer',
+        scope: 'openid profile offline_access',
+        expires_in: 3600,
+        id_token: expect.any(String),
+        refresh_token: expect.any(String),
+      });
+      const [session] = await t.dataSource.query<{ id: string }[]>(
+        'SELECT id FROM sessions WHERE user_id = $1',
+        [user.id],
+      );
+      const tokens = await t.dataSource.query<{ user_id: number; session_id: string; provider_id: number }[]>(
+        'SELECT user_id, session_id, provider_id FROM oauth2_access_tokens WHERE user_id = $1',
+        [user.id],
+      );
+      expect(tokens).toEqual([{ user_id: user.id, session_id: session?.id, provider_id: provider.id }]);
+      expect(await rowOf(device.user_code)).toBeUndefined();
+      // The device code is spent.
+      const again = await poll(device);
+      expect(JSON.parse(again.text)).toEqual(tokenError('invalid_grant', again));
+    });
+
+    it('after Deny the device gets invalid_grant', async () => {
+      const device = await pendingCode();
+      const { c } = await signedIn();
+      expect((await submit(c, { code: device.user_code, decision: 'deny' })).status).toBe(200);
+      const denied = await poll(device);
+      expect(denied.status).toBe(400);
+      expect(JSON.parse(denied.text)).toEqual(tokenError('invalid_grant', denied));
+    });
+  });
+
   describe('the sweep', () => {
     it('deletes expired device rows and ended throttle windows, and nothing live', async () => {
       const live = await pendingCode();
