@@ -25,11 +25,15 @@ const PENDING = `d.user_id IS NULL AND d.expires > now()
  * this class, and each decision is one statement that only a pending row satisfies, so of two approvals of one code
  * (two tabs, two people) exactly one wins, and a code already approved cannot be approved or denied again.
  *
- * Where the lead adds what authentik's authorization flow does before this point:
- * - the application-access check (authentik's policy engine on the application; Grantry's group bindings) belongs
- *   at the top of `approve`, and in `pending`, so that a person without access is told before they choose;
- * - storing consent (authentik's UserConsent, for the provider's consent mode) belongs inside `approve`'s
- *   transaction, after the row is won, so that consent is stored only for an approval that took effect.
+ * Not done here yet, and where it goes (what authentik's authorization flow does before its finish stage):
+ * - the application-access check (authentik's policy engine; Grantry's ApplicationAccess.allowed(userId,
+ *   applicationId, manager), src/oauth2/issuance/access/) belongs in `approve`'s transaction before the UPDATE, and
+ *   in `pending` (which then needs the application's id, and the page an access-denied answer), so that a person
+ *   without access is told before they choose. Until then any active user can approve a device for any application;
+ * - storing consent (ConsentStore.record, src/oauth2/issuance/consent/, for the provider's consent mode) belongs
+ *   inside `approve`'s transaction after the row is won, so that consent is stored only for an approval that took
+ *   effect. authentik's device flow asks every time; a stored consent would not skip the confirmation here either,
+ *   as the person must still compare the code with the device's screen.
  */
 @Injectable()
 export class DeviceApprovals {
