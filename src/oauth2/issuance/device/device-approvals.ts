@@ -32,8 +32,8 @@ const PENDING = `d.user_id IS NULL AND d.expires > now()
  *   without access is told before they choose. Until then any active user can approve a device for any application;
  * - storing consent (ConsentStore.record, src/oauth2/issuance/consent/, for the provider's consent mode) belongs
  *   inside `approve`'s transaction after the row is won, so that consent is stored only for an approval that took
- *   effect. authentik's device flow asks every time; a stored consent would not skip the confirmation here either,
- *   as the person must still compare the code with the device's screen.
+ *   effect. (authentik's flow skips its consent stage when consent is stored; the confirmation here should stay even
+ *   then, as it is where the person compares the code with the device's screen.)
  */
 @Injectable()
 export class DeviceApprovals {
