@@ -750,7 +750,44 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
           approvals.approve(device.user_code, who, `req-${randomBytes(4).toString('hex')}`),
         ),
       );
-      expect(results.filter((name) => name !== undefined)).toEqual([APP_NAME]);
+      expect(results.filter((result) => result.kind !== 'not-pending')).toEqual([
+        { kind: 'approved', applicationName: APP_NAME },
+      ]);
+    });
+
+    it("an application bound to groups: others see the access-denied page and the code stays pending; a member's approval stores consent", async () => {
+      const group = await f.group();
+      const name = `Bound ${unique('app')}`;
+      const bound = await newProvider({ consentMode: 'expiring' });
+      const application = await t.dataSource.transaction((manager) =>
+        createApplication(manager, {
+          slug: unique('device-bound').slice(0, 50),
+          name,
+          providerId: bound.id,
+          groups: [group.name],
+        }),
+      );
+      const device = await pendingCode(bound, 'openid profile');
+      const outsider = await signedIn();
+      for (const decision of [undefined, 'allow']) {
+        const denied = await submit(outsider.c, {
+          code: device.user_code,
+          ...(decision ? { decision } : {}),
+        });
+        expect({ decision, status: denied.status }).toEqual({ decision, status: 403 });
+        expect(denied.text).toContain(escaped(name));
+      }
+      expect((await rowOf(device.user_code))?.user_id).toBeNull();
+      const insider = await signedIn();
+      await f.member(insider.user, group);
+      expect((await submit(insider.c, { code: device.user_code, decision: 'allow' })).status).toBe(200);
+      expect((await rowOf(device.user_code))?.user_id).toBe(insider.user.id);
+      expect(
+        await t.dataSource.query(
+          'SELECT permissions, expires IS NOT NULL AS expiring FROM user_consents WHERE user_id = $1 AND application_id = $2',
+          [insider.user.id, application.id],
+        ),
+      ).toEqual([{ permissions: 'openid profile', expiring: true }]);
     });
   });
 

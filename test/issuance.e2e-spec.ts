@@ -231,6 +231,22 @@ describe('issuing grants: authorize and token endpoints', () => {
       }
     });
 
+    it('a provider without redirect URIs adopts the first one presented, as authentik does, and only that one', async () => {
+      const bare = await makeRp({ redirectUris: [] });
+      const browser = await signedInBrowser();
+      expect(redirected(await browser.get(authorizePath(bare))).code).toMatch(/^[0-9a-f]{32}$/);
+      const [row] = await t.dataSource.query<{ redirect_uris: unknown }[]>(
+        'SELECT redirect_uris FROM oauth2_providers WHERE id = $1',
+        [bare.providerId],
+      );
+      expect(row?.redirect_uris).toEqual([
+        { matching_mode: 'strict', url: REDIRECT, redirect_uri_type: 'authorization' },
+      ]);
+      const other = await browser.get(authorizePath(bare, { redirect_uri: 'https://other.example.com/cb' }));
+      expect(other.status).toBe(400);
+      expect(other.text).toContain('Redirect URI Error');
+    });
+
     it('answers an empty query with 404', async () => {
       const response = await (await signedInBrowser()).get('/application/o/authorize/');
       expect(response.status).toBe(404);

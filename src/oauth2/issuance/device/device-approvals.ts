@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { ConsentMode } from '../../../providers/oauth2-provider.entity';
 import type { SignedIn } from '../../../sessions/session.service';
+import { ApplicationAccess } from '../access/application-access';
+import { ConsentStore } from '../consent/consent-store';
 import { MODEL, recordIssuanceEvent } from '../core/audit';
 import { scopeSet } from '../core/scopes';
 
@@ -8,9 +11,16 @@ import { scopeSet } from '../core/scopes';
 export interface PendingDevice {
   id: number;
   providerId: number;
+  applicationId: string;
   applicationName: string;
   scopes: string[];
 }
+
+/** What an approval came to: the application's name, or why nothing changed. */
+export type ApprovalResult =
+  | { kind: 'approved'; applicationName: string }
+  | { kind: 'forbidden'; applicationName: string }
+  | { kind: 'not-pending' };
 
 /**
  * The condition under which a device row can still be approved or denied: nobody has approved it, it has not
@@ -25,27 +35,32 @@ const PENDING = `d.user_id IS NULL AND d.expires > now()
  * this class, and each decision is one statement that only a pending row satisfies, so of two approvals of one code
  * (two tabs, two people) exactly one wins, and a code already approved cannot be approved or denied again.
  *
- * Not done here yet, and where it goes (what authentik's authorization flow does before its finish stage):
- * - the application-access check (authentik's policy engine; Grantry's ApplicationAccess.allowed(userId,
- *   applicationId, manager), src/oauth2/issuance/access/) belongs in `approve`'s transaction before the UPDATE, and
- *   in `pending` (which then needs the application's id, and the page an access-denied answer), so that a person
- *   without access is told before they choose. Until then any active user can approve a device for any application;
- * - storing consent (ConsentStore.record, src/oauth2/issuance/consent/, for the provider's consent mode) belongs
- *   inside `approve`'s transaction after the row is won, so that consent is stored only for an approval that took
- *   effect. (authentik's flow skips its consent stage when consent is stored; the confirmation here should stay even
- *   then, as it is where the person compares the code with the device's screen.)
+ * Before anything changes, the person must be allowed to use the application (ApplicationAccess: its group
+ * bindings, as at the authorize endpoint); `pending` says so too, so the page can tell them before they choose. An
+ * approval stores consent for the provider's consent mode (ConsentStore), in its transaction, so consent is kept
+ * only for an approval that took effect; the confirmation screen is shown whatever is stored, as it is where the
+ * person compares the code with the device's screen.
  */
 @Injectable()
 export class DeviceApprovals {
   // Each statement is a WITH ... SELECT: TypeORM answers a bare UPDATE or DELETE as [rows, count], not as rows.
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly access: ApplicationAccess,
+    private readonly consent: ConsentStore,
+  ) {}
+
+  /** Whether the user may use the application (its group bindings). */
+  allowed(userId: number, applicationId: string, manager?: EntityManager): Promise<boolean> {
+    return this.access.allowed(userId, applicationId, manager);
+  }
 
   /** The pending device authorization of this user code, or undefined (unknown, expired, already approved). */
   async pending(userCode: string): Promise<PendingDevice | undefined> {
     const [row] = await this.dataSource.query<
-      { id: number; provider_id: number; scope: string; name: string }[]
+      { id: number; provider_id: number; scope: string; application_id: string; name: string }[]
     >(
-      `SELECT d.id, d.provider_id, d.scope, a.name
+      `SELECT d.id, d.provider_id, d.scope, a.id AS application_id, a.name
          FROM oauth2_device_tokens d JOIN applications a ON a.provider_id = d.provider_id
         WHERE d.user_code = $1 AND ${PENDING}`,
       [userCode],
@@ -54,6 +69,7 @@ export class DeviceApprovals {
     return {
       id: row.id,
       providerId: row.provider_id,
+      applicationId: row.application_id,
       applicationName: row.name,
       scopes: scopeSet(row.scope),
     };
@@ -64,17 +80,41 @@ export class DeviceApprovals {
    * session (the tokens' `sid`) and the time of sign-in (`auth_time`), and the token endpoint then redeems the device
    * code. Answers the application's name, or undefined when the code is not pending (nothing changes then).
    */
-  async approve(userCode: string, signedIn: SignedIn, requestId: string): Promise<string | undefined> {
+  async approve(userCode: string, signedIn: SignedIn, requestId: string): Promise<ApprovalResult> {
     return this.dataSource.transaction(async (manager) => {
-      const [row] = await manager.query<{ id: number; provider_id: number; name: string }[]>(
+      const [target] = await manager.query<
+        { application_id: string; name: string; consent_mode: ConsentMode; consent_expire_in: string }[]
+      >(
+        `SELECT a.id AS application_id, a.name, p.consent_mode, p.consent_expire_in
+           FROM oauth2_device_tokens d JOIN applications a ON a.provider_id = d.provider_id
+           JOIN oauth2_providers p ON p.id = d.provider_id
+          WHERE d.user_code = $1 AND ${PENDING}`,
+        [userCode],
+      );
+      if (!target) return { kind: 'not-pending' };
+      if (!(await this.access.allowed(signedIn.user.id, target.application_id, manager))) {
+        return { kind: 'forbidden', applicationName: target.name };
+      }
+      const [row] = await manager.query<{ id: number; provider_id: number; scope: string }[]>(
+        // Through WITH ... SELECT: TypeORM answers a bare UPDATE ... RETURNING as [rows, count].
         `WITH won AS (
            UPDATE oauth2_device_tokens d SET user_id = $2, session_id = $3, auth_time = $4
             WHERE d.user_code = $1 AND ${PENDING}
-           RETURNING d.id, d.provider_id)
-         SELECT won.id, won.provider_id, a.name FROM won JOIN applications a ON a.provider_id = won.provider_id`,
+           RETURNING d.id, d.provider_id, d.scope)
+         SELECT id, provider_id, scope FROM won`,
         [userCode, signedIn.user.id, signedIn.session.id, signedIn.session.created],
       );
-      if (!row) return undefined;
+      if (!row) return { kind: 'not-pending' };
+      await this.consent.record(
+        {
+          userId: signedIn.user.id,
+          applicationId: target.application_id,
+          scopes: scopeSet(row.scope),
+          mode: target.consent_mode,
+          expireIn: target.consent_expire_in,
+        },
+        manager,
+      );
       await recordIssuanceEvent(manager, {
         action: 'authorization_granted',
         actorUserId: signedIn.user.id,
@@ -85,7 +125,7 @@ export class DeviceApprovals {
         providerId: row.provider_id,
         requestId,
       });
-      return row.name;
+      return { kind: 'approved', applicationName: target.name };
     });
   }
 

@@ -9,6 +9,7 @@ import { messagePage, PAGE_CSP } from '../../../sessions/pages';
 import { SessionService } from '../../../sessions/session.service';
 import { FORM_EXPIRED } from '../../../sessions/web.controller';
 import { formField, queryField } from '../core/http';
+import { accessDeniedPage } from '../pages';
 import {
   deviceCodePage,
   deviceConfirmPage,
@@ -113,6 +114,8 @@ export class DevicePageController {
         );
       case 'confirm':
         return page(reply, 200, deviceConfirmPage({ csrf, username, ...outcome }));
+      case 'forbidden':
+        return page(reply, 403, accessDeniedPage({ applicationName: outcome.applicationName }));
       case 'approved':
       case 'denied':
         return page(reply, 200, deviceDonePage(outcome.kind, outcome.applicationName));

@@ -16,6 +16,7 @@ export type DeviceCodeOutcome =
   | { kind: 'invalid' }
   | { kind: 'confirm'; userCode: string; applicationName: string; scopes: string[] }
   | { kind: 'approved'; applicationName: string }
+  | { kind: 'forbidden'; applicationName: string }
   | { kind: 'denied'; applicationName: string };
 
 /** A signed-in person sends a user code from /device, to look at it, allow it or deny it. */
@@ -65,8 +66,8 @@ export class SubmitDeviceCodeHandler implements ICommandHandler<SubmitDeviceCode
     const { signedIn, requestId } = command;
     switch (command.decision) {
       case 'allow': {
-        const applicationName = await this.approvals.approve(userCode, signedIn, requestId);
-        return applicationName === undefined ? undefined : { kind: 'approved', applicationName };
+        const result = await this.approvals.approve(userCode, signedIn, requestId);
+        return result.kind === 'not-pending' ? undefined : result;
       }
       case 'deny': {
         const applicationName = await this.approvals.deny(userCode, signedIn, requestId);
@@ -74,9 +75,17 @@ export class SubmitDeviceCodeHandler implements ICommandHandler<SubmitDeviceCode
       }
       case undefined: {
         const pending = await this.approvals.pending(userCode);
-        return pending === undefined
-          ? undefined
-          : { kind: 'confirm', userCode, applicationName: pending.applicationName, scopes: pending.scopes };
+        if (pending === undefined) return undefined;
+        // Told before they choose: a person the application is not open to gets the access-denied page.
+        if (!(await this.approvals.allowed(signedIn.user.id, pending.applicationId))) {
+          return { kind: 'forbidden', applicationName: pending.applicationName };
+        }
+        return {
+          kind: 'confirm',
+          userCode,
+          applicationName: pending.applicationName,
+          scopes: pending.scopes,
+        };
       }
     }
   }

@@ -410,7 +410,14 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
       if (!device) return { error: new TokenError('invalid_grant') };
       if (device.user_id === null) return { error: new TokenError('authorization_pending') };
       const subject = await this.activeSubject(manager, device.user_id);
-      if (!subject) return { error: new TokenError('invalid_grant') };
+      // Checked again at redemption: the user may have left the application's groups since approving.
+      if (
+        !subject ||
+        client.application === null ||
+        !(await this.access.allowed(subject.id, client.application.id, manager))
+      ) {
+        return { error: new TokenError('invalid_grant') };
+      }
       const scopes = scopeSet(device.scope);
       const issued = await this.issuer.issue(manager, {
         client,
