@@ -10,6 +10,7 @@ import { SigningKeys1764520000000 } from './1764520000000-SigningKeys';
 import { Sessions1764600000000 } from './1764600000000-Sessions';
 import { Issuance1764650000000 } from './1764650000000-Issuance';
 import { ConsentAndAccess1764700000000 } from './1764700000000-ConsentAndAccess';
+import { DeviceThrottle1764750000000 } from './1764750000000-DeviceThrottle';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -24,4 +25,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Sessions1764600000000,
   Issuance1764650000000,
   ConsentAndAccess1764700000000,
+  DeviceThrottle1764750000000,
 ];

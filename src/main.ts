@@ -11,6 +11,7 @@ import { type DatabaseHandle, openDatabase } from './database/database';
 import { EmbeddedPostgresError } from './database/embedded-postgres';
 import { migrateAtStart, pendingMigrations } from './database/migrations';
 import { StartupState } from './health/startup-state';
+import { resolveSecretKey } from './keys/secret-key';
 import { prepareKeys } from './keys/startup';
 import { createLogger } from './logging/logger';
 import { applyHeapGrowingPercent } from './runtime/heap';
@@ -195,7 +196,10 @@ async function main(): Promise<void> {
       const applied = await migrateAtStart(database.url, config.dbConnectTimeoutMs);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
     }
-    app = await createApp(config, database.url, logger);
+    // SECRET_KEY resolved once, here (generated into DATA_DIR when unset, logged with where it went): the app seals
+    // and signs with it, and the key check at prepareData compares this same value with the database.
+    const keyed: AppConfig = { ...config, secretKey: resolveSecretKey(config, logger) };
+    app = await createApp(keyed, database.url, logger);
     // With RUN_MIGRATIONS=false a deploy step migrates; until it has, serve unready rather than exit.
     const migrated = config.runMigrations || (await pendingMigrations(app.get(DataSource))).length === 0;
     const bootstrapped = migrated ? await prepareData(app, config, database, logger) : undefined;

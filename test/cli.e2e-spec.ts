@@ -652,6 +652,69 @@ describe('provider and app create', () => {
     expect(await dataSource.query('SELECT 1 FROM oauth2_providers WHERE name = $1', [name])).toEqual([]);
   });
 
+  it('provider create: regex and post-logout redirect URIs, sub and issuer mode, refresh threshold; reserved slugs', async () => {
+    const body = await json([
+      'provider',
+      'create',
+      '--name',
+      unique('cli-uris'),
+      '--redirect-uri',
+      'https://app.example.com/cb',
+      '--redirect-uri-regex',
+      'https://[a-z]+\\.example\\.com/cb',
+      '--post-logout-redirect-uri',
+      'https://app.example.com/bye',
+      '--sub-mode',
+      'user_email',
+      '--issuer-mode',
+      'global',
+      '--refresh-token-threshold',
+      'days=1',
+    ]);
+    const rows: unknown[] = await dataSource.query(
+      `SELECT redirect_uris, sub_mode, issuer_mode, refresh_token_threshold FROM oauth2_providers WHERE id = $1`,
+      [body.pk],
+    );
+    expect(rows).toEqual([
+      {
+        redirect_uris: [
+          { matching_mode: 'strict', url: 'https://app.example.com/cb', redirect_uri_type: 'authorization' },
+          {
+            matching_mode: 'regex',
+            url: 'https://[a-z]+\\.example\\.com/cb',
+            redirect_uri_type: 'authorization',
+          },
+          { matching_mode: 'strict', url: 'https://app.example.com/bye', redirect_uri_type: 'logout' },
+        ],
+        sub_mode: 'user_email',
+        issuer_mode: 'global',
+        refresh_token_threshold: 'days=1',
+      },
+    ]);
+    const name = unique('cli-uris-bad');
+    expect(await failure(['provider', 'create', '--name', name, '--redirect-uri-regex', '(a+)+'])).toBe(
+      'redirect URI pattern "(a+)+" is not a regular expression Grantry runs (invalid, longer than 1024 ' +
+        'characters, or a shape that backtracks catastrophically such as (a+)+)',
+    );
+    expect(await failure(['provider', 'create', '--name', name, '--redirect-uri-regex', 'https://(x'])).toBe(
+      'redirect URI pattern "https://(x" is not a regular expression Grantry runs (invalid, longer than 1024 ' +
+        'characters, or a shape that backtracks catastrophically such as (a+)+)',
+    );
+    expect(
+      await failure(['provider', 'create', '--name', name, '--post-logout-redirect-uri', 'javascript:x']),
+    ).toBe('redirect URI "javascript:x" must use http or https');
+    expect(await failure(['provider', 'create', '--name', name, '--sub-mode', 'user_shoe_size'])).toBe(
+      'option --sub-mode must be one of hashed_user_id, user_id, user_uuid, user_username, user_email, user_upn, ' +
+        'got "user_shoe_size"',
+    );
+    expect(await dataSource.query('SELECT 1 FROM oauth2_providers WHERE name = $1', [name])).toEqual([]);
+    for (const slug of ['authorize', 'token', 'device', 'userinfo', 'introspect', 'revoke']) {
+      expect(await failure(['app', 'create', '--slug', slug, '--name', 'X'])).toBe(
+        `slug "${slug}" is reserved: /application/o/${slug}/ is an OAuth2 endpoint`,
+      );
+    }
+  });
+
   it('app create --group: binds the application to each group, once, in one transaction', async () => {
     const first = unique('cli-app-group');
     const second = unique('cli-app-group');

@@ -254,6 +254,9 @@ describe('issuance endpoints: userinfo, introspection, revocation, discovery, en
         form: { access_token: token },
       });
       expect(headerFirst.status).toBe(401);
+      // A token in the URL is redacted from the request log, whole and part by part.
+      expect(t.logs.text).toContain('/application/o/userinfo/?access_token=');
+      for (const part of [token, ...token.split('.')]) expect(t.logs.text).not.toContain(part);
       // A form field that is present wins over the query, even when empty.
       const emptyForm = await send(t.app, 'POST', `/application/o/userinfo/?access_token=${token}`, {
         form: { access_token: '' },
@@ -684,10 +687,10 @@ describe('issuance endpoints: userinfo, introspection, revocation, discovery, en
         introspection_endpoint: `${base}/application/o/introspect/`,
         revocation_endpoint: `${base}/application/o/revoke/`,
         device_authorization_endpoint: `${base}/application/o/device/`,
-        backchannel_logout_supported: true,
-        backchannel_logout_session_supported: true,
-        frontchannel_logout_supported: true,
-        frontchannel_logout_session_supported: true,
+        backchannel_logout_supported: false,
+        backchannel_logout_session_supported: false,
+        frontchannel_logout_supported: false,
+        frontchannel_logout_session_supported: false,
         response_types_supported: [
           'code',
           'id_token',

@@ -13,6 +13,7 @@ import { Factories, unique } from './support/factories';
 import { formToken, WebClient, type WebResponse } from './support/web-client';
 
 const PASSWORD = 'correct horse battery';
+const GRANT_DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
 const REDIRECT = 'https://rp.example.com/callback';
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more-entropy';
 
@@ -228,6 +229,22 @@ describe('issuing grants: authorize and token endpoints', () => {
         expect(bad.headers.get('location')).toBeNull();
         expect(bad.text).toContain('Redirect URI Error');
       }
+    });
+
+    it('a provider without redirect URIs adopts the first one presented, as authentik does, and only that one', async () => {
+      const bare = await makeRp({ redirectUris: [] });
+      const browser = await signedInBrowser();
+      expect(redirected(await browser.get(authorizePath(bare))).code).toMatch(/^[0-9a-f]{32}$/);
+      const [row] = await t.dataSource.query<{ redirect_uris: unknown }[]>(
+        'SELECT redirect_uris FROM oauth2_providers WHERE id = $1',
+        [bare.providerId],
+      );
+      expect(row?.redirect_uris).toEqual([
+        { matching_mode: 'strict', url: REDIRECT, redirect_uri_type: 'authorization' },
+      ]);
+      const other = await browser.get(authorizePath(bare, { redirect_uri: 'https://other.example.com/cb' }));
+      expect(other.status).toBe(400);
+      expect(other.text).toContain('Redirect URI Error');
     });
 
     it('answers an empty query with 404', async () => {
@@ -894,6 +911,49 @@ describe('issuing grants: authorize and token endpoints', () => {
       expect(response.text).toContain(`action="${REDIRECT}"`);
       expect(response.text).toMatch(/<input type="hidden" name="code" value="[0-9a-f]{32}">/);
       expect(response.text).toContain('<input type="hidden" name="state" value="st-1">');
+    });
+  });
+
+  describe('hostile input', () => {
+    it('a NUL byte or an oversized value is an OAuth2 error, never a 500', async () => {
+      const browser = await signedInBrowser();
+      for (const name of ['nonce', 'code_challenge', 'scope', 'state', 'login_hint', 'max_age', 'prompt']) {
+        const response = await browser.get(authorizePath(rp, { [name]: 'a\u0000b' }));
+        expect({ name, status: response.status }).toEqual({ name, status: 302 });
+        expect(redirected(response).error).toBe('invalid_request');
+      }
+      const huge = await browser.get(authorizePath(rp, { nonce: 'n'.repeat(5000) }));
+      expect(redirected(huge).error).toBe('invalid_request');
+      const value = await code(rp);
+      for (const field of [
+        'code',
+        'redirect_uri',
+        'code_verifier',
+        'refresh_token',
+        'username',
+        'password',
+        'scope',
+      ]) {
+        for (const grantType of ['authorization_code', 'refresh_token', 'password', GRANT_DEVICE]) {
+          // With a wrong secret every grant fails; the NUL must make none of them a 500.
+          const response = await redeem(rp, value, {
+            grant_type: grantType,
+            client_secret: 'wrong',
+            [field]: 'x\u0000y',
+          });
+          expect({ field, grantType, status: response.status }).toEqual({ field, grantType, status: 400 });
+          expect(Object.keys(json(response)).sort()).toEqual(['error', 'error_description', 'request_id']);
+        }
+      }
+      // A JSON body is not a token request: no client id, so invalid_client.
+      const asJson = await backchannel().send('POST', '/application/o/token/', {
+        body: JSON.stringify({ grant_type: 'client_credentials', client_id: rp.clientId }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(asJson.status).toBe(400);
+      expect(json(asJson)).toEqual(tokenError('invalid_client', requestIdOf(asJson)));
+      // The code survived all of it.
+      expect((await redeem(rp, value)).status).toBe(200);
     });
   });
 

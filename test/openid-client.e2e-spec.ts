@@ -11,7 +11,7 @@ import { Factories, unique } from './support/factories';
 import { formToken, WebClient } from './support/web-client';
 
 const PASSWORD = 'correct horse battery';
-/** The relying party's callback: Chromium's requests to it are answered by the test (page.route), never sent. */
+/** The relying party's callback: a host that does not resolve; the test reads the browser's request to it. */
 const REDIRECT = 'http://rp.test/callback';
 
 /**
@@ -86,30 +86,33 @@ describe('openid-client against Grantry', () => {
     return ((await response.json()) as { results: Record<string, unknown>[] }).results;
   }
 
-  /** Signs in and consents in Chromium, keyboard only; answers the callback URL Grantry redirected to. */
-  async function authorizeInBrowser(url: URL): Promise<URL> {
+  /**
+   * Signs in and (unless the provider's consent is implicit) consents in Chromium, keyboard only, JavaScript off;
+   * answers the callback URL Grantry redirected to. Chromium checks form-action on every redirect a form submission
+   * leads to, so this also shows the sign-in and consent pages' CSPs let the browser reach the client.
+   */
+  async function authorizeInBrowser(url: URL, consent = true): Promise<URL> {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page: Page = await context.newPage();
     page.setDefaultTimeout(15_000);
-    let callback: string | undefined;
-    await page.route('http://rp.test/**', async (route) => {
-      callback = route.request().url();
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'signed in' });
-    });
+    // The browser's request to the client's callback (rp.test does not resolve; the request is what counts). A
+    // form-action violation would block the redirect before any request is made.
+    const reached = page.waitForRequest((request) => new URL(request.url()).host === 'rp.test');
     await page.goto(url.href);
     expect(await page.title()).toBe('Sign in · Grantry');
     await page.keyboard.type(user.username);
     await page.keyboard.press('Tab');
     await page.keyboard.type(PASSWORD);
     await page.keyboard.press('Enter');
-    await page.waitForURL(/\/application\/o\/authorize\//);
-    const consent = await page.content();
-    expect(consent).toContain('Relying Party');
-    expect(consent).toContain('Email address');
-    await page.getByRole('button', { name: /allow/i }).click();
-    await page.waitForURL(/rp\.test/);
+    if (consent) {
+      await page.waitForURL((at) => at.pathname === '/application/o/authorize/');
+      const shown = await page.content();
+      expect(shown).toContain('Relying Party');
+      expect(shown).toContain('Email address');
+      await page.getByRole('button', { name: /allow/i }).click();
+    }
+    const callback = (await reached).url();
     await context.close();
-    if (callback === undefined) throw new Error('Grantry never redirected to the client');
     return new URL(callback);
   }
 
@@ -189,11 +192,53 @@ describe('openid-client against Grantry', () => {
       expect(deleted.status).toBe(204);
     }
     expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toEqual({ active: false });
-    await expect(oidc.fetchUserInfo(config, refreshed.access_token, claims?.sub ?? '')).rejects.toMatchObject(
-      {
-        status: 401,
-      },
+    const refused = await oidc.fetchUserInfo(config, refreshed.access_token, claims?.sub ?? '').then(
+      () => undefined,
+      (error: unknown) => error as { message: string; cause?: Response },
     );
+    expect(refused?.message).toBe('unexpected HTTP response status code');
+    expect(refused?.cause?.status).toBe(401);
+  });
+
+  it('with implicit consent the sign-in form leads straight back to the client', async () => {
+    const slugImplicit = unique('rp-implicit').slice(0, 50);
+    const created = await t.dataSource.transaction(async (manager) => {
+      const made = await createProvider(
+        manager,
+        { name: unique('oidc-implicit'), redirectUris: [REDIRECT], consentMode: 'implicit' },
+        t.app.get(Sealer),
+      );
+      await createApplication(manager, {
+        slug: slugImplicit,
+        name: 'Implicit RP',
+        providerId: made.provider.id,
+      });
+      return made;
+    });
+    const implicit = await oidc.discovery(
+      new URL(`${base}/application/o/${slugImplicit}/`),
+      created.provider.clientId,
+      created.clientSecret ?? '',
+      undefined,
+      { execute: [oidc.allowInsecureRequests] },
+    );
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const callback = await authorizeInBrowser(
+      oidc.buildAuthorizationUrl(implicit, {
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+      }),
+      false,
+    );
+    const tokens = await oidc.authorizationCodeGrant(implicit, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.aud).toBe(created.provider.clientId);
   });
 
   it('client credentials', async () => {

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       sessionIdleSeconds: 7200,
       loginFailureLimit: 10,
       loginFailureWindowSeconds: 300,
+      deviceRequestLimit: 20,
       trustedProxies: [],
       corsOrigins: [],
       publicUrl: undefined,

@@ -51,6 +51,11 @@ export interface AppConfig {
   loginFailureLimit: number;
   loginFailureWindowSeconds: number;
   /**
+   * Device authorization requests (POST /application/o/device/) per client address per hour before 429 `slow_down`
+   * (authentik's `throttle.providers.oauth2.device`, 20/hour; 0 = no throttle). Counted in the database.
+   */
+  deviceRequestLimit: number;
+  /**
    * Direct peers whose `X-Forwarded-For` is believed: IP addresses, CIDR ranges, or `loopback`, `linklocal`,
    * `uniquelocal`. Empty: the client address is always the TCP peer.
    */
@@ -119,6 +124,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'SESSION_IDLE_SECONDS',
   'LOGIN_FAILURE_LIMIT',
   'LOGIN_FAILURE_WINDOW_SECONDS',
+  'DEVICE_REQUEST_LIMIT',
   'TRUSTED_PROXIES',
   'CORS_ORIGINS',
   'PUBLIC_URL',
@@ -394,6 +400,7 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     sessionIdleSeconds: integer(env, 'SESSION_IDLE_SECONDS', 7200, 60, 31_536_000),
     loginFailureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', 10, 0, 1_000_000),
     loginFailureWindowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 300, 1, 86_400),
+    deviceRequestLimit: integer(env, 'DEVICE_REQUEST_LIMIT', 20, 0, 1_000_000),
     trustedProxies: trustedProxies(env),
     corsOrigins: corsOrigins(env),
     publicUrl: publicUrl(env),

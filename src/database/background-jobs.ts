@@ -11,6 +11,8 @@ export const BackgroundJob = {
   authFailureSweep: 2,
   loginFailureSweep: 3,
   sessionSweep: 4,
+  // 5 is reserved.
+  deviceSweep: 6,
 } as const;
 export type BackgroundJob = (typeof BackgroundJob)[keyof typeof BackgroundJob];
 

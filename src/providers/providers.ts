@@ -15,6 +15,7 @@ import {
   type RedirectUri,
   type SubMode,
 } from './oauth2-provider.entity';
+import { compilePattern } from '../oauth2/issuance/core/redirect-uris';
 import { parseTimedelta } from './timedelta';
 
 export interface CreateProviderInput {
@@ -41,6 +42,23 @@ export interface CreateProviderInput {
   consentMode?: ConsentMode;
   /** How long an 'expiring' consent lasts; default weeks=4. */
   consentExpireIn?: string;
+  /** Authorization redirect URIs matched as regular expressions (a full match, as authentik's re.fullmatch). */
+  redirectUriPatterns?: string[];
+  /** Where end-session may send the browser afterwards (authentik's logout-type redirect URIs), matched strictly. */
+  postLogoutRedirectUris?: string[];
+  /** Refresh tokens rotate when they expire sooner than this; default seconds=0 (always rotate). */
+  refreshTokenThreshold?: string;
+}
+
+/** A redirect URI pattern, compiled as the authorize endpoint will (refusing backtracking shapes). */
+export function validateRedirectUriPattern(pattern: string): RedirectUri {
+  if (pattern === '' || compilePattern(pattern) === null) {
+    throw new InputError(
+      `redirect URI pattern "${pattern}" is not a regular expression Grantry runs (invalid, longer than 1024 ` +
+        `characters, or a shape that backtracks catastrophically such as (a+)+)`,
+    );
+  }
+  return { matching_mode: 'regex', url: pattern, redirect_uri_type: 'authorization' };
 }
 
 export interface CreatedProvider {
@@ -78,7 +96,16 @@ export async function createProvider(
   const name = input.name.trim();
   if (name === '') throw new InputError('provider name must not be empty');
   const clientType = input.clientType ?? 'confidential';
-  const redirectUris = (input.redirectUris ?? []).map(validateRedirectUri);
+  const redirectUris = [
+    ...(input.redirectUris ?? []).map(validateRedirectUri),
+    ...(input.redirectUriPatterns ?? []).map(validateRedirectUriPattern),
+    ...(input.postLogoutRedirectUris ?? []).map((uri): RedirectUri => ({
+      ...validateRedirectUri(uri),
+      redirect_uri_type: 'logout',
+    })),
+  ];
+  const refreshTokenThreshold = input.refreshTokenThreshold ?? 'seconds=0';
+  parseTimedelta(refreshTokenThreshold, 'refresh token threshold');
   const validities = {
     accessCodeValidity: input.accessCodeValidity ?? 'minutes=1',
     accessTokenValidity: input.accessTokenValidity ?? 'hours=1',
@@ -109,6 +136,7 @@ export async function createProvider(
         clientSecretHash: clientSecret === null ? null : sha256(clientSecret),
         redirectUris,
         ...validities,
+        refreshTokenThreshold,
         subMode: input.subMode ?? 'hashed_user_id',
         issuerMode: input.issuerMode ?? 'per_provider',
         includeClaimsInIdToken: input.includeClaimsInIdToken ?? true,
@@ -139,6 +167,16 @@ export interface CreatedApplication extends ApplicationEntity {
  * Creates an application, bound to `groups` (names) when given: then only their members, and members of groups below
  * them, may authorize with it. Call it inside a transaction when binding groups, so an error writes nothing.
  */
+/** Slugs that would collide with the shared OAuth2 endpoints under /application/o/ (authentik reserves the same). */
+export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
+  'authorize',
+  'token',
+  'device',
+  'userinfo',
+  'introspect',
+  'revoke',
+]);
+
 export async function createApplication(
   manager: EntityManager,
   input: { slug: string; name: string; providerId?: number | null; groups?: readonly string[] },
@@ -147,6 +185,11 @@ export async function createApplication(
     throw new InputError(`slug "${input.slug}" may only contain letters, digits, "-" and "_"`);
   }
   if (input.slug.length > 50) throw new InputError('slug must be at most 50 characters long');
+  if (RESERVED_SLUGS.has(input.slug)) {
+    throw new InputError(
+      `slug "${input.slug}" is reserved: /application/o/${input.slug}/ is an OAuth2 endpoint`,
+    );
+  }
   const name = input.name.trim();
   if (name === '') throw new InputError('application name must not be empty');
   if (await manager.existsBy(ApplicationEntity, { slug: input.slug })) {

@@ -11,7 +11,7 @@ import { resolveSecretKey } from '../keys/secret-key';
  * one browser is worthless in another; a login token cannot be replayed as a sign-out token; and a cookie planted by
  * a sibling subdomain over plain http does not help, because the token also needs SECRET_KEY.
  */
-export type CsrfPurpose = 'login' | 'logout' | 'consent';
+export type CsrfPurpose = 'login' | 'logout' | 'consent' | 'device';
 
 /** Length of a token: base64url of 32 bytes. */
 const TOKEN_LENGTH = 43;

@@ -1,7 +1,13 @@
 import { safeNext } from './next-path';
 
 describe('safeNext', () => {
-  it.each(['/account/', '/application/o/authorize/?client_id=a&state=b%2F', '/'])('keeps %s', (value) => {
+  it.each([
+    '/account/',
+    '/application/o/authorize/?client_id=a&state=b%2F',
+    '/',
+    '/device?code=123456789',
+    '/device',
+  ])('keeps %s', (value) => {
     expect(safeNext(value)).toBe(value);
   });
 

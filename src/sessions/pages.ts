@@ -9,6 +9,41 @@ export const PAGE_CSP =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; " +
   "base-uri 'none'";
 
+// CSP host-source: host-char = ALPHA / DIGIT / "-", in dot-separated labels; no IPv6 literals.
+const CSP_HOST = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
+
+/**
+ * The CSP source expression naming where `uri` points: its origin for http(s) with a host CSP can write, its scheme
+ * for an app's own scheme (`com.example.app:`); undefined when neither can be written safely.
+ */
+export function cspSource(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    return CSP_HOST.test(url.hostname) ? url.origin : undefined;
+  }
+  return /^[a-z][a-z0-9+.-]*:$/.test(url.protocol) &&
+    !['javascript:', 'data:', 'vbscript:'].includes(url.protocol)
+    ? url.protocol
+    : undefined;
+}
+
+/**
+ * PAGE_CSP for a page whose form may end, after redirects, at `target` (a client's redirect URI): browsers check
+ * form-action against every redirect of a form submission, so the sign-in and consent forms of an authorization must
+ * allow the client's origin besides 'self'. Nothing else changes.
+ */
+export function pageCsp(target?: string): string {
+  const source = target === undefined ? undefined : cspSource(target);
+  return source === undefined
+    ? PAGE_CSP
+    : PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${source}`);
+}
+
 export const STYLESHEET_PATH = '/static/grantry.css';
 
 /** The form_post page's script (src/oauth2/issuance/pages.ts): it only submits the page's form. */

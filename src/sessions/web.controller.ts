@@ -11,7 +11,15 @@ import { clearCookie, readToken, setCookie } from './cookies';
 import { CsrfTokens } from './csrf';
 import { LoginThrottle } from './login-throttle';
 import { safeNext } from './next-path';
-import { accountPage, FORM_POST_SCRIPT, loginPage, messagePage, PAGE_CSP, STYLESHEET } from './pages';
+import {
+  accountPage,
+  FORM_POST_SCRIPT,
+  loginPage,
+  messagePage,
+  PAGE_CSP,
+  pageCsp,
+  STYLESHEET,
+} from './pages';
 import { recordAudit, SESSION_COOKIE, SessionService } from './session.service';
 
 /** The pre-session cookie the login form's CSRF token is bound to (`__Host-grantry_csrf` over https). */
@@ -43,17 +51,23 @@ function field(request: FastifyRequest, name: string): string | undefined {
   return body instanceof URLSearchParams ? (body.get(name) ?? undefined) : undefined;
 }
 
-function page(reply: FastifyReply, status: number, body: string): void {
-  void reply
-    .code(status)
-    .header('content-security-policy', PAGE_CSP)
-    .type('text/html; charset=utf-8')
-    .send(body);
+function page(reply: FastifyReply, status: number, body: string, csp = PAGE_CSP): void {
+  void reply.code(status).header('content-security-policy', csp).type('text/html; charset=utf-8').send(body);
 }
 
 function redirect(reply: FastifyReply, location: string, cookies: string[] = []): void {
   if (cookies.length > 0) void reply.header('set-cookie', cookies);
   void reply.code(303).header('location', location).header('content-security-policy', PAGE_CSP).send();
+}
+
+/**
+ * The client redirect URI a sign-in may end at: when `next` is an authorization request, the sign-in's redirects
+ * may go on to the client, so the form's CSP must allow its origin (see pageCsp). The authorize endpoint still checks
+ * the URI; this only widens form-action to it.
+ */
+function authorizeTarget(next: string | undefined): string | undefined {
+  if (next === undefined || !next.startsWith('/application/o/authorize/?')) return undefined;
+  return new URLSearchParams(next.slice(next.indexOf('?') + 1)).get('redirect_uri') ?? undefined;
 }
 
 /**
@@ -110,7 +124,12 @@ export class WebController implements OnModuleInit {
     void reply.header('set-cookie', setCookie(request, CSRF_COOKIE, binding));
     // OIDC's login_hint fills in the name (a hint only: nothing is looked up or disclosed).
     const hint = typeof query.login_hint === 'string' ? query.login_hint.slice(0, 254) : undefined;
-    page(reply, 200, loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: hint }));
+    page(
+      reply,
+      200,
+      loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: hint }),
+      pageCsp(authorizeTarget(next)),
+    );
   }
 
   @Post('login')
@@ -127,6 +146,7 @@ export class WebController implements OnModuleInit {
         reply,
         status,
         loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: identifier, error }),
+        pageCsp(authorizeTarget(next)),
       );
 
     const user = await this.findUser(identifier);

@@ -68,6 +68,7 @@ export async function createTestApp(env: Record<string, string> = {}, listen = f
   // (run one at a time) would otherwise inherit each other's failures from 127.0.0.1. Each test app starts clean.
   await dataSource.query('DELETE FROM auth_failures');
   await dataSource.query('DELETE FROM login_failures');
+  await dataSource.query('DELETE FROM device_throttle');
   return { app, dataSource, logs, close: () => app.close() };
 }
 

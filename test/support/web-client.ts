@@ -22,7 +22,7 @@ export class WebClient {
     return { cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ') };
   }
 
-  private async send(method: string, path: string, init: RequestInit): Promise<WebResponse> {
+  async send(method: string, path: string, init: RequestInit): Promise<WebResponse> {
     const response = await fetch(`${this.base}${path}`, {
       ...init,
       method,

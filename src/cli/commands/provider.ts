@@ -1,6 +1,6 @@
 import { SIGNING_ALGORITHMS } from '../../keys/signing-key.entity';
-import { CLIENT_TYPES, CONSENT_MODES } from '../../providers/oauth2-provider.entity';
-import { createProvider, validateRedirectUri } from '../../providers/providers';
+import { CLIENT_TYPES, CONSENT_MODES, ISSUER_MODES, SUB_MODES } from '../../providers/oauth2-provider.entity';
+import { createProvider, validateRedirectUri, validateRedirectUriPattern } from '../../providers/providers';
 import { parseTimedelta } from '../../providers/timedelta';
 import { defineCommand } from '../args';
 
@@ -30,6 +30,36 @@ export const providerCreate = defineCommand({
       multiple: true,
       description: 'absolute http(s) URL, matched strictly',
     },
+    'redirect-uri-regex': {
+      type: 'string',
+      valueName: 'PATTERN',
+      multiple: true,
+      description: "a redirect URI pattern, fully matched (authentik's regex mode)",
+    },
+    'post-logout-redirect-uri': {
+      type: 'string',
+      valueName: 'URL',
+      multiple: true,
+      description: 'where end-session may send the browser afterwards, matched strictly',
+    },
+    'sub-mode': {
+      type: 'string',
+      valueName: 'MODE',
+      choices: SUB_MODES,
+      description: 'what the sub claim holds; default hashed_user_id',
+    },
+    'issuer-mode': {
+      type: 'string',
+      valueName: 'MODE',
+      choices: ISSUER_MODES,
+      description: 'per_provider (default): <base>/application/o/<slug>/; global: <base>/',
+    },
+    'refresh-token-threshold': {
+      type: 'string',
+      valueName: 'DURATION',
+      description:
+        'a refresh token rotates when it expires sooner than this; default seconds=0 (rotate on every refresh)',
+    },
     'access-token-validity': validity('access token', 'hours=1'),
     'refresh-token-validity': validity('refresh token', 'days=30'),
     'access-code-validity': validity('authorization code', 'minutes=1'),
@@ -56,6 +86,11 @@ export const providerCreate = defineCommand({
   },
   prepare(options) {
     options['redirect-uri'].forEach(validateRedirectUri);
+    options['redirect-uri-regex'].forEach(validateRedirectUriPattern);
+    options['post-logout-redirect-uri'].forEach(validateRedirectUri);
+    const refreshTokenThreshold = options['refresh-token-threshold'];
+    if (refreshTokenThreshold !== undefined)
+      parseTimedelta(refreshTokenThreshold, '--refresh-token-threshold');
     const accessTokenValidity = options['access-token-validity'];
     const refreshTokenValidity = options['refresh-token-validity'];
     const accessCodeValidity = options['access-code-validity'];
@@ -71,6 +106,11 @@ export const providerCreate = defineCommand({
           name: options.name,
           clientType: options['client-type'],
           redirectUris: options['redirect-uri'],
+          redirectUriPatterns: options['redirect-uri-regex'],
+          postLogoutRedirectUris: options['post-logout-redirect-uri'],
+          subMode: options['sub-mode'],
+          issuerMode: options['issuer-mode'],
+          refreshTokenThreshold,
           accessTokenValidity,
           refreshTokenValidity,
           accessCodeValidity,

@@ -6,6 +6,13 @@ import { FulfillAuthorizationHandler } from './authorize/fulfill-authorization.c
 import { ConsentStore } from './consent/consent-store';
 import { Clients } from './core/clients';
 import { TokenIssuer } from './core/token-issuer';
+import { DeviceApprovals } from './device/device-approvals';
+import { DeviceAuthorizationController } from './device/device-authorization.controller';
+import { DevicePageController } from './device/device-page.controller';
+import { DeviceSweep } from './device/device-sweep';
+import { DeviceThrottle } from './device/device-throttle';
+import { RequestDeviceAuthorizationHandler } from './device/request-device-authorization.command';
+import { SubmitDeviceCodeHandler } from './device/submit-device-code.command';
 import { DiscoveryController } from './endpoints/discovery.controller';
 import { GetDiscoveryHandler } from './endpoints/discovery.query';
 import { EndSessionController } from './endpoints/end-session.controller';
@@ -33,6 +40,8 @@ import { TokenController } from './token/token.controller';
     RevokeController,
     DiscoveryController,
     EndSessionController,
+    DeviceAuthorizationController,
+    DevicePageController,
   ],
   providers: [
     GetJwksHandler,
@@ -47,7 +56,12 @@ import { TokenController } from './token/token.controller';
     RevokeTokenHandler,
     GetDiscoveryHandler,
     EndProviderSessionHandler,
+    DeviceApprovals,
+    DeviceThrottle,
+    DeviceSweep,
+    RequestDeviceAuthorizationHandler,
+    SubmitDeviceCodeHandler,
   ],
-  exports: [Clients, TokenIssuer, ConsentStore, ApplicationAccess],
+  exports: [Clients, TokenIssuer, ConsentStore, ApplicationAccess, DeviceApprovals],
 })
 export class IssuanceModule {}

@@ -108,6 +108,11 @@ export function validateAuthorizeRequest(
   if (raw.request_uri !== undefined) return fail('request_uri_not_supported', errorFragment, responseMode);
   if (raw.registration !== undefined) return fail('registration_not_supported', errorFragment, responseMode);
 
+  // Values are stored (nonce, PKCE challenge, scope) and PostgreSQL refuses NUL in text: refused here, not a 500.
+  if (Object.values(raw).some((value) => value?.includes('\0'))) {
+    return fail('invalid_request', errorFragment, responseMode);
+  }
+
   const types = new Set(responseType.split(' '));
   const returnsCode = types.has('code');
   const returnsAccessToken = types.has('token');

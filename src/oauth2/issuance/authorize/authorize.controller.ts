@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../../common/auth/public.decorator';
 import { APP_CONFIG, type AppConfig } from '../../../config/config';
 import { CsrfTokens } from '../../../sessions/csrf';
-import { messagePage, PAGE_CSP } from '../../../sessions/pages';
+import { messagePage, PAGE_CSP, pageCsp } from '../../../sessions/pages';
 import { type SignedIn, SessionService } from '../../../sessions/session.service';
 import { ApplicationAccess } from '../access/application-access';
 import { ConsentStore } from '../consent/consent-store';
@@ -270,6 +270,8 @@ export class AuthorizeController {
         hidden,
         action: DECISION_PATH,
       }),
+      // Allow and Deny both end in a redirect to the client, which form-action must allow.
+      pageCsp(params.redirectUri),
     );
   }
 

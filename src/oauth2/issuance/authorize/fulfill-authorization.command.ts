@@ -6,7 +6,7 @@ import { parseTimedelta } from '../../../providers/timedelta';
 import type { SignedIn } from '../../../sessions/session.service';
 import { MODEL, recordIssuanceEvent } from '../core/audit';
 import type { Client } from '../core/clients';
-import { TokenIssuer } from '../core/token-issuer';
+import { PASSWORD_LOGIN_AMR, TokenIssuer } from '../core/token-issuer';
 import type { AuthorizeRequest } from './authorize-request';
 
 /**
@@ -26,8 +26,6 @@ export class FulfillAuthorizationCommand extends Command<Record<string, string> 
     super();
   }
 }
-
-const PASSWORD_LOGIN_AMR = ['pwd'];
 
 @CommandHandler(FulfillAuthorizationCommand)
 export class FulfillAuthorizationHandler implements ICommandHandler<FulfillAuthorizationCommand> {

@@ -66,3 +66,21 @@ export async function revokeFamily(manager: EntityManager, familyId: string): Pr
   );
   return row?.n ?? 0;
 }
+
+/** A confidential client presented a wrong or missing secret (token, introspection, revocation alike). */
+export async function recordClientAuthFailure(
+  manager: EntityManager,
+  provider: { id: number; clientId: string },
+  requestId: string | undefined,
+): Promise<void> {
+  await recordIssuanceEvent(manager, {
+    action: 'client_auth_failed',
+    actorUserId: null,
+    actorUsername: provider.clientId,
+    model: MODEL.provider,
+    objectPk: provider.id,
+    objectUserId: null,
+    providerId: provider.id,
+    requestId,
+  });
+}

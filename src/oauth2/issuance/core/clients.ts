@@ -103,9 +103,12 @@ export class Clients {
     ];
     const rows = await this.dataSource.query<{ redirect_uris: RedirectUri[] }[]>(
       valid
-        ? `UPDATE oauth2_providers SET redirect_uris = CASE WHEN redirect_uris = '[]'::jsonb THEN $2::jsonb
-                                                        ELSE redirect_uris END
-            WHERE id = $1 RETURNING redirect_uris`
+        ? // Through WITH ... SELECT: TypeORM answers a bare UPDATE ... RETURNING as [rows, count].
+          `WITH saved AS (
+             UPDATE oauth2_providers SET redirect_uris = CASE WHEN redirect_uris = '[]'::jsonb THEN $2::jsonb
+                                                             ELSE redirect_uris END
+              WHERE id = $1 RETURNING redirect_uris)
+           SELECT redirect_uris FROM saved`
         : `SELECT redirect_uris FROM oauth2_providers WHERE id = $1 AND $2::jsonb IS NOT NULL`,
       [providerId, JSON.stringify(adopted)],
     );

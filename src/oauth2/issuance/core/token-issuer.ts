@@ -41,7 +41,7 @@ export interface IssueInput {
   nonce: string | null;
   familyId: string;
   /** authentik's `amr` from the login (['pwd'] after a password sign-in); undefined leaves it out. */
-  amr?: string[];
+  amr?: readonly string[];
   withRefreshToken: boolean;
   /** The authorization code returned alongside (hybrid flow): its `c_hash` goes into the ID token. */
   code?: string;
@@ -64,6 +64,9 @@ export interface Issued {
   /** The ID token's claims, as stored with the access token. */
   idToken: Record<string, unknown>;
 }
+
+/** authentik's `amr` after a password sign-in (the only kind Grantry's sign-in page does). */
+export const PASSWORD_LOGIN_AMR: readonly string[] = ['pwd'];
 
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
@@ -135,7 +138,8 @@ export class TokenIssuer {
       provider.accessTokenValidity,
       "the provider's access_token_validity",
     );
-    const expires = new Date(now.getTime() + accessLifetimeMs);
+    // Whole seconds, so the row's expiry (what the inventory shows) is exactly the tokens' `exp`.
+    const expires = new Date(Math.floor((now.getTime() + accessLifetimeMs) / 1000) * 1000);
     const scope = input.scopes.join(' ');
     const claims: Record<string, unknown> = {
       iss: this.issuer(input.client, input.base),

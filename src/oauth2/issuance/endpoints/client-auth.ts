@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { MODEL, recordIssuanceEvent } from '../core/audit';
+import { recordClientAuthFailure } from '../core/audit';
 import { type Client, type ClientCredentials, Clients, secretMatches } from '../core/clients';
 
 /**
@@ -22,16 +22,7 @@ export async function authenticateClient(
   if (client === undefined) return { kind: 'unknown' };
   if (client.provider.clientType === 'public') return { kind: 'public', client };
   if (!secretMatches(client.provider.clientSecretHash, credentials.clientSecret)) {
-    await recordIssuanceEvent(manager, {
-      action: 'client_auth_failed',
-      actorUserId: null,
-      actorUsername: client.provider.clientId,
-      model: MODEL.provider,
-      objectPk: client.provider.id,
-      objectUserId: null,
-      providerId: client.provider.id,
-      requestId,
-    });
+    await recordClientAuthFailure(manager, client.provider, requestId);
     return { kind: 'failed', client };
   }
   return { kind: 'authenticated', client };

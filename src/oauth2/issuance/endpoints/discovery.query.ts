@@ -72,10 +72,12 @@ export class GetDiscoveryHandler implements IQueryHandler<GetDiscoveryQuery> {
       introspection_endpoint: shared('introspect'),
       revocation_endpoint: shared('revoke'),
       device_authorization_endpoint: shared('device'),
-      backchannel_logout_supported: true,
-      backchannel_logout_session_supported: true,
-      frontchannel_logout_supported: true,
-      frontchannel_logout_session_supported: true,
+      // authentik says true for all four; Grantry sends no back- or front-channel logout yet, and discovery
+      // advertises only what works.
+      backchannel_logout_supported: false,
+      backchannel_logout_session_supported: false,
+      frontchannel_logout_supported: false,
+      frontchannel_logout_session_supported: false,
       response_types_supported: [
         'code',
         'id_token',

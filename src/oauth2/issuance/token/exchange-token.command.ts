@@ -4,13 +4,13 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { sha256 } from '../../../common/crypto/secrets';
 import { parseTimedelta } from '../../../providers/timedelta';
 import { ApplicationAccess } from '../access/application-access';
-import { MODEL, recordIssuanceEvent, revokeFamily } from '../core/audit';
+import { MODEL, recordClientAuthFailure, recordIssuanceEvent, revokeFamily } from '../core/audit';
 import { type Client, Clients, secretMatches } from '../core/clients';
 import { TokenError } from '../core/oauth-errors';
 import { type PkceMethod, verifierMatches } from '../core/pkce';
 import { redirectUriMatches } from '../core/redirect-uris';
 import { MAPPED_SCOPES, SCOPE_OFFLINE_ACCESS, scopeSet } from '../core/scopes';
-import { type Subject, TokenIssuer, type TokenResponseBody } from '../core/token-issuer';
+import { PASSWORD_LOGIN_AMR, type Subject, TokenIssuer, type TokenResponseBody } from '../core/token-issuer';
 import {
   GRANT_AUTHORIZATION_CODE,
   GRANT_CLIENT_CREDENTIALS,
@@ -29,8 +29,6 @@ export class ExchangeTokenCommand extends Command<{ client: Client; body: TokenR
 
 /** A transaction's outcome: tokens, or an error to answer after the transaction committed what it must keep. */
 type Outcome = { body: TokenResponseBody } | { error: TokenError };
-
-const PASSWORD_LOGIN_AMR = ['pwd'];
 
 /** How long a redeemed code is remembered past its expiry, so that a late replay is still recognised. */
 const REMEMBER_REDEEMED_MS = 24 * 3600 * 1000;
@@ -90,16 +88,7 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
     this.logger.warn(
       `client authentication failed for provider ${client.provider.id} from ${request.address}`,
     );
-    await recordIssuanceEvent(this.dataSource.manager, {
-      action: 'client_auth_failed',
-      actorUserId: null,
-      actorUsername: client.provider.clientId,
-      model: MODEL.provider,
-      objectPk: client.provider.id,
-      objectUserId: null,
-      providerId: client.provider.id,
-      requestId: request.requestId,
-    });
+    await recordClientAuthFailure(this.dataSource.manager, client.provider, request.requestId);
   }
 
   private async activeSubject(manager: EntityManager, userId: number): Promise<Subject | undefined> {
@@ -352,7 +341,8 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
     username: string,
     password: string,
   ): Promise<number | undefined> {
-    if (password === '' || username.length > 150) return undefined;
+    // PostgreSQL refuses NUL in text: such a name is no user's, and must not become a 500.
+    if (password === '' || username.length > 150 || username.includes('\0')) return undefined;
     const [row] = await manager.query<{ id: number }[]>(
       `SELECT u.id FROM api_tokens t JOIN users u ON u.id = t.user_id
         WHERE t.key_hash = $1 AND t.intent = 'app_password' AND u.username = $2 AND u.is_active
@@ -409,7 +399,14 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
       if (!device) return { error: new TokenError('invalid_grant') };
       if (device.user_id === null) return { error: new TokenError('authorization_pending') };
       const subject = await this.activeSubject(manager, device.user_id);
-      if (!subject) return { error: new TokenError('invalid_grant') };
+      // Checked again at redemption: the user may have left the application's groups since approving.
+      if (
+        !subject ||
+        client.application === null ||
+        !(await this.access.allowed(subject.id, client.application.id, manager))
+      ) {
+        return { error: new TokenError('invalid_grant') };
+      }
       const scopes = scopeSet(device.scope);
       const issued = await this.issuer.issue(manager, {
         client,
