@@ -237,7 +237,7 @@ export class IssuanceBaseline {
     const key = await this.signingKey(provider.signing_key);
     const now = new Date();
     const accessLifetimeMs = parseTimedelta(provider.access_token_validity, 'access_token_validity');
-    const expires = new Date(now.getTime() + accessLifetimeMs);
+    const expires = new Date(Math.floor((now.getTime() + accessLifetimeMs) / 1000) * 1000);
     const scope = input.scopes.join(' ');
     const claims: Record<string, unknown> = {
       iss: issuerFor(provider.issuer_mode, provider.a_slug ?? undefined, input.base),
