@@ -733,6 +733,42 @@ describe('issuing grants: authorize and token endpoints', () => {
       expect(count?.n).toBe(1);
     });
 
+    it('never takes over an ordinary user who has the service account’s name', async () => {
+      const squatted = await makeRp();
+      await f.user({ username: `ak-${squatted.name}-client_credentials` });
+      const response = await exchange({
+        grant_type: 'client_credentials',
+        client_id: squatted.clientId,
+        client_secret: squatted.clientSecret,
+      });
+      expect(response.status).toBe(400);
+      expect(json(response)).toEqual(tokenError('invalid_grant', requestIdOf(response)));
+      expect(
+        await t.dataSource.query(`SELECT type FROM users WHERE username = $1`, [
+          `ak-${squatted.name}-client_credentials`,
+        ]),
+      ).toEqual([{ type: 'internal' }]);
+    });
+
+    it('20 concurrent first exchanges create one service account', async () => {
+      const fresh = await makeRp();
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          exchange({
+            grant_type: 'client_credentials',
+            client_id: fresh.clientId,
+            client_secret: fresh.clientSecret,
+          }),
+        ),
+      );
+      expect(responses.map((response) => response.status)).toEqual(Array.from({ length: 20 }, () => 200));
+      expect(
+        await t.dataSource.query(`SELECT count(*)::int AS n FROM users WHERE username = $1`, [
+          `ak-${fresh.name}-client_credentials`,
+        ]),
+      ).toEqual([{ n: 1 }]);
+    });
+
     it('a username with an app password; or the secret as base64 of username:app_password', async () => {
       const appPassword = await f.apiKey(user, { intent: 'app_password' });
       const withUsername = await exchange({

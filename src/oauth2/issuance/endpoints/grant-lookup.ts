@@ -23,6 +23,9 @@ export async function findGrant(
   tokenHash: Buffer,
   providerId: number,
 ): Promise<FoundGrant | undefined> {
+  // By the hash's unique index, then the provider: with "token_hash = $1 AND provider_id = $2" the planner may
+  // take the (provider_id, expires, id) index for a provider that had few rows at the last ANALYZE and scan all its
+  // grants (npm run bench, issue: introspection and code exchange on the full data set; EXPLAIN showed it).
   const rows = await manager.query<
     {
       kind: 'access' | 'refresh';
@@ -37,11 +40,13 @@ export async function findGrant(
     `SELECT * FROM (
        SELECT 'access' AS kind, id, user_id, scope, revoked,
               COALESCE(expiring AND expires < now(), false) AS expired, id_token
-         FROM oauth2_access_tokens WHERE token_hash = $1 AND provider_id = $2
+         FROM oauth2_access_tokens
+        WHERE id = (SELECT id FROM oauth2_access_tokens WHERE token_hash = $1) AND provider_id = $2
        UNION ALL
        SELECT 'refresh', id, user_id, scope, revoked,
               COALESCE(expiring AND expires < now(), false), id_token
-         FROM oauth2_refresh_tokens WHERE token_hash = $1 AND provider_id = $2) g
+         FROM oauth2_refresh_tokens
+        WHERE id = (SELECT id FROM oauth2_refresh_tokens WHERE token_hash = $1) AND provider_id = $2) g
      ORDER BY kind LIMIT 1`,
     [tokenHash, providerId],
   );

@@ -42,11 +42,14 @@ export class RevokeTokenHandler implements ICommandHandler<RevokeTokenCommand> {
     const tokenHash = sha256(command.token);
     // authentik deletes the row (the inventory then no longer lists it). Revoking a refresh token leaves the access
     // tokens issued with it valid, as in authentik.
+    // By the hash's unique index, then the provider (see grant-lookup.ts).
     return this.dataSource.transaction(async (manager) => {
       const deleted = await manager.query<{ model: string; id: number; user_id: number }[]>(
-        `WITH a AS (DELETE FROM oauth2_access_tokens WHERE token_hash = $1 AND provider_id = $2
+        `WITH a AS (DELETE FROM oauth2_access_tokens
+                     WHERE id = (SELECT id FROM oauth2_access_tokens WHERE token_hash = $1) AND provider_id = $2
                     RETURNING id, user_id),
-              r AS (DELETE FROM oauth2_refresh_tokens WHERE token_hash = $1 AND provider_id = $2
+              r AS (DELETE FROM oauth2_refresh_tokens
+                     WHERE id = (SELECT id FROM oauth2_refresh_tokens WHERE token_hash = $1) AND provider_id = $2
                     RETURNING id, user_id)
          SELECT $3::text AS model, id, user_id FROM a UNION ALL SELECT $4::text, id, user_id FROM r`,
         [tokenHash, provider.id, MODEL.accessToken, MODEL.refreshToken],
