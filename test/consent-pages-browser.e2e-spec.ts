@@ -11,7 +11,7 @@ import {
 import { SCOPE_DESCRIPTIONS } from '../src/oauth2/issuance/scope-descriptions';
 import { PAGE_CSP } from '../src/sessions/pages';
 import { createTestApp, type TestApp } from './support/app';
-import { launchChromium } from './support/browser';
+import { collectViolations, focused, launchChromium } from './support/browser';
 
 /** Screenshots for a person to look at (CONSENT_SCREENSHOTS=/some/dir); none by default. */
 const SHOTS = process.env.CONSENT_SCREENSHOTS;
@@ -93,19 +93,9 @@ describe('the authorize pages in headless Chromium', () => {
       if (message.type() === 'error') console.push(message.text());
     });
     page.on('pageerror', (error) => console.push(error.message));
-    // As source text: this project compiles without the DOM library. Playwright's init script is not the page's.
-    await page.addInitScript({
-      content: `window.cspViolations = [];
-        document.addEventListener('securitypolicyviolation', (event) =>
-          window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));`,
-    });
+    await collectViolations(page);
     return { violations: () => page.evaluate<string[]>('window.cspViolations'), console };
   }
-
-  const focused = (page: Page): Promise<string> =>
-    page.evaluate<string>(
-      'document.activeElement ? document.activeElement.id || document.activeElement.textContent.trim() : ""',
-    );
 
   /** Visible form controls without a label or an accessible name: none expected. */
   const unlabelled = (page: Page): Promise<string[]> =>

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
@@ -22,7 +22,7 @@ import { PAGE_CSP } from '../src/sessions/pages';
 import { SessionService } from '../src/sessions/session.service';
 import { FORM_EXPIRED } from '../src/sessions/web.controller';
 import { createTestApp, type TestApp } from './support/app';
-import { launchChromium } from './support/browser';
+import { collectViolations, focused, launchChromium } from './support/browser';
 import { Factories, unique } from './support/factories';
 import { formToken, WebClient, type WebResponse } from './support/web-client';
 
@@ -883,20 +883,6 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
     afterAll(async () => {
       await browser?.close();
     });
-
-    async function collectViolations(page: Page): Promise<void> {
-      // As source text: this project compiles without the DOM library. Playwright's init script is not the page's.
-      await page.addInitScript({
-        content: `window.cspViolations = [];
-          document.addEventListener('securitypolicyviolation', (event) =>
-            window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));`,
-      });
-    }
-
-    const focused = (page: Page): Promise<string> =>
-      page.evaluate<string>(
-        'document.activeElement ? document.activeElement.id || document.activeElement.textContent.trim() : ""',
-      );
 
     it('signs in, takes the code from the keyboard, allows; no script, no CSP violation', async () => {
       const user = await userWithPassword();

@@ -1,8 +1,8 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { hashPassword } from '../src/identity/password';
 import { INVALID_LOGIN } from '../src/sessions/web.controller';
 import { createTestApp, type TestApp } from './support/app';
-import { launchChromium } from './support/browser';
+import { collectViolations, focused, launchChromium } from './support/browser';
 import { Factories } from './support/factories';
 
 const PASSWORD = 'correct horse battery';
@@ -37,20 +37,6 @@ describe('the login pages in headless Chromium', () => {
     await browser?.close();
     await t?.close();
   });
-
-  async function collectViolations(page: Page): Promise<void> {
-    // As source text: this project compiles without the DOM library. Playwright's init script is not the page's.
-    await page.addInitScript({
-      content: `window.cspViolations = [];
-        document.addEventListener('securitypolicyviolation', (event) =>
-          window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));`,
-    });
-  }
-
-  const focused = (page: Page): Promise<string> =>
-    page.evaluate<string>(
-      'document.activeElement ? document.activeElement.id || document.activeElement.textContent.trim() : ""',
-    );
 
   it('signs in and out with the keyboard alone; no script, no CSP violation, the stylesheet applied', async () => {
     const page = await browser.newPage({ viewport: { width: 1024, height: 720 } });

@@ -21,6 +21,7 @@ import {
   STYLESHEET,
 } from './pages';
 import { recordAudit, SESSION_COOKIE, SessionService } from './session.service';
+import { sendPage } from './send-page';
 
 /** The pre-session cookie the login form's CSRF token is bound to (`__Host-grantry_csrf` over https). */
 export const CSRF_COOKIE = 'grantry_csrf';
@@ -49,10 +50,6 @@ interface UserRow {
 function field(request: FastifyRequest, name: string): string | undefined {
   const body = request.body;
   return body instanceof URLSearchParams ? (body.get(name) ?? undefined) : undefined;
-}
-
-function page(reply: FastifyReply, status: number, body: string, csp = PAGE_CSP): void {
-  void reply.code(status).header('content-security-policy', csp).type('text/html; charset=utf-8').send(body);
 }
 
 function redirect(reply: FastifyReply, location: string, cookies: string[] = []): void {
@@ -124,7 +121,7 @@ export class WebController implements OnModuleInit {
     void reply.header('set-cookie', setCookie(request, CSRF_COOKIE, binding));
     // OIDC's login_hint fills in the name (a hint only: nothing is looked up or disclosed).
     const hint = typeof query.login_hint === 'string' ? query.login_hint.slice(0, 254) : undefined;
-    page(
+    sendPage(
       reply,
       200,
       loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: hint }),
@@ -136,13 +133,13 @@ export class WebController implements OnModuleInit {
   async login(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const binding = readToken(request, CSRF_COOKIE);
     if (binding === undefined || !this.csrf.valid(binding, 'login', field(request, 'csrf_token'))) {
-      return page(reply, 403, messagePage('Form expired', FORM_EXPIRED));
+      return sendPage(reply, 403, messagePage('Form expired', FORM_EXPIRED));
     }
     const next = safeNext(field(request, 'next'));
     const identifier = (field(request, 'username') ?? '').trim();
     const password = field(request, 'password') ?? '';
     const retry = (status: number, error: string): void =>
-      page(
+      sendPage(
         reply,
         status,
         loginPage({ csrf: this.csrf.token(binding, 'login'), next, username: identifier, error }),
@@ -189,7 +186,7 @@ export class WebController implements OnModuleInit {
   async account(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const signedIn = await this.sessions.current(request);
     if (!signedIn) return redirect(reply, `/login/?next=${encodeURIComponent(HOME)}`);
-    page(
+    sendPage(
       reply,
       200,
       accountPage({
@@ -209,7 +206,7 @@ export class WebController implements OnModuleInit {
     // Nothing to end (no cookie, or a session already over): the browser's cookie goes, and so does it.
     if (!signedIn) return redirect(reply, '/login/', [clearCookie(request, SESSION_COOKIE)]);
     if (!this.csrf.valid(signedIn.token, 'logout', field(request, 'csrf_token'))) {
-      return page(reply, 403, messagePage('Form expired', FORM_EXPIRED, HOME, 'Back to your account'));
+      return sendPage(reply, 403, messagePage('Form expired', FORM_EXPIRED, HOME, 'Back to your account'));
     }
     await this.sessions.end(signedIn, request.id);
     redirect(reply, '/login/', [clearCookie(request, SESSION_COOKIE)]);

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../../common/auth/public.decorator';
 import { APP_CONFIG, type AppConfig } from '../../../config/config';
 import { CsrfTokens } from '../../../sessions/csrf';
-import { messagePage, PAGE_CSP, pageCsp } from '../../../sessions/pages';
+import { messagePage, pageCsp } from '../../../sessions/pages';
 import { type SignedIn, SessionService } from '../../../sessions/session.service';
 import { ApplicationAccess } from '../access/application-access';
 import { ConsentStore } from '../consent/consent-store';
@@ -31,6 +31,7 @@ import {
   validateAuthorizeRequest,
 } from './authorize-request';
 import { FulfillAuthorizationCommand } from './fulfill-authorization.command';
+import { sendPage } from '../../../sessions/send-page';
 
 /** The parameters an authorization request may carry (authentik's from_request), carried through the consent form. */
 const PARAMS = [
@@ -54,15 +55,6 @@ const PARAMS = [
 
 const AUTHORIZE_PATH = '/application/o/authorize/';
 const DECISION_PATH = '/application/o/authorize/decision/';
-
-function page(reply: FastifyReply, status: number, body: string, csp = PAGE_CSP): void {
-  void reply
-    .code(status)
-    .header('content-security-policy', csp)
-    .header('cache-control', 'no-store')
-    .type('text/html; charset=utf-8')
-    .send(body);
-}
 
 function redirect(reply: FastifyReply, location: string): void {
   void reply.code(302).header('location', location).header('cache-control', 'no-store').send();
@@ -96,7 +88,7 @@ export class AuthorizeController {
     });
     // authentik answers an empty query with a 404.
     if (Object.keys(raw).length === 0) {
-      return page(
+      return sendPage(
         reply,
         404,
         messagePage('Not found', 'There is nothing here.', '/account/', 'Your account'),
@@ -112,7 +104,7 @@ export class AuthorizeController {
     const decision = formField(request, 'decision');
     const signedIn = await this.sessions.current(request);
     if (!signedIn || !this.csrf.valid(signedIn.token, 'consent', formField(request, 'csrf_token'))) {
-      return page(
+      return sendPage(
         reply,
         403,
         messagePage(
@@ -134,13 +126,17 @@ export class AuthorizeController {
   ): Promise<void> {
     const client = await this.clients.find(raw.client_id ?? '');
     if (!client || client.application === null) {
-      return page(reply, 400, authorizeErrorPage({ title: 'Client ID Error', message: CLIENT_ID_ERROR }));
+      return sendPage(reply, 400, authorizeErrorPage({ title: 'Client ID Error', message: CLIENT_ID_ERROR }));
     }
     await this.adoptFirstRedirectUri(client, raw.redirect_uri);
     const validated = validateAuthorizeRequest(client.provider, raw);
     if ('kind' in validated) {
       if (validated.kind === 'page') {
-        return page(reply, 400, authorizeErrorPage({ title: validated.title, message: REDIRECT_URI_ERROR }));
+        return sendPage(
+          reply,
+          400,
+          authorizeErrorPage({ title: validated.title, message: REDIRECT_URI_ERROR }),
+        );
       }
       return this.sendError(reply, validated);
     }
@@ -168,7 +164,7 @@ export class AuthorizeController {
     const application = client.application;
     if (application === null) return;
     if (!(await this.access.allowed(signedIn.user.id, application.id))) {
-      return page(reply, 403, accessDeniedPage({ applicationName: application.name }));
+      return sendPage(reply, 403, accessDeniedPage({ applicationName: application.name }));
     }
     if (decision === 'deny') {
       await this.commandBus.execute(
@@ -258,7 +254,7 @@ export class AuthorizeController {
     });
     const hidden: Record<string, string> = {};
     for (const [name, value] of Object.entries(raw)) if (value !== undefined) hidden[name] = value;
-    page(
+    sendPage(
       reply,
       200,
       consentPage({
@@ -297,13 +293,13 @@ export class AuthorizeController {
         csp = formPostCsp(redirectUri);
       } catch (error) {
         if (!(error instanceof FormPostTargetError)) throw error;
-        return page(
+        return sendPage(
           reply,
           400,
           authorizeErrorPage({ title: 'Redirect URI Error', message: REDIRECT_URI_ERROR }),
         );
       }
-      return page(reply, 200, formPostPage({ action: redirectUri, fields }), csp);
+      return sendPage(reply, 200, formPostPage({ action: redirectUri, fields }), csp);
     }
     redirect(reply, responseUrl(redirectUri, fields, fragment));
   }

@@ -68,6 +68,9 @@ export interface Issued {
 /** authentik's `amr` after a password sign-in (the only kind Grantry's sign-in page does). */
 export const PASSWORD_LOGIN_AMR: readonly string[] = ['pwd'];
 
+/** The tables issuance writes tokens to (a fixed name in the INSERT, never input). */
+type GrantTable = 'oauth2_access_tokens' | 'oauth2_refresh_tokens';
+
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
 /** Opened signing keys kept in memory (a key row never changes: rotation makes a new row). */
@@ -160,32 +163,29 @@ export class TokenIssuer {
     const accessToken = await signJwt(key, { ...claims, azp: provider.clientId, uid: generateId(40), scope });
     const idToken = { ...claims, at_hash: accessTokenHash(accessToken) };
     const idTokenJwt = await signJwt(key, idToken);
-    const common = {
-      provider_id: provider.id,
-      user_id: input.subject.id,
-      scope,
-      auth_time: input.authTime,
-      session_id: input.sessionId,
-      family_id: input.familyId,
+    const store = async (table: GrantTable, value: string, expiry: Date): Promise<number> => {
+      const [row] = await manager.query<{ id: number }[]>(
+        `INSERT INTO ${table}
+           (provider_id, user_id, scope, auth_time, session_id, family_id, token_hash, id_token, expires, expiring,
+            revoked, created)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, false, $10) RETURNING id`,
+        [
+          provider.id,
+          input.subject.id,
+          scope,
+          input.authTime,
+          input.sessionId,
+          input.familyId,
+          sha256(value),
+          idToken,
+          expiry,
+          now,
+        ],
+      );
+      if (!row) throw new Error(`${table} insert returned no row`);
+      return row.id;
     };
-    const [access] = await manager.query<{ id: number }[]>(
-      `INSERT INTO oauth2_access_tokens
-         (provider_id, user_id, scope, auth_time, session_id, family_id, token_hash, id_token, expires, expiring,
-          revoked, created)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, false, $10) RETURNING id`,
-      [
-        common.provider_id,
-        common.user_id,
-        scope,
-        common.auth_time,
-        common.session_id,
-        common.family_id,
-        sha256(accessToken),
-        idToken,
-        expires,
-        now,
-      ],
-    );
+    const accessTokenId = await store('oauth2_access_tokens', accessToken, expires);
     const body: TokenResponseBody = {
       access_token: accessToken,
       token_type: 'Bearer',
@@ -196,33 +196,11 @@ export class TokenIssuer {
     let refreshTokenId: number | undefined;
     if (input.withRefreshToken) {
       const refreshToken = generateId(128);
-      const refreshExpires = new Date(
-        now.getTime() +
-          parseTimedelta(provider.refreshTokenValidity, "the provider's refresh_token_validity"),
-      );
-      const [refresh] = await manager.query<{ id: number }[]>(
-        `INSERT INTO oauth2_refresh_tokens
-           (provider_id, user_id, scope, auth_time, session_id, family_id, token_hash, id_token, expires, expiring,
-            revoked, created)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, false, $10) RETURNING id`,
-        [
-          common.provider_id,
-          common.user_id,
-          scope,
-          common.auth_time,
-          common.session_id,
-          common.family_id,
-          sha256(refreshToken),
-          idToken,
-          refreshExpires,
-          now,
-        ],
-      );
-      refreshTokenId = refresh?.id;
+      const lifetime = parseTimedelta(provider.refreshTokenValidity, "the provider's refresh_token_validity");
+      refreshTokenId = await store('oauth2_refresh_tokens', refreshToken, new Date(now.getTime() + lifetime));
       body.refresh_token = refreshToken;
     }
-    if (!access) throw new Error('access token insert returned no row');
-    return { body, accessTokenId: access.id, refreshTokenId, idToken };
+    return { body, accessTokenId, refreshTokenId, idToken };
   }
 
   /** A new family id (one per authorization). */

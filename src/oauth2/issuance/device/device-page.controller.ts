@@ -18,6 +18,7 @@ import {
   THROTTLED_CODE,
 } from './device-pages';
 import { type DeviceDecision, SubmitDeviceCodeCommand } from './submit-device-code.command';
+import { sendPage } from '../../../sessions/send-page';
 
 /** authentik's DeviceEntryView path (the verification_uri), listed in OUTSIDE_API_PREFIX and FORM_ROUTES. */
 export const DEVICE_PAGE_ROUTE = 'device';
@@ -27,14 +28,6 @@ const MAX_CARRIED_CODE = 64;
 
 function carried(code: string | undefined): string | undefined {
   return code !== undefined && code !== '' && code.length <= MAX_CARRIED_CODE ? code : undefined;
-}
-
-function page(reply: FastifyReply, status: number, body: string): void {
-  void reply
-    .code(status)
-    .header('content-security-policy', PAGE_CSP)
-    .type('text/html; charset=utf-8')
-    .send(body);
 }
 
 /** To the login page, which comes back here (with the code, when there was one) after signing in. */
@@ -67,7 +60,7 @@ export class DevicePageController {
     const code = carried(queryField(request, 'code'));
     const signedIn = await this.sessions.current(request);
     if (!signedIn) return toLogin(reply, code);
-    page(
+    sendPage(
       reply,
       200,
       deviceCodePage({
@@ -85,7 +78,7 @@ export class DevicePageController {
     // Signed out meanwhile (or never signed in): sign in, then back to the form with the code.
     if (!signedIn) return toLogin(reply, carried(typed));
     if (!this.csrf.valid(signedIn.token, 'device', formField(request, 'csrf_token'))) {
-      return page(
+      return sendPage(
         reply,
         403,
         messagePage('Form expired', FORM_EXPIRED, '/device', 'Back to the device page'),
@@ -101,24 +94,24 @@ export class DevicePageController {
     switch (outcome.kind) {
       case 'throttled':
         void reply.header('retry-after', String(outcome.retryAfter));
-        return page(
+        return sendPage(
           reply,
           429,
           deviceCodePage({ csrf, username, code: carried(typed), error: THROTTLED_CODE }),
         );
       case 'invalid':
-        return page(
+        return sendPage(
           reply,
           400,
           deviceCodePage({ csrf, username, code: carried(typed), error: INVALID_CODE }),
         );
       case 'confirm':
-        return page(reply, 200, deviceConfirmPage({ csrf, username, ...outcome }));
+        return sendPage(reply, 200, deviceConfirmPage({ csrf, username, ...outcome }));
       case 'forbidden':
-        return page(reply, 403, accessDeniedPage({ applicationName: outcome.applicationName }));
+        return sendPage(reply, 403, accessDeniedPage({ applicationName: outcome.applicationName }));
       case 'approved':
       case 'denied':
-        return page(reply, 200, deviceDonePage(outcome.kind, outcome.applicationName));
+        return sendPage(reply, 200, deviceDonePage(outcome.kind, outcome.applicationName));
     }
   }
 }

@@ -4,10 +4,11 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../../common/auth/public.decorator';
 import { ApiError, DETAIL } from '../../../common/errors/api-error';
-import { html, layout, PAGE_CSP } from '../../../sessions/pages';
+import { html, layout } from '../../../sessions/pages';
 import { SessionService } from '../../../sessions/session.service';
 import { formField, queryField } from '../core/http';
 import { EndProviderSessionCommand } from './end-session.command';
+import { sendPage } from '../../../sessions/send-page';
 
 export const END_SESSION_ROUTE = 'application/o/:slug/end-session';
 
@@ -25,14 +26,6 @@ export function signedOutPage(applicationName: string, stillSignedIn: boolean): 
 ${grantry}
 <p><a href="/account/">Go to your account</a></p>`,
   );
-}
-
-function page(reply: FastifyReply, status: number, body: string): void {
-  void reply
-    .code(status)
-    .header('content-security-policy', PAGE_CSP)
-    .type('text/html; charset=utf-8')
-    .send(body);
 }
 
 /**
@@ -98,7 +91,7 @@ export class EndSessionController {
       case 'not_found':
         throw new ApiError(HttpStatus.NOT_FOUND, DETAIL.notFound);
       case 'forbidden_scheme':
-        return page(
+        return sendPage(
           reply,
           400,
           layout(
@@ -112,7 +105,7 @@ export class EndSessionController {
           void reply.code(302).header('location', headerSafe(outcome.redirect)).send('');
           return;
         }
-        return page(reply, 200, signedOutPage(outcome.applicationName, signedIn !== undefined));
+        return sendPage(reply, 200, signedOutPage(outcome.applicationName, signedIn !== undefined));
     }
   }
 }
