@@ -411,7 +411,7 @@ export function buildIssueScenarios(context: IssuanceContext, grantry: Server): 
     token(
       'client_credentials',
       main,
-      `provider secret, scope "openid profile email": the service account upserted, claims, group bindings, two ` +
+      `provider secret, scope "openid profile email": the service account read (its last_login written at most once a minute), claims, group bindings, two ` +
         `RS256 signatures, one INSERT; the same body every time`,
       () => Promise.resolve([clientCredentialsBody(fixtures)]),
       false,
