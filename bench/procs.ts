@@ -189,32 +189,7 @@ export function run(
 
 /** Forks a node script, sends it one message and resolves with its one answer. */
 export function forkOnce<Req, Res>(script: string, message: Req, timeoutMs: number): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const child = track(fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (!settled) {
-        settled = true;
-        child.kill('SIGKILL');
-        reject(new HarnessError(`${path.basename(script)} did not answer in ${timeoutMs} ms`));
-      }
-    }, timeoutMs);
-    child.once('message', (answer: { result?: Res; error?: string }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (answer.error !== undefined || answer.result === undefined) {
-        reject(new HarnessError(`${path.basename(script)}: ${answer.error ?? 'no result'}`));
-      } else resolve(answer.result);
-    });
-    child.once('exit', (code) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(new HarnessError(`${path.basename(script)} exited with code ${code} without an answer`));
-    });
-    child.send(message as object);
-  });
+  return forkControlled<Req, Res>(script, message, timeoutMs).result;
 }
 
 /** Like forkOnce, with a way to ask the child to finish early (a `stop` message) before its answer. */
