@@ -1,8 +1,6 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { APP_CONFIG, type AppConfig } from '../config/config';
-import { deriveKey } from '../keys/sealing';
-import { resolveSecretKey } from '../keys/secret-key';
+import { Sealer } from '../keys/sealing';
 
 /**
  * CSRF tokens: the token in a form is an HMAC, under a key derived from SECRET_KEY, of the form's purpose and a
@@ -18,15 +16,7 @@ const TOKEN_LENGTH = 43;
 
 @Injectable()
 export class CsrfTokens {
-  private readonly logger = new Logger(CsrfTokens.name);
-  private key: Buffer | undefined;
-  /** resolveSecretKey logs pino-style (fields, message); only where a generated key went, never the key. */
-  private readonly log = {
-    info: (fields: object, message: string) => this.logger.log(`${message} ${JSON.stringify(fields)}`),
-    warn: (fields: object, message: string) => this.logger.warn(`${message} ${JSON.stringify(fields)}`),
-  } as unknown as Parameters<typeof resolveSecretKey>[1];
-
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(private readonly sealer: Sealer) {}
 
   token(binding: string, purpose: CsrfPurpose): string {
     return createHmac('sha256', this.secret()).update(`${purpose}\0${binding}`).digest('base64url');
@@ -40,12 +30,8 @@ export class CsrfTokens {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  /**
-   * Derived once, at first use: the server has resolved (or generated) SECRET_KEY at start-up by then, and a server
-   * still waiting for its migrations resolves the same file (its creation is atomic).
-   */
+  /** The HMAC key, derived from SECRET_KEY for this purpose only (the app's Sealer caches it). */
   private secret(): Buffer {
-    this.key ??= deriveKey(resolveSecretKey(this.config, this.log), 'csrf');
-    return this.key;
+    return this.sealer.key('csrf');
   }
 }
