@@ -11,6 +11,7 @@ import { Sessions1764600000000 } from './1764600000000-Sessions';
 import { Issuance1764650000000 } from './1764650000000-Issuance';
 import { ConsentAndAccess1764700000000 } from './1764700000000-ConsentAndAccess';
 import { DeviceThrottle1764750000000 } from './1764750000000-DeviceThrottle';
+import { Events1764800000000 } from './1764800000000-Events';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Issuance1764650000000,
   ConsentAndAccess1764700000000,
   DeviceThrottle1764750000000,
+  Events1764800000000,
 ];

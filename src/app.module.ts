@@ -15,6 +15,7 @@ import { AccessTokensModule } from './oauth2/access-tokens/access-tokens.module'
 import { AuthorizationCodesModule } from './oauth2/authorization-codes/authorization-codes.module';
 import { IssuanceModule } from './oauth2/issuance/issuance.module';
 import { KeysModule } from './keys/keys.module';
+import { ManagementModule } from './management/management.module';
 import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
 import { StartupState } from './health/startup-state';
@@ -53,6 +54,7 @@ export class AppModule {
         AuthorizationCodesModule,
         IssuanceModule,
         SessionsModule,
+        ManagementModule,
       ],
       controllers: [HealthController, SchemaController, WhoAmIController],
       providers: [

@@ -15,7 +15,8 @@ import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
-import { OUTSIDE_API_PREFIX, readsForm } from './common/http/outside-api';
+import { OUTSIDE_API_PREFIX, readsForm, readsJson } from './common/http/outside-api';
+import { BodyValidationPipe } from './common/validation/body-validation.pipe';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -56,13 +57,15 @@ export async function createApp(
     {
       logger: new PinoNestLogger(logger.child({ component: 'nest' })),
       abortOnError: false,
-      bodyParser: false, // no route reads a body; see the content-type parser below
+      bodyParser: false, // bodies are read only where a route needs one; see the content-type parsers below
     },
   );
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [...OUTSIDE_API_PREFIX],
   });
   app.useGlobalFilters(new ApiExceptionFilter(logger));
+  // The one validation pipe: every DTO-bound request body, with authentik's 400 bodies.
+  app.useGlobalPipes(new BodyValidationPipe());
 
   const fastify = app.getHttpAdapter().getInstance();
   // Lists and retrieves answer a JsonBody (text already serialized); everything else is JSON.stringify'd as before.
@@ -73,8 +76,8 @@ export async function createApp(
   fastify.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
     fastify.server.emit('request', request, response);
   });
-  // No route reads a request body (authentik's token API has none to read). Whatever a client sends with a DELETE or
-  // a GET, in any content type or none, is read up to MAX_BODY_BYTES and ignored, as Django ignores a body no view
+  // Only the routes listed in outside-api.ts read a request body (authentik's token API has none to read). Whatever a
+  // client sends with a DELETE or a GET, in any content type or none, is read up to MAX_BODY_BYTES and ignored, as Django ignores a body no view
   // looks at: a stray `Content-Type: application/json` with an empty or broken body must not turn a DELETE into 400.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
@@ -86,6 +89,13 @@ export async function createApp(
     (request, body, done) =>
       done(null, readsForm(request.routeOptions.url) ? new URLSearchParams(body as string) : undefined),
   );
+  // The management API's writes read JSON (readsJson), within MAX_BODY_BYTES, with Fastify's parser (which refuses
+  // __proto__ and constructor.prototype keys). An empty body is no data, as DRF treats it.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (!readsJson(request.method, request.routeOptions.url) || body === '') return done(null, undefined);
+    void parseJson(request, body as string, done);
+  });
   let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;

@@ -9,7 +9,81 @@ import { createTestApp, request, type TestApp } from './support/app';
  * keep working. Regenerate the committed copy with `npm run openapi:update`.
  */
 const COMMITTED = path.resolve(__dirname, '..', 'openapi', 'schema.yml');
-const REFERENCE = path.resolve(__dirname, 'fixtures', 'authentik-oauth2-tokens.openapi.yml');
+/** authentik's schema excerpts: the token inventory, and the management API (issue 13). */
+const REFERENCES = ['authentik-oauth2-tokens.openapi.yml', 'authentik-management.openapi.yml'];
+
+/**
+ * Management routes of the excerpt that have not landed yet (issue 13 lands in slices): their operations and the
+ * components only they use are not checked. Emptied as the slices land; the final slice removes this list.
+ */
+const PENDING_PATHS: readonly string[] = [
+  '/core/users/',
+  '/core/groups/',
+  '/rbac/',
+  '/providers/oauth2/',
+  '/core/applications/',
+  '/core/tokens/',
+  '/events/events/',
+];
+const PENDING_SCHEMAS: readonly string[] = [
+  // users
+  'PaginatedUserList',
+  'PartialUser',
+  'PatchedUserRequest',
+  'UserRequest',
+  'UserAccountRequest',
+  'UserPasswordSetRequest',
+  'SessionUser',
+  'UserSelf',
+  'UserSelfGroups',
+  'UserSelfRoles',
+  // groups
+  'Group',
+  'GroupRequest',
+  'PatchedGroupRequest',
+  'PaginatedGroupList',
+  'RelatedGroup',
+  // rbac
+  'RoleRequest',
+  'PatchedRoleRequest',
+  'PaginatedRoleList',
+  'Permission',
+  'PaginatedPermissionList',
+  'PermissionAssignRequest',
+  'PatchedPermissionAssignRequest',
+  'PermissionAssignResult',
+  'ModelEnum',
+  // providers
+  'OAuth2ProviderRequest',
+  'PatchedOAuth2ProviderRequest',
+  'PaginatedOAuth2ProviderList',
+  'OAuth2ProviderSetupURLs',
+  'PropertyMappingPreview',
+  'RedirectURIRequest',
+  // applications
+  'Application',
+  'ApplicationRequest',
+  'PatchedApplicationRequest',
+  'PaginatedApplicationList',
+  'PolicyEngineMode',
+  'Provider',
+  'ThemedUrls',
+  // tokens
+  'Token',
+  'TokenRequest',
+  'PatchedTokenRequest',
+  'PaginatedTokenList',
+  'TokenSetKeyRequest',
+  'TokenView',
+  'IntentEnum',
+  // events
+  'Event',
+  'EventActions',
+  'EventRequest',
+  'PatchedEventRequest',
+  'PaginatedEventList',
+];
+const pending = (route: string): boolean => PENDING_PATHS.some((prefix) => route.startsWith(prefix));
 
 /** Deliberate differences from the reference, each explained in the README. */
 const OMITTED_PROPERTIES: Record<string, string[]> = { OAuth2Provider: ['client_secret'] };
@@ -57,7 +131,6 @@ describe('OpenAPI document', () => {
   let t: TestApp;
   let served: Doc;
   let servedYaml: string;
-  const reference = parse(fs.readFileSync(REFERENCE, 'utf8')) as Doc;
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -75,13 +148,21 @@ describe('OpenAPI document', () => {
     expect(served.components.securitySchemes).toEqual({ authentik: { type: 'http', scheme: 'bearer' } });
   });
 
-  const operations = Object.entries(reference.paths).flatMap(([route, item]) =>
-    Object.entries(item).map(([method, operation]) => ({ route, method, operation })),
-  );
+  describe.each(REFERENCES)('against %s', (file) => {
+    const reference = parse(fs.readFileSync(path.resolve(__dirname, 'fixtures', file), 'utf8')) as Doc;
+    const operations = Object.entries(reference.paths)
+      .filter(([route]) => !pending(route))
+      .flatMap(([route, item]) =>
+        Object.entries(item).map(([method, operation]) => ({ route, method, operation })),
+      );
 
-  it.each(operations.map((o) => [`${o.method.toUpperCase()} ${o.route}`, o] as const))(
-    '%s: same operation id, parameters and responses',
-    (_name, o) => {
+    // (While every management path is pending, a placeholder row keeps `it.each` from refusing an empty table.)
+    it.each(
+      operations.length === 0
+        ? [['(no operation landed yet)', undefined] as const]
+        : operations.map((o) => [`${o.method.toUpperCase()} ${o.route}`, o] as const),
+    )('%s: same operation id, parameters and responses', (_name, o) => {
+      if (o === undefined) return;
       const ours = served.paths[o.route]?.[o.method];
       expect(ours).toBeDefined();
       expect(ours?.operationId).toBe(o.operation.operationId);
@@ -100,36 +181,38 @@ describe('OpenAPI document', () => {
           responseSchema(response, reference),
         ]);
       }
-    },
-  );
+    });
 
-  const schemas = Object.entries(reference.components.schemas);
+    const schemas = Object.entries(reference.components.schemas).filter(
+      ([name]) => !PENDING_SCHEMAS.includes(name),
+    );
 
-  it.each(schemas.map(([name, schema]) => [name, schema] as const))(
-    'component %s: every property with the same type',
-    (name, schema) => {
-      const ours = served.components.schemas[name];
-      expect(ours).toBeDefined();
-      if (schema.enum) {
-        expect(ours?.enum).toEqual(schema.enum);
-        return;
-      }
-      const omitted = OMITTED_PROPERTIES[name] ?? [];
-      const refProps = (schema.properties ?? {}) as Record<string, Json>;
-      const ourProps = (ours?.properties ?? {}) as Record<string, Json>;
-      for (const [property, definition] of Object.entries(refProps)) {
-        if (omitted.includes(property)) {
-          expect(ourProps[property]).toBeUndefined();
-          continue;
+    it.each(schemas.map(([name, schema]) => [name, schema] as const))(
+      'component %s: every property with the same type',
+      (name, schema) => {
+        const ours = served.components.schemas[name];
+        expect(ours).toBeDefined();
+        if (schema.enum) {
+          expect(ours?.enum).toEqual(schema.enum);
+          return;
         }
-        expect([property, typeOf(ourProps[property])]).toEqual([property, typeOf(definition)]);
-      }
-      const required = ((schema.required ?? []) as string[]).filter(
-        (property) => !omitted.includes(property),
-      );
-      expect(((ours?.required ?? []) as string[]).filter((p) => required.includes(p)).sort()).toEqual(
-        [...required].sort(),
-      );
-    },
-  );
+        const omitted = OMITTED_PROPERTIES[name] ?? [];
+        const refProps = (schema.properties ?? {}) as Record<string, Json>;
+        const ourProps = (ours?.properties ?? {}) as Record<string, Json>;
+        for (const [property, definition] of Object.entries(refProps)) {
+          if (omitted.includes(property)) {
+            expect(ourProps[property]).toBeUndefined();
+            continue;
+          }
+          expect([property, typeOf(ourProps[property])]).toEqual([property, typeOf(definition)]);
+        }
+        const required = ((schema.required ?? []) as string[]).filter(
+          (property) => !omitted.includes(property),
+        );
+        expect(((ours?.required ?? []) as string[]).filter((p) => required.includes(p)).sort()).toEqual(
+          [...required].sort(),
+        );
+      },
+    );
+  });
 });

@@ -1,5 +1,4 @@
 import type { DataSource } from 'typeorm';
-import type { Command } from '../src/cli/args';
 import { grantCreate } from '../src/cli/commands/grant';
 import { providerCreate } from '../src/cli/commands/provider';
 import { seedCommand } from '../src/cli/commands/seed';
@@ -7,22 +6,13 @@ import { tokenCreate } from '../src/cli/commands/token';
 import { userCreate } from '../src/cli/commands/user';
 import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
-import { bearer, createTestApp, request, type TestApp, testSealer } from './support/app';
+import { bearer, createTestApp, request, type TestApp } from './support/app';
+import { runCli } from './support/cli';
 import { GrantFactories, unique } from './support/factories';
 
 const WHOAMI = '/api/v3/grantry/whoami/';
 
-/** Runs a CLI command in this process, on the test database, and returns its --json output. */
-async function cli(
-  dataSource: DataSource,
-  command: Command,
-  argv: string[],
-): Promise<Record<string, unknown>> {
-  const { run } = command.parse(argv);
-  if (run === undefined) throw new Error(`${command.name}: nothing to run`);
-  return (await run({ dataSource, stderr: process.stderr, sealer: () => Promise.resolve(testSealer()) }))
-    .json;
-}
+const cli = runCli;
 
 /**
  * Signs in through the login page (in-process requests) with `password` and answers the cookies the browser got:

@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Generated, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 /**
  * Who did what to which grant. Never holds a secret: only the first 8 hex digits of the grant's hash, enough to
@@ -22,11 +22,11 @@ export class AuditEventEntity {
   @Column({ name: 'actor_username', type: 'varchar', length: 150 })
   actorUsername!: string;
 
-  @Column({ type: 'varchar', length: 64 })
-  model!: string;
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  model!: string | null;
 
-  @Column({ name: 'object_pk', type: 'integer' })
-  objectPk!: number;
+  @Column({ name: 'object_pk', type: 'integer', nullable: true })
+  objectPk!: number | null;
 
   @Column({ name: 'object_user_id', type: 'integer', nullable: true })
   objectUserId!: number | null;
@@ -39,4 +39,27 @@ export class AuditEventEntity {
 
   @Column({ name: 'request_id', type: 'varchar', length: 64, nullable: true })
   requestId!: string | null;
+
+  /** authentik's Event pk. */
+  @Index('audit_events_event_uuid_key', { unique: true })
+  @Column({ name: 'event_uuid', type: 'uuid' })
+  @Generated('uuid')
+  eventUuid!: string;
+
+  /** The Django app authentik would name as the writer: `authentik.events` for audit events, `authentik.core`... */
+  @Column({ type: 'varchar', length: 64, default: 'authentik.events' })
+  app!: string;
+
+  /** authentik's event context: `model`, `http_request`, and what the action adds. Never a secret (see sanitize). */
+  @Column({ type: 'jsonb', default: () => `'{}'` })
+  context!: Record<string, unknown>;
+
+  @Column({ name: 'client_ip', type: 'varchar', length: 45, nullable: true })
+  clientIp!: string | null;
+
+  @Column({ name: 'actor_email', type: 'varchar', length: 254, default: '' })
+  actorEmail!: string;
+
+  @Column({ type: 'timestamptz', default: () => "(now() + '365 days')" })
+  expires!: Date;
 }

@@ -1,3 +1,4 @@
+import type { CommandBus } from '@nestjs/cqrs';
 import type { Sealer } from '../keys/sealing';
 import type { DataSource } from 'typeorm';
 
@@ -216,6 +217,11 @@ export interface CommandContext {
    * against the database on first call; ConfigError naming SECRET_KEY when it does not match.
    */
   sealer: () => Promise<Sealer>;
+  /**
+   * The management commands' bus (src/cli/bus.ts), the one the API dispatches to: started on first call (which also
+   * resolves SECRET_KEY, as the handlers may seal secrets).
+   */
+  bus: () => Promise<CommandBus>;
   /** For progress output; stdout belongs to the command's result. */
   stderr: NodeJS.WriteStream;
 }

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
@@ -11,6 +13,7 @@ import { InputError } from '../identity/accounts';
 import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
 import { createLogger } from '../logging/logger';
+import { openManagementContext } from './bus';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
 import { grantCreate } from './commands/grant';
@@ -120,7 +123,17 @@ async function execute(
         await checkSecretKey(dataSource.manager, secretKey);
         return new Sealer(secretKey);
       };
-      return run({ dataSource, stderr: process.stderr, sealer: () => (sealer ??= openSealer()) });
+      const openSealerOnce = (): Promise<Sealer> => (sealer ??= openSealer());
+      let context: Promise<INestApplicationContext> | undefined;
+      const bus = async (): Promise<CommandBus> => {
+        context ??= openSealerOnce().then((opened) => openManagementContext(config, dataSource, opened));
+        return (await context).get(CommandBus);
+      };
+      try {
+        return await run({ dataSource, stderr: process.stderr, sealer: openSealerOnce, bus });
+      } finally {
+        if (context) await (await context).close();
+      }
     });
   } finally {
     await handle.embedded?.stop();

@@ -96,3 +96,29 @@ export async function request(
 }
 
 export const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
+
+/** A request with a JSON body (`body` is serialized unless it is already a string, for malformed-JSON cases). */
+export async function requestJson(
+  app: NestFastifyApplication,
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<InjectResult> {
+  const response = await app
+    .getHttpAdapter()
+    .getInstance()
+    .inject({
+      method,
+      url,
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  let parsed: unknown = undefined;
+  try {
+    parsed = response.body === '' ? undefined : JSON.parse(response.body);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.statusCode, body: parsed, headers: response.headers, text: response.body };
+}

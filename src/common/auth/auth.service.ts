@@ -7,6 +7,7 @@ import { preparedQuery } from '../../database/prepared';
 interface PrincipalRow {
   id: number;
   username: string;
+  email: string;
   is_active: boolean;
   via: Principal['via'];
   is_superuser: boolean;
@@ -35,7 +36,7 @@ member_of (id) AS (
   UNION
   SELECT g.parent_id FROM groups g JOIN member_of m ON g.id = m.id WHERE g.parent_id IS NOT NULL
 )
-SELECT u.id, u.username, u.is_active, c.via,
+SELECT u.id, u.username, u.email, u.is_active, c.via,
        EXISTS (SELECT 1 FROM groups g JOIN member_of m ON g.id = m.id WHERE g.is_superuser) AS is_superuser,
        ARRAY(
          SELECT DISTINCT p FROM (
@@ -60,6 +61,7 @@ export class AuthService {
     return {
       userId: row.id,
       username: row.username,
+      email: row.email,
       isSuperuser: row.is_superuser,
       permissions: new Set(row.permissions),
       via: row.via,

@@ -2,6 +2,8 @@
 export interface Principal {
   userId: number;
   username: string;
+  /** Recorded with the events this principal causes (authentik's event `user` is `{pk, username, email}`). */
+  email: string;
   /** True when one of the user's groups, or an ancestor of one, is a superuser group. */
   isSuperuser: boolean;
   /** Permission codenames from roles held directly, through groups, or through their ancestors. */

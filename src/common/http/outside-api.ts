@@ -51,3 +51,16 @@ const FORM_ROUTES = new Set(
 export function readsForm(routeUrl: string | undefined): boolean {
   return routeUrl !== undefined && FORM_ROUTES.has(routeUrl);
 }
+
+/**
+ * Whether a request's JSON body is read: writes (POST, PUT, PATCH) to the management API under /api/v3. The token
+ * inventory's routes (/api/v3/oauth2/...) read no body (their writes answer 405 whatever is sent, as DRF's do).
+ */
+export function readsJson(method: string, routeUrl: string | undefined): boolean {
+  return (
+    (method === 'POST' || method === 'PUT' || method === 'PATCH') &&
+    routeUrl !== undefined &&
+    routeUrl.startsWith('/api/v3/') &&
+    !routeUrl.startsWith('/api/v3/oauth2/')
+  );
+}
