@@ -152,7 +152,11 @@ beforeAll(async () => {
     keys[codename.split('.')[1] ?? ''] = await f.apiKey(user);
   }
 });
-afterAll(() => t.close());
+const extraApps: TestApp[] = [];
+afterAll(async () => {
+  for (const extra of extraApps) await extra.close();
+  await t.close();
+});
 
 describe('providers: create and read', () => {
   it('POST makes a provider with generated client id, 128-character secret (shown once) and a signing key', async () => {
@@ -301,5 +305,535 @@ describe('providers: create and read', () => {
       second.pk,
     ]);
     expect(rows).toEqual([{ client_secret_hash: null }]);
+  });
+});
+
+describe('providers: validation', () => {
+  const post = (body: unknown) => requestJson(t.app, 'POST', P, body, bearer(adminKey));
+  const valid = (extra: Record<string, unknown> = {}) => ({
+    name: unique('invalid'),
+    authorization_flow: FLOW_A,
+    invalidation_flow: FLOW_B,
+    redirect_uris: [],
+    ...extra,
+  });
+
+  it('required fields, wrong types and DRF messages', async () => {
+    expect(await post({})).toMatchObject({
+      status: 400,
+      body: {
+        name: ['This field is required.'],
+        authorization_flow: ['This field is required.'],
+        invalidation_flow: ['This field is required.'],
+        redirect_uris: ['This field is required.'],
+      },
+    });
+    const response = await post({
+      name: '  ',
+      authorization_flow: 'not-a-uuid',
+      invalidation_flow: null,
+      redirect_uris: 'https://x',
+      client_type: 'secret',
+      client_id: 'x'.repeat(256),
+      include_claims_in_id_token: 'yes',
+      sub_mode: 'user_shoe_size',
+      issuer_mode: 7,
+      logout_method: 'pigeon',
+      logout_uri: 'ftp://example.com/x',
+      jwt_federation_providers: ['a'],
+    });
+    expect(response).toMatchObject({ status: 400 });
+    expect(response.body).toEqual({
+      name: ['This field may not be blank.'],
+      authorization_flow: ['Must be a valid UUID.'],
+      invalidation_flow: ['This field may not be null.'],
+      redirect_uris: ['Expected a list of items but got type "str".'],
+      client_type: ['"secret" is not a valid choice.'],
+      client_id: ['Ensure this field has no more than 255 characters.'],
+      include_claims_in_id_token: ['Must be a valid boolean.'],
+      sub_mode: ['"user_shoe_size" is not a valid choice.'],
+      issuer_mode: ['"7" is not a valid choice.'],
+      logout_method: ['"pigeon" is not a valid choice.'],
+      logout_uri: ['Enter a valid URL.'],
+      jwt_federation_providers: ['A valid integer is required.'],
+    });
+    expect(await post([])).toEqual(
+      expect.objectContaining({
+        status: 400,
+        body: { non_field_errors: ['Invalid data. Expected a dictionary, but got list.'] },
+      }),
+    );
+    expect((await post('{"name": ')).status).toBe(400);
+  });
+
+  it.each([
+    ['hour=1', 'access_token_validity'],
+    ['hours=1;', 'access_code_validity'],
+    ['hours', 'refresh_token_validity'],
+    ['hours=abc', 'refresh_token_threshold'],
+    ['hours=1=2', 'access_token_validity'],
+    ['hours=-1', 'access_token_validity'],
+    ['days=9999999999', 'refresh_token_validity'],
+    ['fortnight=1', 'consent_expire_in'],
+  ])("validity %s in %s: authentik's message", async (value, fieldName) => {
+    expect(await post(valid({ [fieldName]: value }))).toEqual(
+      expect.objectContaining({
+        status: 400,
+        body: { [fieldName]: [`${value} is not in the correct format of 'hours=3;minutes=1'.`] },
+      }),
+    );
+  });
+
+  it('redirect_uris: per-item errors, then the regex and scheme checks', async () => {
+    expect(
+      await post(
+        valid({
+          redirect_uris: [
+            { matching_mode: 'strict', url: 'https://ok.example.com/cb' },
+            { matching_mode: 'fuzzy', url: '' },
+            'https://x',
+            { url: 'https://x', redirect_uri_type: 'elsewhere' },
+          ],
+        }),
+      ),
+    ).toEqual(
+      expect.objectContaining({
+        status: 400,
+        body: {
+          redirect_uris: [
+            {},
+            { matching_mode: ['"fuzzy" is not a valid choice.'], url: ['This field may not be blank.'] },
+            { non_field_errors: ['Invalid data. Expected a dictionary, but got str.'] },
+            {
+              matching_mode: ['This field is required.'],
+              redirect_uri_type: ['"elsewhere" is not a valid choice.'],
+            },
+          ],
+        },
+      }),
+    );
+    for (const pattern of ['https://(x', '(a+)+$', '(x|xx)*y', 'a'.repeat(1025)]) {
+      expect(await post(valid({ redirect_uris: [{ matching_mode: 'regex', url: pattern }] }))).toEqual(
+        expect.objectContaining({
+          status: 400,
+          body: { redirect_uris: [`Invalid Regex Pattern: ${pattern}`] },
+        }),
+      );
+    }
+    for (const url of ['javascript:alert(1)', ' DATA:text/html,x', 'vbscript:x']) {
+      expect(await post(valid({ redirect_uris: [{ matching_mode: 'strict', url }] }))).toEqual(
+        expect.objectContaining({
+          status: 400,
+          body: { redirect_uris: [`Redirect URI scheme is not allowed: ${url.trim()}`] },
+        }),
+      );
+    }
+  });
+
+  it('what Grantry has none of: property mappings, federation sources and providers, encryption keys', async () => {
+    const mapping = randomUUID();
+    const response = await post(
+      valid({
+        property_mappings: [mapping],
+        jwt_federation_sources: [FLOW_A],
+        jwt_federation_providers: [1],
+        encryption_key: FLOW_B,
+        signing_key: FLOW_A,
+      }),
+    );
+    expect(response.status).toBe(400);
+    expect(response.body).toEqual({
+      property_mappings: [`Invalid pk "${mapping}" - object does not exist.`],
+      jwt_federation_sources: [`Invalid pk "${FLOW_A}" - object does not exist.`],
+      jwt_federation_providers: ['Grantry does not accept JWTs of other providers (JWT federation).'],
+      encryption_key: ['Grantry does not encrypt tokens (JWE): encryption_key must be null.'],
+      signing_key: [`Invalid pk "${FLOW_A}" - object does not exist.`],
+    });
+  });
+
+  it('unique name and client id, also when two writers race', async () => {
+    const existing = await createProvider({ client_id: unique('cid') });
+    expect(await post(valid({ name: existing.name, client_id: existing.client_id }))).toEqual(
+      expect.objectContaining({
+        status: 400,
+        body: {
+          name: ['provider with this name already exists.'],
+          client_id: ['OAuth2/OpenID Provider with this Client ID already exists.'],
+        },
+      }),
+    );
+    const name = unique('race');
+    const results = await Promise.all([post(valid({ name })), post(valid({ name }))]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 400]);
+    expect(results.find((r) => r.status === 400)?.body).toEqual({
+      name: ['provider with this name already exists.'],
+    });
+    expect(
+      await t.dataSource.query('SELECT count(*)::int AS n FROM oauth2_providers WHERE name = $1', [name]),
+    ).toEqual([{ n: 1 }]);
+  });
+
+  it('NUL bytes and huge values never make a 500', async () => {
+    const nul = await post(valid({ name: 'a\u0000b', client_id: 'c\u0000' }));
+    expect(nul.status).toBe(400);
+    expect(nul.body).toEqual({
+      name: ['Null characters are not allowed.'],
+      client_id: ['Null characters are not allowed.'],
+    });
+    expect(
+      (await post(valid({ redirect_uris: [{ matching_mode: 'strict', url: 'https://x/\u0000' }] }))).body,
+    ).toEqual({ redirect_uris: [{ url: ['Null characters are not allowed.'] }] });
+    const huge = await post(valid({ jwt_federation_providers: [1e300], name: 'x'.repeat(10_000) }));
+    expect(huge.status).toBe(400);
+    expect(huge.body).toEqual({ jwt_federation_providers: ['A valid integer is required.'] });
+  });
+});
+
+describe('providers: list, update, setup URLs, preview', () => {
+  let listed: { pk: number; name: string; client_id: string; signing_key: string }[];
+  let prefix: string;
+  let application: { id: string; slug: string; name: string };
+
+  beforeAll(async () => {
+    prefix = unique('lst');
+    listed = [];
+    listed.push(await createProvider({ name: `${prefix} beta`, client_type: 'public', sub_mode: 'user_id' }));
+    listed.push(await createProvider({ name: `${prefix} alpha`, include_claims_in_id_token: false }));
+    listed.push(
+      await createProvider({
+        name: `${prefix} gamma`,
+        issuer_mode: 'global',
+        access_token_validity: 'minutes=5',
+      }),
+    );
+    application = await f.application({ providerId: listed[2]?.pk, name: 'Gamma App' });
+  });
+
+  const list = async (query: string, key = adminKey) => {
+    const response = await request(
+      t.app,
+      'GET',
+      `${P}?search=${encodeURIComponent(prefix)}&${query}`,
+      bearer(key),
+    );
+    return {
+      status: response.status,
+      body: response.body as { results: { pk: number }[]; pagination: unknown },
+    };
+  };
+  const pks = async (query: string): Promise<number[]> => (await list(query)).body.results.map((r) => r.pk);
+
+  it('lists by name by default, paginated, each with the read shape', async () => {
+    const { status, body } = await list('');
+    expect(status).toBe(200);
+    const [beta, alpha, gamma] = listed as [(typeof listed)[0], (typeof listed)[0], (typeof listed)[0]];
+    expect(body).toEqual({
+      pagination: {
+        next: 0,
+        previous: 0,
+        count: 3,
+        current: 1,
+        total_pages: 1,
+        start_index: 1,
+        end_index: 3,
+      },
+      results: [
+        providerBody({ ...alpha, client_secret: '', overrides: { include_claims_in_id_token: false } }),
+        providerBody({
+          ...beta,
+          client_secret: '',
+          overrides: { client_type: 'public', sub_mode: 'user_id' },
+        }),
+        providerBody({
+          ...gamma,
+          client_secret: '',
+          application: { slug: application.slug, name: 'Gamma App' },
+          overrides: { issuer_mode: 'global', access_token_validity: 'minutes=5' },
+        }),
+      ],
+      autocomplete: {},
+    });
+    expect(await pks('ordering=-name')).toEqual([gamma.pk, beta.pk, alpha.pk]);
+    expect(await pks('ordering=application__slug,pk')).toEqual([gamma.pk, beta.pk, alpha.pk]);
+    expect(await pks('ordering=client_secret,nonsense')).toEqual([alpha.pk, beta.pk, gamma.pk]);
+    expect(await pks('page_size=2&page=2')).toEqual([gamma.pk]);
+    expect((await list('page=3')).status).toBe(404);
+  });
+
+  it('filters exactly, 400 on unknown choices and foreign keys', async () => {
+    const [beta, alpha, gamma] = listed as [(typeof listed)[0], (typeof listed)[0], (typeof listed)[0]];
+    expect(await pks('client_type=public')).toEqual([beta.pk]);
+    expect(await pks('sub_mode=user_id')).toEqual([beta.pk]);
+    expect(await pks('issuer_mode=global')).toEqual([gamma.pk]);
+    expect(await pks('include_claims_in_id_token=FALSE')).toEqual([alpha.pk]);
+    expect(await pks('include_claims_in_id_token=maybe')).toHaveLength(3);
+    expect(await pks(`name=${encodeURIComponent(`${prefix} alpha`)}`)).toEqual([alpha.pk]);
+    expect(await pks(`client_id=${beta.client_id}`)).toEqual([beta.pk]);
+    expect(await pks('access_token_validity=minutes%3D5')).toEqual([gamma.pk]);
+    expect(await pks(`application=${application.id}`)).toEqual([gamma.pk]);
+    expect(await pks(`signing_key=${alpha.signing_key}`)).toEqual([alpha.pk]);
+    expect(await pks(`authorization_flow=${FLOW_A}`)).toHaveLength(3);
+    expect(await pks('name=%00')).toEqual([]);
+    expect(
+      await list(`client_type=secret&application=${FLOW_A}&signing_key=nope&property_mappings=${FLOW_B}`),
+    ).toEqual({
+      status: 400,
+      body: {
+        client_type: ['Select a valid choice. secret is not one of the available choices.'],
+        application: ['Select a valid choice. That choice is not one of the available choices.'],
+        signing_key: ['Select a valid choice. That choice is not one of the available choices.'],
+        property_mappings: [`Select a valid choice. ${FLOW_B} is not one of the available choices.`],
+      },
+    });
+  });
+
+  it('PUT and PATCH: fields change, the secret only when given (and then shown once)', async () => {
+    const provider = await createProvider();
+    const url = `${P}${provider.pk}/`;
+    const read = (await request(t.app, 'GET', url, bearer(adminKey))).body as Record<string, unknown>;
+    // PUT back what was read: the secret slot is "" and keeps the secret.
+    const put = await requestJson(
+      t.app,
+      'PUT',
+      url,
+      { ...read, name: `${provider.name} renamed` },
+      bearer(adminKey),
+    );
+    expect(put.status).toBe(200);
+    expect(put.body).toEqual({ ...read, name: `${provider.name} renamed` });
+    const [row] = await t.dataSource.query<{ client_secret_hash: Buffer }[]>(
+      'SELECT client_secret_hash FROM oauth2_providers WHERE id = $1',
+      [provider.pk],
+    );
+    expect(row?.client_secret_hash).toEqual(sha256(provider.client_secret));
+    const patch = await requestJson(
+      t.app,
+      'PATCH',
+      url,
+      {
+        client_secret: 'rotated-by-hand',
+        redirect_uris: [{ matching_mode: 'strict', url: 'https://new.example/cb' }],
+      },
+      bearer(adminKey),
+    );
+    expect(patch.status).toBe(200);
+    expect(patch.body).toEqual({
+      ...read,
+      name: `${provider.name} renamed`,
+      client_secret: 'rotated-by-hand',
+      redirect_uris: [
+        { matching_mode: 'strict', url: 'https://new.example/cb', redirect_uri_type: 'authorization' },
+      ],
+    });
+    expect(
+      ((await request(t.app, 'GET', url, bearer(adminKey))).body as Record<string, unknown>).client_secret,
+    ).toBe('');
+    // PUT validates fully; PATCH refuses null where not nullable.
+    expect(await requestJson(t.app, 'PUT', url, { name: 'x' }, bearer(adminKey))).toMatchObject({
+      status: 400,
+      body: {
+        authorization_flow: ['This field is required.'],
+        invalidation_flow: ['This field is required.'],
+        redirect_uris: ['This field is required.'],
+      },
+    });
+    expect(await requestJson(t.app, 'PATCH', url, { name: null }, bearer(adminKey))).toMatchObject({
+      status: 400,
+      body: { name: ['This field may not be null.'] },
+    });
+    expect(await requestJson(t.app, 'PATCH', url, { signing_key: null }, bearer(adminKey))).toMatchObject({
+      status: 400,
+      body: { signing_key: ['Grantry signs every token with a key pair: signing_key may not be null.'] },
+    });
+    const other = await createProvider();
+    expect(
+      await requestJson(
+        t.app,
+        'PATCH',
+        url,
+        { name: other.name, client_id: other.client_id },
+        bearer(adminKey),
+      ),
+    ).toMatchObject({
+      status: 400,
+      body: {
+        name: ['provider with this name already exists.'],
+        client_id: ['OAuth2/OpenID Provider with this Client ID already exists.'],
+      },
+    });
+    // Its own name and client id are not a conflict.
+    expect(
+      (await requestJson(t.app, 'PATCH', url, { client_id: provider.client_id }, bearer(adminKey))).status,
+    ).toBe(200);
+    expect((await events('oauth2provider', provider.pk)).map((e) => e.action)).toEqual([
+      'model_created',
+      'model_updated',
+      'model_updated',
+      'model_updated',
+    ]);
+    // A public client made confidential without a secret gets one, shown once.
+    const pub = await createProvider({ client_type: 'public' });
+    const made = await requestJson(
+      t.app,
+      'PATCH',
+      `${P}${pub.pk}/`,
+      { client_type: 'confidential' },
+      bearer(adminKey),
+    );
+    expect((made.body as Record<string, string>).client_secret).toMatch(/^[A-Za-z0-9]{128}$/);
+  });
+
+  it('404s: unknown, malformed and out-of-range ids', async () => {
+    for (const method of ['GET', 'DELETE'] as const) {
+      expect(await request(t.app, method, `${P}2147483000/`, bearer(adminKey))).toMatchObject({
+        status: 404,
+        body: NO_PROVIDER,
+      });
+      expect(await request(t.app, method, `${P}abc/`, bearer(adminKey))).toMatchObject({
+        status: 404,
+        body: NOT_FOUND,
+      });
+      expect(await request(t.app, method, `${P}99999999999999999999/`, bearer(adminKey))).toMatchObject({
+        status: 404,
+        body: NO_PROVIDER,
+      });
+    }
+    const body = { name: 'x', authorization_flow: FLOW_A, invalidation_flow: FLOW_B, redirect_uris: [] };
+    expect(await requestJson(t.app, 'PUT', `${P}2147483000/`, body, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_PROVIDER,
+    });
+    expect(await requestJson(t.app, 'PATCH', `${P}2147483000/`, {}, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_PROVIDER,
+    });
+    expect(await request(t.app, 'GET', `${P}2147483000/setup_urls/`, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_PROVIDER,
+    });
+    expect(await request(t.app, 'GET', `${P}2147483000/preview_user/`, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_PROVIDER,
+    });
+  });
+
+  it('setup_urls: per application, global issuer, PUBLIC_URL', async () => {
+    const [beta, , gamma] = listed as [(typeof listed)[0], (typeof listed)[0], (typeof listed)[0]];
+    const o = 'http://localhost:80/application/o';
+    expect(
+      await request(t.app, 'GET', `${P}${beta.pk}/setup_urls/`, {
+        ...bearer(adminKey),
+        host: 'localhost:80',
+      }),
+    ).toMatchObject({
+      status: 200,
+      body: {
+        issuer: null,
+        authorize: `${o}/authorize/`,
+        token: `${o}/token/`,
+        user_info: `${o}/userinfo/`,
+        provider_info: null,
+        logout: null,
+      },
+    });
+    const withApp = await request(t.app, 'GET', `${P}${gamma.pk}/setup_urls/`, {
+      ...bearer(adminKey),
+      host: 'localhost:80',
+    });
+    expect(withApp.body).toEqual({
+      issuer: 'http://localhost:80/',
+      authorize: `${o}/authorize/`,
+      token: `${o}/token/`,
+      user_info: `${o}/userinfo/`,
+      provider_info: `${o}/${application.slug}/.well-known/openid-configuration`,
+      logout: `${o}/${application.slug}/end-session/`,
+      jwks: `${o}/${application.slug}/jwks/`,
+    });
+    // Closed with the suite: closing a second app mid-suite ends prepared statements the first one shares.
+    const other = await createTestApp({ PUBLIC_URL: 'https://id.example.com/base' });
+    extraApps.push(other);
+    {
+      const perProvider = await createProvider();
+      const app = await f.application({ providerId: perProvider.pk });
+      const response = await request(other.app, 'GET', `${P}${perProvider.pk}/setup_urls/`, bearer(adminKey));
+      const base = 'https://id.example.com/base/application/o';
+      expect(response.body).toEqual({
+        issuer: `${base}/${app.slug}/`,
+        authorize: `${base}/authorize/`,
+        token: `${base}/token/`,
+        user_info: `${base}/userinfo/`,
+        provider_info: `${base}/${app.slug}/.well-known/openid-configuration`,
+        logout: `${base}/${app.slug}/end-session/`,
+        jwks: `${base}/${app.slug}/jwks/`,
+      });
+    }
+  });
+
+  it('preview_user: the ID token claims for the caller or, with preview_user, another user', async () => {
+    const [beta, alpha] = listed as [(typeof listed)[0], (typeof listed)[0]];
+    const before = Math.floor(Date.now() / 1000);
+    const response = await request(t.app, 'GET', `${P}${beta.pk}/preview_user/`, {
+      ...bearer(adminKey),
+      host: 'localhost:80',
+    });
+    expect(response.status).toBe(200);
+    const preview = (response.body as { preview: Record<string, number> }).preview;
+    expect(preview).toEqual({
+      iss: 'http://localhost:80/',
+      sub: String(admin.id),
+      aud: beta.client_id,
+      exp: expect.any(Number),
+      iat: expect.any(Number),
+      auth_time: expect.any(Number),
+      acr: 'goauthentik.io/providers/oauth2/default',
+      email: 'provider-admin@example.com',
+      email_verified: false,
+      name: 'Provider Admin',
+      given_name: 'Provider Admin',
+      preferred_username: admin.username,
+      nickname: admin.username,
+      groups: [expect.any(String)],
+      entitlements: [],
+      roles: [],
+    });
+    expect(preview.iat).toBeGreaterThanOrEqual(before);
+    expect(preview.exp - (preview.iat ?? 0)).toBe(3600);
+    const forPlain = await request(
+      t.app,
+      'GET',
+      `${P}${alpha.pk}/preview_user/?for_user=${plain.id}`,
+      bearer(adminKey),
+    );
+    expect(forPlain.status).toBe(200);
+    // include_claims_in_id_token false: registered claims only.
+    expect(Object.keys((forPlain.body as { preview: object }).preview).sort()).toEqual([
+      'acr',
+      'aud',
+      'auth_time',
+      'exp',
+      'iat',
+      'iss',
+      'sub',
+    ]);
+    const viewer = keys.view_oauth2provider ?? '';
+    expect(
+      await request(t.app, 'GET', `${P}${alpha.pk}/preview_user/?for_user=${plain.id}`, bearer(viewer)),
+    ).toMatchObject({
+      status: 400,
+      body: { for_user: 'User not found' },
+    });
+    expect(
+      await request(t.app, 'GET', `${P}${alpha.pk}/preview_user/?for_user=2147483000`, bearer(adminKey)),
+    ).toMatchObject({
+      status: 400,
+      body: { for_user: 'User not found' },
+    });
+    expect(
+      await request(t.app, 'GET', `${P}${alpha.pk}/preview_user/?for_user=me`, bearer(adminKey)),
+    ).toMatchObject({
+      status: 400,
+      body: { for_user: 'input must be numerical' },
+    });
+    expect((await request(t.app, 'GET', `${P}${alpha.pk}/preview_user/`, bearer(viewer))).status).toBe(200);
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '../../common/validation/fields';
 import { Pagination } from '../../oauth2/grants/grant.openapi';
 import { POLICY_ENGINE_MODES } from '../../providers/application.entity';
+import { text } from '../providers/provider.dto';
 
 /** Django's validate_slug message (with its curly quotes). */
 export const SLUG_MESSAGE =
@@ -44,10 +45,11 @@ function providerCheck(value: unknown): string | null {
 }
 
 export class ApplicationRequest {
-  @StringField({ description: "Application's display Name." }) name!: string;
+  @StringField({ check: text(), description: "Application's display Name." }) name!: string;
   @StringField({
     maxLength: 50,
     pattern: { regex: SLUG_PATTERN, message: SLUG_MESSAGE },
+    check: text(),
     description: 'Internal application name, used in URLs.',
   })
   slug!: string;
@@ -57,13 +59,13 @@ export class ApplicationRequest {
   backchannel_providers?: number[];
   @BooleanField({ required: false, description: 'Open launch URL in a new browser tab or window.' })
   open_in_new_tab?: boolean;
-  @StringField({ required: false, allowBlank: true, format: 'uri', check: launchUrlCheck })
+  @StringField({ required: false, allowBlank: true, format: 'uri', check: text(launchUrlCheck) })
   meta_launch_url?: string;
-  @StringField({ required: false, allowBlank: true }) meta_icon?: string;
-  @StringField({ required: false, allowBlank: true }) meta_description?: string;
-  @StringField({ required: false, allowBlank: true }) meta_publisher?: string;
+  @StringField({ required: false, allowBlank: true, check: text() }) meta_icon?: string;
+  @StringField({ required: false, allowBlank: true, check: text() }) meta_description?: string;
+  @StringField({ required: false, allowBlank: true, check: text() }) meta_publisher?: string;
   @ChoiceField(POLICY_ENGINE_MODES, 'PolicyEngineMode', { required: false }) policy_engine_mode?: string;
-  @StringField({ required: false, allowBlank: true }) group?: string;
+  @StringField({ required: false, allowBlank: true, check: text() }) group?: string;
 }
 
 export class PatchedApplicationRequest extends PartialType(ApplicationRequest, {

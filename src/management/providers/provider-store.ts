@@ -6,6 +6,7 @@ import { MESSAGES, pythonType } from '../../common/validation/fields';
 import { SigningKeyEntity } from '../../keys/signing-key.entity';
 import { compilePattern, hasForbiddenScheme } from '../../oauth2/issuance/core/redirect-uris';
 import { OAuth2ProviderEntity, type RedirectUri } from '../../providers/oauth2-provider.entity';
+import { NUL_MESSAGE } from './provider.dto';
 
 /** The provider's model reference in events (authentik's `context.model`). */
 export const PROVIDER_APP = 'authentik_providers_oauth2';
@@ -102,6 +103,7 @@ export function checkRedirectUris(value: unknown[]): { uris: RedirectUri[] } | {
     else if (url === null) errors.url = [MESSAGES.null];
     else if (typeof url !== 'string') errors.url = [MESSAGES.string];
     else if (url.trim() === '') errors.url = [MESSAGES.blank];
+    else if (url.includes('\0')) errors.url = [NUL_MESSAGE];
     const type = entry.redirect_uri_type;
     if (type === null) errors.redirect_uri_type = [MESSAGES.null];
     else if (type !== undefined && (typeof type !== 'string' || !REDIRECT_URI_TYPES.includes(type))) {

@@ -20,6 +20,14 @@ import {
 } from '../../providers/oauth2-provider.entity';
 import { parseTimedelta } from '../../providers/timedelta';
 
+/** DRF CharField's ProhibitNullCharactersValidator (PostgreSQL cannot store NUL in text or jsonb). */
+export const NUL_MESSAGE = 'Null characters are not allowed.';
+
+/** A StringField check refusing NUL characters before `then`. */
+export function text(then?: (value: string) => string | null): (value: string) => string | null {
+  return (value) => (value.includes('\0') ? NUL_MESSAGE : (then?.(value) ?? null));
+}
+
 /** authentik's timedelta_string_validator message; Grantry's parser is stricter (unknown keys, negative totals). */
 export function validityMessage(value: string): string {
   return `${value} is not in the correct format of 'hours=3;minutes=1'.`;
@@ -52,7 +60,11 @@ export function urlCheck(schemes: readonly string[]): (value: string) => string 
 }
 
 const validity = (): PropertyDecorator =>
-  StringField({ required: false, check: validityCheck, description: 'Format: hours=1;minutes=2;seconds=3.' });
+  StringField({
+    required: false,
+    check: text(validityCheck),
+    description: 'Format: hours=1;minutes=2;seconds=3.',
+  });
 
 export class RedirectURIRequest {
   @ApiProperty({ enum: ['strict', 'regex'], enumName: 'MatchingModeEnum' }) matching_mode!: string;
@@ -72,7 +84,7 @@ export class RedirectURIRequest {
  * per-item errors.
  */
 export class OAuth2ProviderRequest {
-  @StringField() name!: string;
+  @StringField({ check: text() }) name!: string;
   @UuidField({ required: false, nullable: true }) authentication_flow?: string | null;
   @UuidField({ description: 'Grantry runs no flows: any UUID is accepted and echoed back.' })
   authorization_flow!: string;
@@ -81,8 +93,8 @@ export class OAuth2ProviderRequest {
   @ListField(uuidItem, { type: String, format: 'uuid' }, { required: false })
   property_mappings?: string[];
   @ChoiceField(CLIENT_TYPES, 'ClientTypeEnum', { required: false }) client_type?: string;
-  @StringField({ required: false, maxLength: 255 }) client_id?: string;
-  @StringField({ required: false, maxLength: 255, allowBlank: true }) client_secret?: string;
+  @StringField({ required: false, maxLength: 255, check: text() }) client_id?: string;
+  @StringField({ required: false, maxLength: 255, allowBlank: true, check: text() }) client_secret?: string;
   @validity() access_code_validity?: string;
   @validity() access_token_validity?: string;
   @validity() refresh_token_validity?: string;
@@ -94,7 +106,7 @@ export class OAuth2ProviderRequest {
     Array.isArray(value) ? null : MESSAGES.list(value),
   )
   redirect_uris!: unknown[];
-  @StringField({ required: false, allowBlank: true, format: 'uri', check: urlCheck(['http', 'https']) })
+  @StringField({ required: false, allowBlank: true, format: 'uri', check: text(urlCheck(['http', 'https'])) })
   logout_uri?: string;
   @ChoiceField(LOGOUT_METHODS, 'OAuth2ProviderLogoutMethodEnum', { required: false }) logout_method?: string;
   @ChoiceField(SUB_MODES, 'SubModeEnum', { required: false }) sub_mode?: string;
@@ -110,7 +122,7 @@ export class OAuth2ProviderRequest {
   consent_mode?: string;
   @StringField({
     required: false,
-    check: validityCheck,
+    check: text(validityCheck),
     description: 'Grantry: how long an expiring consent lasts.',
   })
   consent_expire_in?: string;
