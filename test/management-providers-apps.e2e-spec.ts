@@ -837,3 +837,262 @@ describe('providers: list, update, setup URLs, preview', () => {
     expect((await request(t.app, 'GET', `${P}${alpha.pk}/preview_user/`, bearer(viewer))).status).toBe(200);
   });
 });
+
+describe('providers: delete, end to end, permissions', () => {
+  it('DELETE removes its grants, codes, device codes and consents; the application stays, without provider', async () => {
+    const provider = await createProvider();
+    const app = await f.application({ providerId: provider.pk, name: 'Doomed provider app' });
+    const user = await f.user();
+    const access = await f.grant('access', user.id, provider.pk);
+    await f.grant('access', plain.id, provider.pk);
+    await f.grant('refresh', user.id, provider.pk);
+    await f.grant('code', user.id, provider.pk);
+    await t.dataSource.query(
+      `INSERT INTO oauth2_device_tokens (provider_id, device_code_hash, user_code, expires)
+       VALUES ($1, $2, $3, now() + interval '10 minutes')`,
+      [provider.pk, sha256(randomUUID()), unique('UC').slice(0, 16)],
+    );
+    await t.dataSource.query(
+      `INSERT INTO user_consents (user_id, application_id, permissions, expires) VALUES ($1, $2, 'openid', NULL)`,
+      [user.id, app.id],
+    );
+    const keep = await createProvider();
+    await f.grant('access', user.id, keep.pk);
+    const listed = await request(
+      t.app,
+      'GET',
+      `/api/v3/oauth2/access_tokens/?user=${user.id}`,
+      bearer(adminKey),
+    );
+    expect((listed.body as { pagination: { count: number } }).pagination.count).toBe(2);
+
+    const response = await request(t.app, 'DELETE', `${P}${provider.pk}/`, bearer(adminKey));
+    expect({ status: response.status, text: response.text }).toEqual({ status: 204, text: '' });
+    const [counts] = await t.dataSource.query<Record<string, number>[]>(
+      `SELECT (SELECT count(*)::int FROM oauth2_providers WHERE id = $1) AS providers,
+              (SELECT count(*)::int FROM oauth2_access_tokens WHERE provider_id = $1) AS access,
+              (SELECT count(*)::int FROM oauth2_refresh_tokens WHERE provider_id = $1) AS refresh,
+              (SELECT count(*)::int FROM oauth2_authorization_codes WHERE provider_id = $1) AS codes,
+              (SELECT count(*)::int FROM oauth2_device_tokens WHERE provider_id = $1) AS devices,
+              (SELECT count(*)::int FROM user_consents WHERE application_id = $2) AS consents,
+              (SELECT count(*)::int FROM oauth2_access_tokens WHERE provider_id = $3) AS kept`,
+      [provider.pk, app.id, keep.pk],
+    );
+    expect(counts).toEqual({
+      providers: 0,
+      access: 0,
+      refresh: 0,
+      codes: 0,
+      devices: 0,
+      consents: 0,
+      kept: 1,
+    });
+    expect(
+      await t.dataSource.query('SELECT slug, provider_id FROM applications WHERE id = $1', [app.id]),
+    ).toEqual([{ slug: app.slug, provider_id: null }]);
+    // The token inventory no longer lists them.
+    const after = await request(
+      t.app,
+      'GET',
+      `/api/v3/oauth2/access_tokens/?user=${user.id}`,
+      bearer(adminKey),
+    );
+    expect((after.body as { pagination: { count: number } }).pagination.count).toBe(1);
+    expect(
+      (await request(t.app, 'GET', `/api/v3/oauth2/access_tokens/${access.pk}/`, bearer(adminKey))).status,
+    ).toBe(404);
+    expect(await events('oauth2provider', provider.pk)).toEqual([
+      expect.objectContaining({ action: 'model_created' }),
+      {
+        action: 'model_deleted',
+        context: expect.objectContaining({
+          model: {
+            app: 'authentik_providers_oauth2',
+            model_name: 'oauth2provider',
+            pk: provider.pk,
+            name: provider.name,
+          },
+          deleted: { access: 2, refresh: 1, codes: 1, device_codes: 1, consents: 1 },
+        }),
+      },
+    ]);
+    expect(await request(t.app, 'DELETE', `${P}${provider.pk}/`, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_PROVIDER,
+    });
+  });
+
+  it('a provider and application made through the API issue a client_credentials token with the returned secret', async () => {
+    const provider = await createProvider();
+    const slug = unique('cc-app').slice(0, 50);
+    const app = await requestJson(
+      t.app,
+      'POST',
+      A,
+      { name: 'CC App', slug, provider: provider.pk },
+      bearer(adminKey),
+    );
+    expect(app.status).toBe(201);
+    const token = (secret: string) =>
+      t.app
+        .getHttpAdapter()
+        .getInstance()
+        .inject({
+          method: 'POST',
+          url: '/application/o/token/',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_id: provider.client_id,
+            client_secret: secret,
+            scope: 'openid profile',
+          }).toString(),
+        });
+    const ok = await token(provider.client_secret);
+    expect(ok.statusCode).toBe(200);
+    const body = JSON.parse(ok.body) as Record<string, unknown>;
+    expect(body).toEqual(
+      expect.objectContaining({ token_type: 'Bearer', access_token: expect.any(String), expires_in: 3600 }),
+    );
+    const claims = JSON.parse(
+      Buffer.from(String(body.access_token).split('.')[1] ?? '', 'base64url').toString(),
+    ) as Record<string, unknown>;
+    expect(claims.iss).toBe(`http://localhost:80/application/o/${slug}/`);
+    expect(claims.preferred_username).toBe(`ak-${provider.name}-client_credentials`);
+    expect((await token('wrong')).statusCode).toBe(400);
+
+    // rotate-secret (CLI, on the same bus): the old secret stops working, the new one works, an event says so.
+    const rotated = await runCli(t.dataSource, providerRotateSecret, ['--id', String(provider.pk)]);
+    expect(rotated).toEqual({
+      pk: provider.pk,
+      name: provider.name,
+      client_id: provider.client_id,
+      client_secret: expect.stringMatching(/^[A-Za-z0-9]{128}$/),
+    });
+    expect((await token(provider.client_secret)).statusCode).toBe(400);
+    expect((await token(String(rotated.client_secret))).statusCode).toBe(200);
+    const last = (await events('oauth2provider', provider.pk)).at(-1);
+    expect(last?.action).toBe('secret_rotate');
+    expect(JSON.stringify(last)).not.toContain(String(rotated.client_secret));
+  });
+
+  it('CLI provider create and app create dispatch the same commands (events, validation)', async () => {
+    const name = unique('cli-bus');
+    const created = await runCli(t.dataSource, providerCreate, ['--name', name]);
+    expect((await events('oauth2provider', created.pk as number)).map((e) => e.action)).toEqual([
+      'model_created',
+    ]);
+    const [event] = await t.dataSource.query<{ actor_username: string }[]>(
+      `SELECT actor_username FROM audit_events WHERE context->'model'->>'pk' = $1`,
+      [String(created.pk)],
+    );
+    expect(event?.actor_username).toBe('grantry-cli');
+    const slug = unique('cli-bus-app').slice(0, 50);
+    const app = await runCli(t.dataSource, appCreate, [
+      '--slug',
+      slug,
+      '--name',
+      'Bus',
+      '--provider',
+      String(created.pk),
+    ]);
+    expect((await events('application', app.pk as string)).map((e) => e.action)).toEqual(['model_created']);
+    await expect(runCli(t.dataSource, providerCreate, ['--name', name])).rejects.toThrow(
+      `a provider named "${name}" already exists`,
+    );
+  });
+
+  describe('permission matrix', () => {
+    const who = (): Record<string, string | undefined> => ({
+      anonymous: undefined,
+      plain: plainKey,
+      view: keys.view_oauth2provider,
+      add: keys.add_oauth2provider,
+      change: keys.change_oauth2provider,
+      delete: keys.delete_oauth2provider,
+      superuser: adminKey,
+    });
+    const statuses = async (
+      run: (key: string | undefined) => Promise<{ status: number; body: unknown }>,
+    ): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const [name, key] of Object.entries(who())) {
+        const { status, body } = await run(key);
+        if (status === 403) expect(body).toEqual(key === undefined ? ANONYMOUS : DENIED);
+        out[name] = status;
+      }
+      return out;
+    };
+    const auth = (key: string | undefined) => (key === undefined ? {} : bearer(key));
+
+    it('list, retrieve, setup_urls, preview_user need view; create add; update change; delete delete', async () => {
+      const provider = await createProvider();
+      const all = (ok: number, allowed: string[]) =>
+        Object.fromEntries(
+          ['anonymous', 'plain', 'view', 'add', 'change', 'delete', 'superuser'].map((n) => [
+            n,
+            allowed.includes(n) ? ok : 403,
+          ]),
+        );
+      for (const path of [
+        P,
+        `${P}${provider.pk}/`,
+        `${P}${provider.pk}/setup_urls/`,
+        `${P}${provider.pk}/preview_user/`,
+      ]) {
+        expect(await statuses((key) => request(t.app, 'GET', path, auth(key)))).toEqual(
+          all(200, ['view', 'superuser']),
+        );
+      }
+      const body = () => ({
+        name: unique('perm'),
+        authorization_flow: FLOW_A,
+        invalidation_flow: FLOW_B,
+        redirect_uris: [],
+      });
+      expect(await statuses((key) => requestJson(t.app, 'POST', P, body(), auth(key)))).toEqual(
+        all(201, ['add', 'superuser']),
+      );
+      expect(
+        await statuses((key) => requestJson(t.app, 'PATCH', `${P}${provider.pk}/`, {}, auth(key))),
+      ).toEqual(all(200, ['change', 'superuser']));
+      expect(
+        await statuses((key) =>
+          requestJson(t.app, 'PUT', `${P}${provider.pk}/`, { ...body(), name: provider.name }, auth(key)),
+        ),
+      ).toEqual(all(200, ['change', 'superuser']));
+      const victims = [await createProvider(), await createProvider()];
+      expect(
+        await statuses((key) =>
+          request(t.app, 'DELETE', `${P}${(key === adminKey ? victims[0] : victims[1])?.pk}/`, auth(key)),
+        ),
+      ).toEqual(all(204, ['delete', 'superuser']));
+    });
+
+    it('405 on the list URL for holders of the permission (else 403), and on detail URLs for anyone signed in', async () => {
+      const provider = await createProvider();
+      const response = await requestJson(t.app, 'PUT', P, {}, bearer(keys.change_oauth2provider ?? ''));
+      expect(response).toMatchObject({ status: 405, body: { detail: 'Method "PUT" not allowed.' } });
+      expect(response.headers.allow).toBe('GET, POST, HEAD, OPTIONS');
+      expect(await requestJson(t.app, 'PATCH', P, {}, bearer(keys.view_oauth2provider ?? ''))).toMatchObject({
+        status: 403,
+        body: DENIED,
+      });
+      expect(await request(t.app, 'DELETE', P, bearer(keys.delete_oauth2provider ?? ''))).toMatchObject({
+        status: 405,
+        body: { detail: 'Method "DELETE" not allowed.' },
+      });
+      expect(await request(t.app, 'DELETE', P, bearer(plainKey))).toMatchObject({
+        status: 403,
+        body: DENIED,
+      });
+      expect(await request(t.app, 'DELETE', P)).toMatchObject({ status: 403, body: ANONYMOUS });
+      const item = await requestJson(t.app, 'POST', `${P}${provider.pk}/`, {}, bearer(plainKey));
+      expect(item).toMatchObject({ status: 405, body: { detail: 'Method "POST" not allowed.' } });
+      expect(item.headers.allow).toBe('GET, PUT, PATCH, DELETE, HEAD, OPTIONS');
+      const action = await requestJson(t.app, 'POST', `${P}${provider.pk}/setup_urls/`, {}, bearer(plainKey));
+      expect(action).toMatchObject({ status: 405, body: { detail: 'Method "POST" not allowed.' } });
+      expect(action.headers.allow).toBe('GET, HEAD, OPTIONS');
+    });
+  });
+});

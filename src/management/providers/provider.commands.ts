@@ -255,7 +255,9 @@ export class UpdateProviderHandler implements ICommandHandler<UpdateProviderComm
           clientSecret = generateClientSecret();
         }
         if (clientSecret !== null) fields.clientSecretHash = sha256(clientSecret);
-        await manager.update(OAuth2ProviderEntity, { id: provider.id }, fields);
+        // An empty PATCH still answers (and is recorded) as authentik's save() does.
+        if (Object.keys(fields).length > 0)
+          await manager.update(OAuth2ProviderEntity, { id: provider.id }, fields);
         const updated = { ...provider, ...fields } as OAuth2ProviderEntity;
         await recordEvent(manager, command.caller, {
           action: 'model_updated',
