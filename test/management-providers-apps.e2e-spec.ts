@@ -1096,3 +1096,585 @@ describe('providers: delete, end to end, permissions', () => {
     });
   });
 });
+
+/** The body of an application (by hand). */
+function appBody(fields: {
+  pk: string;
+  name: string;
+  slug: string;
+  provider?: { pk: number; name: string } | null;
+  overrides?: Record<string, unknown>;
+}): Record<string, unknown> {
+  return {
+    pk: fields.pk,
+    name: fields.name,
+    slug: fields.slug,
+    provider: fields.provider?.pk ?? null,
+    provider_obj: fields.provider
+      ? {
+          pk: fields.provider.pk,
+          name: fields.provider.name,
+          authentication_flow: null,
+          authorization_flow: FLOW_A,
+          invalidation_flow: FLOW_B,
+          property_mappings: [],
+          component: 'ak-provider-oauth2-form',
+          assigned_application_slug: fields.slug,
+          assigned_application_name: fields.name,
+          assigned_backchannel_application_slug: null,
+          assigned_backchannel_application_name: null,
+          verbose_name: 'OAuth2/OpenID Provider',
+          verbose_name_plural: 'OAuth2/OpenID Providers',
+          meta_model_name: 'authentik_providers_oauth2.oauth2provider',
+        }
+      : null,
+    backchannel_providers: [],
+    backchannel_providers_obj: [],
+    launch_url: null,
+    open_in_new_tab: false,
+    meta_launch_url: '',
+    meta_icon: '',
+    meta_icon_url: null,
+    meta_icon_themed_urls: null,
+    meta_description: '',
+    meta_publisher: '',
+    policy_engine_mode: 'any',
+    group: '',
+    ...fields.overrides,
+  };
+}
+
+describe('applications', () => {
+  const post = (body: unknown, key = adminKey) => requestJson(t.app, 'POST', A, body, bearer(key));
+
+  it('POST makes an application; launch_url from the provider; the provider reads as assigned', async () => {
+    const provider = await createProvider({
+      redirect_uris: [
+        { matching_mode: 'strict', url: 'https://rp.example.com/oauth/cb?x=1' },
+        { matching_mode: 'strict', url: 'https://other.example.com/cb' },
+      ],
+    });
+    const slug = unique('app-a').slice(0, 50);
+    const response = await post({
+      name: 'App A',
+      slug,
+      provider: provider.pk,
+      meta_description: 'Described',
+    });
+    expect(response.status).toBe(201);
+    const pk = (response.body as { pk: string }).pk;
+    expect(pk).toMatch(UUID);
+    const expected = appBody({
+      pk,
+      name: 'App A',
+      slug,
+      provider,
+      overrides: { launch_url: 'https://rp.example.com?x=1', meta_description: 'Described' },
+    });
+    expect(response.body).toEqual(expected);
+    expect((await request(t.app, 'GET', `${A}${slug}/`, bearer(adminKey))).body).toEqual(expected);
+    expect(
+      ((await request(t.app, 'GET', `${P}${provider.pk}/`, bearer(adminKey))).body as Record<string, unknown>)
+        .assigned_application_slug,
+    ).toBe(slug);
+    expect(await events('application', pk)).toEqual([
+      {
+        action: 'model_created',
+        context: expect.objectContaining({
+          model: {
+            app: 'authentik_core',
+            model_name: 'application',
+            pk: pk.replaceAll('-', ''),
+            name: 'App A',
+          },
+        }),
+      },
+    ]);
+  });
+
+  it('every field, and a launch URL formatted with the caller', async () => {
+    const slug = unique('app-full').slice(0, 50);
+    const body = {
+      name: 'Full',
+      slug,
+      provider: null,
+      backchannel_providers: [],
+      open_in_new_tab: true,
+      meta_launch_url: 'https://%(username)s.example.com/home?u=%(id)s',
+      meta_icon: 'https://cdn.example.com/icon.png',
+      meta_description: 'd',
+      meta_publisher: 'p',
+      policy_engine_mode: 'all',
+      group: 'Tools',
+    };
+    const response = await post(body);
+    expect(response.status).toBe(201);
+    const pk = (response.body as { pk: string }).pk;
+    const expected = appBody({
+      pk,
+      name: 'Full',
+      slug,
+      overrides: {
+        ...body,
+        launch_url: `https://${admin.username}.example.com/home?u=${admin.id}`,
+        meta_icon_url: 'https://cdn.example.com/icon.png',
+      },
+    });
+    expect(response.body).toEqual(expected);
+    // An unknown key: served unformatted, as authentik does when `%` formatting raises.
+    const patched = await requestJson(
+      t.app,
+      'PATCH',
+      `${A}${slug}/`,
+      { meta_launch_url: 'https://%(nope)s.example.com/' },
+      bearer(adminKey),
+    );
+    expect((patched.body as Record<string, unknown>).launch_url).toBe('https://%(nope)s.example.com/');
+  });
+
+  it('validation: slug, reserved slugs, unique slug and provider, provider must exist, URLs, backchannel providers', async () => {
+    expect(await post({})).toMatchObject({
+      status: 400,
+      body: { name: ['This field is required.'], slug: ['This field is required.'] },
+    });
+    expect(
+      await post({
+        name: '',
+        slug: 'bad slug',
+        provider: 'abc',
+        meta_launch_url: 'ftp://files.example.com/',
+        policy_engine_mode: 'some',
+        open_in_new_tab: 'no',
+        backchannel_providers: 'x',
+      }),
+    ).toMatchObject({
+      status: 400,
+      body: {
+        name: ['This field may not be blank.'],
+        slug: ['Enter a valid \u201cslug\u201d consisting of letters, numbers, underscores or hyphens.'],
+        provider: ['Incorrect type. Expected pk value, received str.'],
+        meta_launch_url: ['Enter a valid URL.'],
+        policy_engine_mode: ['"some" is not a valid choice.'],
+        open_in_new_tab: ['Must be a valid boolean.'],
+        backchannel_providers: ['Expected a list of items but got type "str".'],
+      },
+    });
+    expect(await post({ name: 'x', slug: 'a'.repeat(51) })).toMatchObject({
+      status: 400,
+      body: { slug: ['Ensure this field has no more than 50 characters.'] },
+    });
+    for (const slug of ['authorize', 'token', 'device', 'userinfo', 'introspect', 'revoke']) {
+      expect(await post({ name: 'x', slug })).toMatchObject({
+        status: 400,
+        body: { slug: [`The slug '${slug}' is reserved and cannot be used for applications.`] },
+      });
+    }
+    const provider = await createProvider();
+    const taken = unique('taken').slice(0, 50);
+    expect((await post({ name: 'x', slug: taken, provider: provider.pk })).status).toBe(201);
+    expect(
+      await post({ name: 'y', slug: taken, provider: provider.pk, backchannel_providers: [provider.pk] }),
+    ).toMatchObject({
+      status: 400,
+      body: {
+        slug: ['Application with this slug already exists.'],
+        provider: ['Application with this provider already exists.'],
+        backchannel_providers: [
+          'Grantry has no backchannel providers (SCIM, RAC, ...): backchannel_providers must be empty.',
+        ],
+      },
+    });
+    expect(await post({ name: 'y', slug: unique('ghost').slice(0, 50), provider: 2147483000 })).toMatchObject(
+      {
+        status: 400,
+        body: { provider: ['Invalid pk "2147483000" - object does not exist.'] },
+      },
+    );
+    for (const url of [
+      'https://%(username)s/',
+      'ssh://host',
+      'blank://blank',
+      'http://localhost:8080/x',
+      '',
+    ]) {
+      expect(
+        (await post({ name: 'ok', slug: unique('url').slice(0, 50), meta_launch_url: url })).status,
+      ).toBe(201);
+    }
+    expect(await post({ name: 'n\u0000', slug: unique('nul').slice(0, 50) })).toMatchObject({
+      status: 400,
+      body: { name: ['Null characters are not allowed.'] },
+    });
+    // Two writers racing for one slug: one 201, one 400.
+    const slug = unique('race-app').slice(0, 50);
+    const results = await Promise.all([post({ name: 'a', slug }), post({ name: 'b', slug })]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 400]);
+    expect(results.find((r) => r.status === 400)?.body).toEqual({
+      slug: ['Application with this slug already exists.'],
+    });
+  });
+
+  it('update, partial update and delete by slug; 404s; the provider survives its application', async () => {
+    const provider = await createProvider();
+    const slug = unique('upd').slice(0, 50);
+    const pk = ((await post({ name: 'Before', slug, provider: provider.pk })).body as { pk: string }).pk;
+    const newSlug = unique('upd2').slice(0, 50);
+    const put = await requestJson(
+      t.app,
+      'PUT',
+      `${A}${slug}/`,
+      { name: 'After', slug: newSlug, group: 'G' },
+      bearer(adminKey),
+    );
+    expect(put.status).toBe(200);
+    // PUT leaves omitted optional fields as they were (no default=list fields here), so the provider stays.
+    expect(put.body).toEqual(
+      appBody({ pk, name: 'After', slug: newSlug, provider, overrides: { group: 'G' } }),
+    );
+    expect(await request(t.app, 'GET', `${A}${slug}/`, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_APP,
+    });
+    const patch = await requestJson(t.app, 'PATCH', `${A}${newSlug}/`, { provider: null }, bearer(adminKey));
+    expect(patch.body).toEqual(appBody({ pk, name: 'After', slug: newSlug, overrides: { group: 'G' } }));
+    expect(await requestJson(t.app, 'PUT', `${A}${newSlug}/`, { name: 'x' }, bearer(adminKey))).toMatchObject(
+      {
+        status: 400,
+        body: { slug: ['This field is required.'] },
+      },
+    );
+    const user = await f.user();
+    await t.dataSource.query(
+      `INSERT INTO user_consents (user_id, application_id, permissions, expires) VALUES ($1, $2, 'openid', NULL)`,
+      [user.id, pk],
+    );
+    expect((await request(t.app, 'DELETE', `${A}${newSlug}/`, bearer(adminKey))).status).toBe(204);
+    expect(await t.dataSource.query('SELECT 1 FROM applications WHERE id = $1', [pk])).toEqual([]);
+    expect(await t.dataSource.query('SELECT 1 FROM user_consents WHERE application_id = $1', [pk])).toEqual(
+      [],
+    );
+    expect((await request(t.app, 'GET', `${P}${provider.pk}/`, bearer(adminKey))).status).toBe(200);
+    expect((await events('application', pk)).map((e) => [e.action, e.context.deleted])).toEqual([
+      ['model_created', undefined],
+      ['model_updated', undefined],
+      ['model_updated', undefined],
+      ['model_deleted', { consents: 1, group_bindings: 0 }],
+    ]);
+    for (const method of ['GET', 'DELETE'] as const) {
+      expect(await request(t.app, method, `${A}${newSlug}/`, bearer(adminKey))).toMatchObject({
+        status: 404,
+        body: NO_APP,
+      });
+      expect(await request(t.app, method, `${A}a.b/`, bearer(adminKey))).toMatchObject({
+        status: 404,
+        body: NOT_FOUND,
+      });
+      expect(await request(t.app, method, `${A}a%00b/`, bearer(adminKey))).toMatchObject({
+        status: 404,
+        body: NO_APP,
+      });
+    }
+    expect(await requestJson(t.app, 'PATCH', `${A}${newSlug}/`, {}, bearer(adminKey))).toMatchObject({
+      status: 404,
+      body: NO_APP,
+    });
+  });
+
+  describe('list', () => {
+    let prefix: string;
+    let open: { id: string; slug: string };
+    let bound: { id: string; slug: string };
+    let launch: { id: string; slug: string };
+    let member: UserEntity;
+    let memberKey: string;
+
+    beforeAll(async () => {
+      prefix = unique('lib');
+      open = await f.application({ slug: `${prefix}-b`.slice(0, 50), name: `${prefix} b open` });
+      bound = await f.application({ slug: `${prefix}-a`.slice(0, 50), name: `${prefix} a bound` });
+      const provider = await createProvider({
+        redirect_uris: [{ matching_mode: 'strict', url: 'https://l.example.com/cb' }],
+      });
+      launch = await f.application({
+        slug: `${prefix}-c`.slice(0, 50),
+        name: `${prefix} c launch`,
+        providerId: provider.pk,
+      });
+      const parent = await f.group();
+      const child = await f.group({ parent: parent.name });
+      await t.dataSource.query('INSERT INTO application_groups (application_id, group_id) VALUES ($1, $2)', [
+        bound.id,
+        parent.id,
+      ]);
+      member = await f.user();
+      await f.member(member, child);
+      memberKey = await f.apiKey(member);
+    });
+
+    const slugs = async (query: string, key: string) => {
+      const response = await request(
+        t.app,
+        'GET',
+        `${A}?search=${encodeURIComponent(prefix)}&${query}`,
+        bearer(key),
+      );
+      expect(response.status).toBe(200);
+      const body = response.body as { results: { slug: string }[]; pagination: { count: number } };
+      return { slugs: body.results.map((r) => r.slug), count: body.pagination.count };
+    };
+
+    it('everyone signed in lists what they may use: unbound apps, and bound ones through (parent) groups', async () => {
+      expect(await slugs('', plainKey)).toEqual({ slugs: [open.slug, launch.slug], count: 2 });
+      expect(await slugs('', memberKey)).toEqual({ slugs: [bound.slug, open.slug, launch.slug], count: 3 });
+      expect(await slugs('', adminKey)).toEqual({ slugs: [bound.slug, open.slug, launch.slug], count: 3 });
+      expect(await slugs('superuser_full_list=true', adminKey)).toEqual({
+        slugs: [bound.slug, open.slug, launch.slug],
+        count: 3,
+      });
+      expect(await slugs('superuser_full_list=true', plainKey)).toEqual({
+        slugs: [open.slug, launch.slug],
+        count: 2,
+      });
+      expect(await slugs('only_with_launch_url=true', plainKey)).toEqual({ slugs: [launch.slug], count: 2 });
+      expect(await slugs('ordering=-slug', memberKey)).toEqual({
+        slugs: [launch.slug, open.slug, bound.slug],
+        count: 3,
+      });
+      expect(await slugs(`slug=${open.slug}`, plainKey)).toEqual({ slugs: [open.slug], count: 1 });
+      expect(await slugs(`name=${encodeURIComponent(`${prefix} c launch`)}`, plainKey)).toEqual({
+        slugs: [launch.slug],
+        count: 1,
+      });
+      expect(await slugs('page_size=1&page=2', memberKey)).toEqual({ slugs: [open.slug], count: 3 });
+      expect((await request(t.app, 'GET', A)).body).toEqual(ANONYMOUS);
+      const listed = await request(t.app, 'GET', `${A}?slug=${launch.slug}`, bearer(plainKey));
+      expect((listed.body as { results: { launch_url: string }[] }).results[0]?.launch_url).toBe(
+        'https://l.example.com',
+      );
+    });
+
+    it('for_user: as another user, with view_user_applications', async () => {
+      expect(await slugs(`for_user=${member.id}`, adminKey)).toEqual({
+        slugs: [bound.slug, open.slug, launch.slug],
+        count: 3,
+      });
+      expect(await slugs(`for_user=${plain.id}`, adminKey)).toEqual({
+        slugs: [open.slug, launch.slug],
+        count: 2,
+      });
+      expect(await request(t.app, 'GET', `${A}?for_user=${member.id}`, bearer(plainKey))).toMatchObject({
+        status: 400,
+        body: { for_user: 'User not found' },
+      });
+      expect(await request(t.app, 'GET', `${A}?for_user=2147483000`, bearer(adminKey))).toMatchObject({
+        status: 400,
+        body: { for_user: 'User not found' },
+      });
+      expect(await request(t.app, 'GET', `${A}?for_user=abc`, bearer(adminKey))).toMatchObject({
+        status: 400,
+        body: ['Invalid input.'],
+      });
+      const viewer = await f.user();
+      await f.role(['authentik_core.view_user_applications'], { user: viewer });
+      expect(await slugs(`for_user=${member.id}`, await f.apiKey(viewer))).toEqual({
+        slugs: [bound.slug, open.slug, launch.slug],
+        count: 3,
+      });
+    });
+  });
+
+  it('permission matrix: retrieve view, create add, update change, delete delete; 405s', async () => {
+    const slug = unique('perm-app').slice(0, 50);
+    expect((await post({ name: 'Perm', slug })).status).toBe(201);
+    const who: Record<string, string> = {
+      plain: plainKey,
+      view: keys.view_application ?? '',
+      add: keys.add_application ?? '',
+      change: keys.change_application ?? '',
+      delete: keys.delete_application ?? '',
+      superuser: adminKey,
+    };
+    const matrix = async (run: (key: string, name: string) => Promise<{ status: number; body: unknown }>) => {
+      const out: Record<string, number> = {};
+      for (const [name, key] of Object.entries(who)) {
+        const { status, body } = await run(key, name);
+        if (status === 403) expect(body).toEqual(DENIED);
+        out[name] = status;
+      }
+      const anonymous = await run('', 'anonymous');
+      expect(anonymous).toMatchObject({ status: 403, body: ANONYMOUS });
+      return out;
+    };
+    const auth = (key: string) => (key === '' ? {} : bearer(key));
+    const only = (ok: number, allowed: string[]) =>
+      Object.fromEntries(Object.keys(who).map((name) => [name, allowed.includes(name) ? ok : 403]));
+    expect(await matrix((key) => request(t.app, 'GET', A, auth(key)))).toEqual(only(200, Object.keys(who)));
+    expect(await matrix((key) => request(t.app, 'GET', `${A}${slug}/`, auth(key)))).toEqual(
+      only(200, ['view', 'superuser']),
+    );
+    expect(
+      await matrix((key) =>
+        requestJson(t.app, 'POST', A, { name: 'n', slug: unique('perm-new').slice(0, 50) }, auth(key)),
+      ),
+    ).toEqual(only(201, ['add', 'superuser']));
+    expect(
+      await matrix((key) => requestJson(t.app, 'PATCH', `${A}${slug}/`, { name: 'Renamed' }, auth(key))),
+    ).toEqual(only(200, ['change', 'superuser']));
+    expect(
+      await matrix((key) => requestJson(t.app, 'PUT', `${A}${slug}/`, { name: 'Again', slug }, auth(key))),
+    ).toEqual(only(200, ['change', 'superuser']));
+    const victims: Record<string, string> = {};
+    for (const name of Object.keys(who)) {
+      victims[name] = unique(`victim-${name}`).slice(0, 50);
+      await post({ name: 'v', slug: victims[name] });
+    }
+    expect(
+      await matrix((key, name) => request(t.app, 'DELETE', `${A}${victims[name] ?? 'none'}/`, auth(key))),
+    ).toEqual(only(204, ['delete', 'superuser']));
+    const put = await requestJson(t.app, 'PUT', A, {}, bearer(keys.change_application ?? ''));
+    expect(put).toMatchObject({ status: 405, body: { detail: 'Method "PUT" not allowed.' } });
+    expect(put.headers.allow).toBe('GET, POST, HEAD, OPTIONS');
+    expect(await request(t.app, 'DELETE', A, bearer(keys.delete_application ?? ''))).toMatchObject({
+      status: 405,
+    });
+    expect(await request(t.app, 'DELETE', A, bearer(plainKey))).toMatchObject({ status: 403, body: DENIED });
+    const item = await requestJson(t.app, 'POST', `${A}${slug}/`, {}, bearer(plainKey));
+    expect(item).toMatchObject({ status: 405, body: { detail: 'Method "POST" not allowed.' } });
+    expect(item.headers.allow).toBe('GET, PUT, PATCH, DELETE, HEAD, OPTIONS');
+  });
+});
+
+describe('@goauthentik/api', () => {
+  let providers: ProvidersApi;
+  let core: CoreApi;
+
+  beforeAll(() => {
+    const configuration = new Configuration({ basePath: baseUrl, accessToken: adminKey });
+    providers = new ProvidersApi(configuration);
+    core = new CoreApi(configuration);
+  });
+
+  it('ProvidersApi: create, retrieve, list, update, partial update, setup URLs, preview, destroy', async () => {
+    const name = unique('client-provider');
+    const created = await providers.providersOauth2Create({
+      oAuth2ProviderRequest: {
+        name,
+        authorizationFlow: FLOW_A,
+        invalidationFlow: FLOW_B,
+        clientType: ClientTypeEnum.Confidential,
+        subMode: SubModeEnum.UserUsername,
+        redirectUris: [{ matchingMode: MatchingModeEnum.Strict, url: 'https://client.example.com/cb' }],
+      },
+    });
+    expect(created.pk).toEqual(expect.any(Number));
+    expect(created.name).toBe(name);
+    expect(created.clientSecret).toMatch(/^[A-Za-z0-9]{128}$/);
+    expect(created.subMode).toBe('user_username');
+    expect(created.redirectUris).toEqual([
+      { matchingMode: 'strict', url: 'https://client.example.com/cb', redirectUriType: 'authorization' },
+    ]);
+    const read = await providers.providersOauth2Retrieve({ id: created.pk });
+    expect({ ...read, clientSecret: created.clientSecret }).toEqual(created);
+    expect(read.clientSecret).toBe('');
+    const page = await providers.providersOauth2List({
+      name,
+      subMode: SubModeEnum.UserUsername,
+      ordering: '-pk',
+    });
+    expect(page.pagination.count).toBe(1);
+    expect(page.results.map((p) => p.pk)).toEqual([created.pk]);
+    const updated = await providers.providersOauth2Update({
+      id: created.pk,
+      oAuth2ProviderRequest: {
+        name: `${name} v2`,
+        authorizationFlow: FLOW_A,
+        invalidationFlow: FLOW_B,
+        redirectUris: [],
+        accessTokenValidity: 'minutes=10',
+      },
+    });
+    expect(updated).toEqual(
+      expect.objectContaining({ name: `${name} v2`, accessTokenValidity: 'minutes=10', clientSecret: '' }),
+    );
+    const patched = await providers.providersOauth2PartialUpdate({
+      id: created.pk,
+      patchedOAuth2ProviderRequest: { includeClaimsInIdToken: false },
+    });
+    expect(patched.includeClaimsInIdToken).toBe(false);
+    const urls = await providers.providersOauth2SetupUrlsRetrieveRaw({ id: created.pk });
+    expect(await urls.raw.json()).toEqual({
+      issuer: null,
+      authorize: expect.stringMatching(/\/application\/o\/authorize\/$/),
+      token: expect.stringMatching(/\/application\/o\/token\/$/),
+      user_info: expect.stringMatching(/\/application\/o\/userinfo\/$/),
+      provider_info: null,
+      logout: null,
+    });
+    const preview = await providers.providersOauth2PreviewUserRetrieve({ id: created.pk, forUser: plain.id });
+    expect(preview.preview).toEqual(expect.objectContaining({ sub: plain.username, aud: created.clientId }));
+    await expect(
+      providers.providersOauth2Create({
+        oAuth2ProviderRequest: {
+          name: `${name} v2`,
+          authorizationFlow: FLOW_A,
+          invalidationFlow: FLOW_B,
+          redirectUris: [],
+        },
+      }),
+    ).rejects.toBeInstanceOf(ResponseError);
+    await providers.providersOauth2Destroy({ id: created.pk });
+    const gone = await providers.providersOauth2Retrieve({ id: created.pk }).catch((error: unknown) => error);
+    expect(gone).toBeInstanceOf(ResponseError);
+    expect((gone as ResponseError).response.status).toBe(404);
+    expect(await (gone as ResponseError).response.json()).toEqual(NO_PROVIDER);
+  });
+
+  it('CoreApi: create, retrieve, list, update, partial update, destroy', async () => {
+    const provider = await createProvider({
+      redirect_uris: [{ matching_mode: 'strict', url: 'https://core.example.com/cb' }],
+    });
+    const slug = unique('client-app').slice(0, 50);
+    const created = await core.coreApplicationsCreate({
+      applicationRequest: { name: 'Client App', slug, provider: provider.pk, metaPublisher: 'Grantry' },
+    });
+    expect(created).toEqual(
+      expect.objectContaining({
+        pk: expect.stringMatching(UUID),
+        name: 'Client App',
+        slug,
+        provider: provider.pk,
+        launchUrl: 'https://core.example.com',
+        metaPublisher: 'Grantry',
+        policyEngineMode: 'any',
+        backchannelProvidersObj: [],
+      }),
+    );
+    expect(created.providerObj?.assignedApplicationSlug).toBe(slug);
+    expect(await core.coreApplicationsRetrieve({ slug })).toEqual(created);
+    const page = await core.coreApplicationsList({ slug, onlyWithLaunchUrl: true, superuserFullList: true });
+    expect(page.results.map((a) => a.slug)).toEqual([slug]);
+    const forUser = await core.coreApplicationsList({ slug, forUser: plain.id });
+    expect(forUser.pagination.count).toBe(1);
+    const updated = await core.coreApplicationsUpdate({
+      slug,
+      applicationRequest: { name: 'Renamed', slug },
+    });
+    expect(updated.name).toBe('Renamed');
+    const patched = await core.coreApplicationsPartialUpdate({
+      slug,
+      patchedApplicationRequest: { metaLaunchUrl: 'https://launch.example.com/' },
+    });
+    expect(patched.launchUrl).toBe('https://launch.example.com/');
+    const bad = await core
+      .coreApplicationsCreate({ applicationRequest: { name: 'x', slug: 'token' } })
+      .catch((error: unknown) => error);
+    expect(bad).toBeInstanceOf(ResponseError);
+    expect(await (bad as ResponseError).response.json()).toEqual({
+      slug: ["The slug 'token' is reserved and cannot be used for applications."],
+    });
+    await core.coreApplicationsDestroy({ slug });
+    const gone = await core.coreApplicationsRetrieve({ slug }).catch((error: unknown) => error);
+    expect((gone as ResponseError).response.status).toBe(404);
+    expect(await (gone as ResponseError).response.json()).toEqual(NO_APP);
+  });
+});
