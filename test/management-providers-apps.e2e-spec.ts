@@ -96,7 +96,13 @@ async function createProvider(
   body: Record<string, unknown> = {},
   key = adminKey,
 ): Promise<
-  Record<string, unknown> & { pk: number; client_id: string; client_secret: string; signing_key: string }
+  Record<string, unknown> & {
+    pk: number;
+    name: string;
+    client_id: string;
+    client_secret: string;
+    signing_key: string;
+  }
 > {
   const response = await requestJson(
     t.app,
@@ -797,7 +803,7 @@ describe('providers: list, update, setup URLs, preview', () => {
       roles: [],
     });
     expect(preview.iat).toBeGreaterThanOrEqual(before);
-    expect(preview.exp - (preview.iat ?? 0)).toBe(3600);
+    expect((preview.exp ?? 0) - (preview.iat ?? 0)).toBe(3600);
     const forPlain = await request(
       t.app,
       'GET',

@@ -242,7 +242,7 @@ export class UpdateApplicationHandler implements ICommandHandler<UpdateApplicati
         const fields = entityFields(input, providerId);
         if (Object.keys(fields).length > 0)
           await manager.update(ApplicationEntity, { id: application.id }, fields);
-        const updated = { ...application, ...fields } as ApplicationEntity;
+        const updated = { ...application, ...fields };
         await recordEvent(manager, command.caller, {
           action: 'model_updated',
           model: applicationRef(updated),

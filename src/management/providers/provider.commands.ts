@@ -258,7 +258,7 @@ export class UpdateProviderHandler implements ICommandHandler<UpdateProviderComm
         // An empty PATCH still answers (and is recorded) as authentik's save() does.
         if (Object.keys(fields).length > 0)
           await manager.update(OAuth2ProviderEntity, { id: provider.id }, fields);
-        const updated = { ...provider, ...fields } as OAuth2ProviderEntity;
+        const updated = { ...provider, ...fields };
         await recordEvent(manager, command.caller, {
           action: 'model_updated',
           model: providerRef(updated),

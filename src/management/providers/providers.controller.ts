@@ -241,14 +241,14 @@ export class ProvidersController {
   @ApiResponse({ status: 400, description: 'Bad request' })
   @ApiResponse({ status: 403, type: GenericError })
   previewUser(
-    @Param('id') id: string,
-    @Query() query: RawQuery,
-    @Req() raw: FastifyRequest,
+    // Both read from the request rather than @Param/@Query: Swagger lists reflected parameters before declared ones,
+    // and only the declared ones (bottom-up) give authentik's order (for_user, id).
+    @Req() raw: FastifyRequest<{ Params: { id: string }; Querystring: RawQuery }>,
     @CurrentPrincipal() principal: Principal,
     @CurrentRequest() request: RequestMeta,
   ): Promise<unknown> {
-    const pk = parseIntegerPk(id, 'OAuth2Provider');
-    const forUser = lastValue(query.for_user);
+    const pk = parseIntegerPk(raw.params.id, 'OAuth2Provider');
+    const forUser = lastValue(raw.query.for_user);
     return this.queryBus.execute(
       new PreviewProviderUserQuery(apiCaller(principal, request), pk, forUser, baseUrl(raw, this.config)),
     );
