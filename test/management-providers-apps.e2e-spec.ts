@@ -1156,6 +1156,8 @@ describe('applications', () => {
   it('POST makes an application; launch_url from the provider; the provider reads as assigned', async () => {
     const provider = await createProvider({
       redirect_uris: [
+        // A logout URI is never the launch URL.
+        { matching_mode: 'strict', url: 'https://bye.example.com/done', redirect_uri_type: 'logout' },
         { matching_mode: 'strict', url: 'https://rp.example.com/oauth/cb?x=1' },
         { matching_mode: 'strict', url: 'https://other.example.com/cb' },
       ],

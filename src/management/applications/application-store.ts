@@ -51,7 +51,7 @@ export function formatLaunchUrl(url: string, user: LaunchUser | null): string {
 }
 
 /**
- * authentik's OAuth2Provider.launch_url: the first redirect URI with its path removed (Python's
+ * authentik's OAuth2Provider.launch_url: the first authorization redirect URI with its path removed (Python's
  * `urlparse(url)._replace(path="")`, which keeps the query and fragment).
  */
 export function providerLaunchUrl(redirectUris: readonly { url: string }[]): string | null {
@@ -125,7 +125,7 @@ export async function applicationBodies(
       app.metaLaunchUrl !== ''
         ? app.metaLaunchUrl
         : provider
-          ? providerLaunchUrl(provider.redirect_uris)
+          ? providerLaunchUrl(provider.redirect_uris.filter((uri) => uri.redirect_uri_type !== 'logout'))
           : null;
     return [
       {

@@ -1,6 +1,5 @@
 import { HttpStatus } from '@nestjs/common';
-import { ApiError } from '../../common/errors/api-error';
-import { ValidationApiError } from '../../common/errors/api-error';
+import { ApiError, ValidationApiError } from '../../common/errors/api-error';
 import { parsePage, parsePageSize, type PageRequest } from '../../common/pagination/pagination';
 import { noMatch, notFound } from '../common/errors';
 
