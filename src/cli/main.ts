@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
+import { ValidationApiError } from '../common/errors/api-error';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
 import { type AppConfig, ConfigError, loadConfig } from '../config/config';
@@ -19,7 +20,7 @@ import { appCreate } from './commands/app';
 import { grantCreate } from './commands/grant';
 import { groupAddUser, groupCreate } from './commands/group';
 import { migrate } from './commands/migrate';
-import { providerCreate } from './commands/provider';
+import { providerCreate, providerRotateSecret } from './commands/provider';
 import { roleAssign, roleCreate } from './commands/role';
 import { seedCommand } from './commands/seed';
 import { tokenCreate } from './commands/token';
@@ -34,6 +35,7 @@ const COMMANDS: readonly Command[] = [
   roleAssign,
   tokenCreate,
   providerCreate,
+  providerRotateSecret,
   appCreate,
   grantCreate,
   seedCommand,
@@ -143,6 +145,14 @@ async function execute(
 function classify(error: unknown, verbose: boolean): { message: string; code: number } {
   if (error instanceof ArgumentError || error instanceof InputError) {
     return { message: error.message, code: EXIT_USAGE };
+  }
+  // A management command's 400 (the CLI dispatches the API's commands): each field with its messages.
+  if (error instanceof ValidationApiError) {
+    const fields = Object.entries(error.errors).map(
+      ([field, messages]) =>
+        `${field}: ${Array.isArray(messages) && messages.every((m) => typeof m === 'string') ? messages.join(' ') : JSON.stringify(messages)}`,
+    );
+    return { message: fields.join('; '), code: EXIT_USAGE };
   }
   if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) {
     return { message: error.message, code: EXIT_CONFIG };

@@ -1,7 +1,11 @@
-import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { OAuth2ProviderEntity } from './oauth2-provider.entity';
 
+export const POLICY_ENGINE_MODES = ['all', 'any'] as const;
+export type PolicyEngineMode = (typeof POLICY_ENGINE_MODES)[number];
+
 @Entity({ name: 'applications' })
+@Check('applications_policy_engine_mode_check', `"policy_engine_mode" IN ('all', 'any')`)
 export class ApplicationEntity {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'applications_pkey' })
   id!: string;
@@ -22,6 +26,28 @@ export class ApplicationEntity {
   @ManyToOne(() => OAuth2ProviderEntity, { onDelete: 'SET NULL', nullable: true })
   @JoinColumn({ name: 'provider_id', foreignKeyConstraintName: 'applications_provider_id_fkey' })
   provider?: OAuth2ProviderEntity | null;
+
+  @Column({ name: 'open_in_new_tab', type: 'boolean', default: false })
+  openInNewTab!: boolean;
+
+  @Column({ name: 'meta_launch_url', type: 'text', default: '' })
+  metaLaunchUrl!: string;
+
+  @Column({ name: 'meta_icon', type: 'text', default: '' })
+  metaIcon!: string;
+
+  @Column({ name: 'meta_description', type: 'text', default: '' })
+  metaDescription!: string;
+
+  @Column({ name: 'meta_publisher', type: 'text', default: '' })
+  metaPublisher!: string;
+
+  /** authentik's policy engine mode; Grantry's group bindings pass when any bound group does, whatever the mode. */
+  @Column({ name: 'policy_engine_mode', type: 'varchar', length: 3, default: 'any' })
+  policyEngineMode!: PolicyEngineMode;
+
+  @Column({ type: 'text', default: '' })
+  group!: string;
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   created!: Date;

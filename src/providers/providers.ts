@@ -177,10 +177,14 @@ export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
   'revoke',
 ]);
 
-export async function createApplication(
+/**
+ * The checks `createApplication` makes, with the CLI's messages: the CLI runs them before dispatching the management
+ * API's create command (which makes the same checks with authentik's messages), so its errors keep their wording.
+ */
+export async function checkNewApplication(
   manager: EntityManager,
-  input: { slug: string; name: string; providerId?: number | null; groups?: readonly string[] },
-): Promise<CreatedApplication> {
+  input: { slug: string; name: string; providerId?: number | null },
+): Promise<void> {
   if (!SLUG.test(input.slug)) {
     throw new InputError(`slug "${input.slug}" may only contain letters, digits, "-" and "_"`);
   }
@@ -190,8 +194,7 @@ export async function createApplication(
       `slug "${input.slug}" is reserved: /application/o/${input.slug}/ is an OAuth2 endpoint`,
     );
   }
-  const name = input.name.trim();
-  if (name === '') throw new InputError('application name must not be empty');
+  if (input.name.trim() === '') throw new InputError('application name must not be empty');
   if (await manager.existsBy(ApplicationEntity, { slug: input.slug })) {
     throw new InputError(`an application with slug "${input.slug}" already exists`);
   }
@@ -205,6 +208,15 @@ export async function createApplication(
       throw new InputError(`provider ${providerId} is already used by application "${holder.slug}"`);
     }
   }
+}
+
+export async function createApplication(
+  manager: EntityManager,
+  input: { slug: string; name: string; providerId?: number | null; groups?: readonly string[] },
+): Promise<CreatedApplication> {
+  await checkNewApplication(manager, input);
+  const name = input.name.trim();
+  const providerId = input.providerId ?? null;
   // Every name is resolved before anything is written: an unknown one is an error naming it.
   const groups = [];
   for (const groupName of new Set(input.groups ?? [])) groups.push(await findGroup(manager, groupName));

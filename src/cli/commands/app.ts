@@ -1,4 +1,6 @@
-import { createApplication } from '../../providers/providers';
+import { CLI_CALLER } from '../../common/auth/caller';
+import { CreateApplicationCommand } from '../../management/applications/application.commands';
+import { checkNewApplication } from '../../providers/providers';
 import { defineCommand, parseInteger } from '../args';
 
 export const appCreate = defineCommand({
@@ -25,15 +27,20 @@ export const appCreate = defineCommand({
   prepare(options) {
     const providerId =
       options.provider === undefined ? null : parseInteger('provider', options.provider, 1, 2_147_483_647);
-    return async ({ dataSource }) => {
-      const app = await dataSource.transaction((manager) =>
-        createApplication(manager, {
-          slug: options.slug,
-          name: options.name,
-          providerId,
-          groups: options.group,
-        }),
+    return async ({ dataSource, bus }) => {
+      // The CLI's own checks first, for its wording; then the management API's create command, as
+      // POST /api/v3/core/applications/ runs it (it checks again, in its transaction), with the group bindings.
+      await checkNewApplication(dataSource.manager, { slug: options.slug, name: options.name, providerId });
+      const { application, groups: bound } = await (
+        await bus()
+      ).execute(
+        new CreateApplicationCommand(
+          CLI_CALLER,
+          { slug: options.slug, name: options.name.trim(), provider: providerId },
+          options.group,
+        ),
       );
+      const app = { ...application, groups: bound };
       const groups = app.groups.map((group) => `"${group}"`).join(', ');
       return {
         json: { pk: app.id, slug: app.slug, name: app.name, provider: app.providerId, groups: app.groups },

@@ -1,8 +1,17 @@
 import { SIGNING_ALGORITHMS } from '../../keys/signing-key.entity';
 import { CLIENT_TYPES, CONSENT_MODES, ISSUER_MODES, SUB_MODES } from '../../providers/oauth2-provider.entity';
-import { createProvider, validateRedirectUri, validateRedirectUriPattern } from '../../providers/providers';
+import { randomUUID } from 'node:crypto';
+import { CLI_CALLER } from '../../common/auth/caller';
+import { generateSecret } from '../../common/crypto/secrets';
+import { InputError } from '../../identity/accounts';
+import {
+  CreateProviderCommand,
+  RotateProviderSecretCommand,
+} from '../../management/providers/provider.commands';
+import { OAuth2ProviderEntity, type RedirectUri } from '../../providers/oauth2-provider.entity';
+import { validateRedirectUri, validateRedirectUriPattern } from '../../providers/providers';
 import { parseTimedelta } from '../../providers/timedelta';
-import { defineCommand } from '../args';
+import { defineCommand, parseInteger } from '../args';
 
 const validity = (what: string, fallback: string) =>
   ({
@@ -85,9 +94,6 @@ export const providerCreate = defineCommand({
     },
   },
   prepare(options) {
-    options['redirect-uri'].forEach(validateRedirectUri);
-    options['redirect-uri-regex'].forEach(validateRedirectUriPattern);
-    options['post-logout-redirect-uri'].forEach(validateRedirectUri);
     const refreshTokenThreshold = options['refresh-token-threshold'];
     if (refreshTokenThreshold !== undefined)
       parseTimedelta(refreshTokenThreshold, '--refresh-token-threshold');
@@ -99,27 +105,50 @@ export const providerCreate = defineCommand({
     if (accessCodeValidity !== undefined) parseTimedelta(accessCodeValidity, '--access-code-validity');
     const consentExpireIn = options['consent-expire-in'];
     if (consentExpireIn !== undefined) parseTimedelta(consentExpireIn, '--consent-expire-in');
-    return async ({ dataSource, sealer }) => {
-      const { provider, clientSecret, signingKey } = await createProvider(
-        dataSource.manager,
-        {
-          name: options.name,
-          clientType: options['client-type'],
-          redirectUris: options['redirect-uri'],
-          redirectUriPatterns: options['redirect-uri-regex'],
-          postLogoutRedirectUris: options['post-logout-redirect-uri'],
-          subMode: options['sub-mode'],
-          issuerMode: options['issuer-mode'],
-          refreshTokenThreshold,
-          accessTokenValidity,
-          refreshTokenValidity,
-          accessCodeValidity,
-          signingAlgorithm: options['signing-algorithm'],
-          consentMode: options['consent-mode'],
-          consentExpireIn,
-        },
-        await sealer(),
+    const redirectUris: RedirectUri[] = [
+      ...options['redirect-uri'].map(validateRedirectUri),
+      ...options['redirect-uri-regex'].map(validateRedirectUriPattern),
+      ...options['post-logout-redirect-uri'].map((uri): RedirectUri => ({
+        ...validateRedirectUri(uri),
+        redirect_uri_type: 'logout',
+      })),
+    ];
+    const clientType = options['client-type'] ?? 'confidential';
+    return async ({ dataSource, bus }) => {
+      const name = options.name.trim();
+      if (name !== '' && (await dataSource.manager.existsBy(OAuth2ProviderEntity, { name }))) {
+        throw new InputError(`a provider named "${name}" already exists`);
+      }
+      // The management API's create command, as POST /api/v3/providers/oauth2/ runs it. The CLI keeps its own
+      // secret format (64 URL-safe characters, as before) and, as authentik requires flows Grantry does not run,
+      // stands any stable ids in for them.
+      const { provider, clientSecret, signingKey } = await (
+        await bus()
+      ).execute(
+        new CreateProviderCommand(
+          CLI_CALLER,
+          {
+            name,
+            client_type: clientType,
+            ...(clientType === 'confidential' ? { client_secret: generateSecret() } : {}),
+            redirect_uris: redirectUris,
+            authorization_flow: randomUUID(),
+            invalidation_flow: randomUUID(),
+            ...defined({
+              sub_mode: options['sub-mode'],
+              issuer_mode: options['issuer-mode'],
+              refresh_token_threshold: refreshTokenThreshold,
+              access_token_validity: accessTokenValidity,
+              refresh_token_validity: refreshTokenValidity,
+              access_code_validity: accessCodeValidity,
+              consent_mode: options['consent-mode'],
+              consent_expire_in: consentExpireIn,
+            }),
+          },
+          { signingAlgorithm: options['signing-algorithm'] },
+        ),
       );
+      if (signingKey === null) throw new Error('provider create made no signing key');
       return {
         json: {
           pk: provider.id,
@@ -139,6 +168,48 @@ export const providerCreate = defineCommand({
           `Signing key: ${signingKey.algorithm}, kid ${signingKey.kid} (JWKS: /application/o/<slug>/jwks/ of its application)`,
           `Consent: ${provider.consentMode}${provider.consentMode === 'expiring' ? ` (${provider.consentExpireIn})` : ''}`,
           ...(clientSecret === null ? [] : ['Client secret (shown only now):', `  ${clientSecret}`]),
+        ].join('\n'),
+      };
+    };
+  },
+});
+
+/** The options given, without the absent ones. */
+function defined<T extends Record<string, string | undefined>>(values: T): Partial<Record<keyof T, string>> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<
+    Record<keyof T, string>
+  >;
+}
+
+export const providerRotateSecret = defineCommand({
+  name: 'provider rotate-secret',
+  summary:
+    "Replace a provider's client secret with a new one (128 characters, as authentik makes them), shown only now: " +
+    'the old secret stops working at once. Recorded as a secret_rotate event.',
+  options: {
+    id: { type: 'string', valueName: 'ID', required: true, description: 'pk of the OAuth2 provider' },
+  },
+  prepare(options) {
+    const id = parseInteger('id', options.id, 1, 2_147_483_647);
+    return async ({ dataSource, bus }) => {
+      if (!(await dataSource.manager.existsBy(OAuth2ProviderEntity, { id }))) {
+        throw new InputError(`no provider with id ${id}`);
+      }
+      const { provider, clientSecret } = await (
+        await bus()
+      ).execute(new RotateProviderSecretCommand(CLI_CALLER, id));
+      return {
+        json: {
+          pk: provider.id,
+          name: provider.name,
+          client_id: provider.clientId,
+          client_secret: clientSecret,
+        },
+        text: [
+          `Rotated the client secret of provider "${provider.name}" (pk ${provider.id}).`,
+          `Client id: ${provider.clientId}`,
+          'Client secret (shown only now):',
+          `  ${clientSecret}`,
         ].join('\n'),
       };
     };

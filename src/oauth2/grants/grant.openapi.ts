@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   CLIENT_TYPES,
+  CONSENT_MODES,
   ISSUER_MODES,
   LOGOUT_METHODS,
   SUB_MODES,
@@ -62,6 +63,13 @@ export class OAuth2Provider {
   @ApiProperty({ readOnly: true }) meta_model_name!: string;
   @ApiPropertyOptional({ enum: CLIENT_TYPES, enumName: 'ClientTypeEnum' }) client_type?: string;
   @ApiPropertyOptional({ maxLength: 255 }) client_id?: string;
+  @ApiPropertyOptional({
+    maxLength: 255,
+    description:
+      'Grantry stores only a hash: the clear secret is in the response of the create or update that set it, and ' +
+      'reads as "" afterwards. Absent from the token inventory.',
+  })
+  client_secret?: string;
   @ApiPropertyOptional() access_code_validity?: string;
   @ApiPropertyOptional() access_token_validity?: string;
   @ApiPropertyOptional() refresh_token_validity?: string;
@@ -79,6 +87,16 @@ export class OAuth2Provider {
   @ApiPropertyOptional({ type: 'integer', isArray: true }) jwt_federation_providers?: number[];
   @ApiPropertyOptional({ type: [String], description: 'Grantry: the grant types this provider allows.' })
   grant_types?: string[];
+  @ApiPropertyOptional({
+    enum: CONSENT_MODES,
+    enumName: 'ConsentModeEnum',
+    description: 'Grantry: when users are asked to allow the application (management API only).',
+  })
+  consent_mode?: string;
+  @ApiPropertyOptional({
+    description: 'Grantry: how long an expiring consent lasts (management API only).',
+  })
+  consent_expire_in?: string;
 }
 
 export class PartialGroup {
