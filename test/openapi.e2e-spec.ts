@@ -17,7 +17,6 @@ const REFERENCES = ['authentik-oauth2-tokens.openapi.yml', 'authentik-management
  * components only they use are not checked. Emptied as the slices land; the final slice removes this list.
  */
 const PENDING_PATHS: readonly string[] = [
-  '/core/users/',
   '/core/groups/',
   '/rbac/',
   '/providers/oauth2/',
@@ -26,17 +25,9 @@ const PENDING_PATHS: readonly string[] = [
   '/events/events/',
 ];
 const PENDING_SCHEMAS: readonly string[] = [
-  // users
-  'PaginatedUserList',
+  // used by groups only (Group.users_obj, add_user/remove_user)
   'PartialUser',
-  'PatchedUserRequest',
-  'UserRequest',
   'UserAccountRequest',
-  'UserPasswordSetRequest',
-  'SessionUser',
-  'UserSelf',
-  'UserSelfGroups',
-  'UserSelfRoles',
   // groups
   'Group',
   'GroupRequest',
@@ -167,8 +158,9 @@ describe('OpenAPI document', () => {
       expect(ours).toBeDefined();
       expect(ours?.operationId).toBe(o.operation.operationId);
       expect(ours?.security).toEqual(o.operation.security);
-      const refParams = (o.operation.parameters as Json[]).map((p) => resolveParameter(reference, p));
-      const ourParams = (ours?.parameters as Json[]).map((p) => resolveParameter(served, p));
+      // (Operations without parameters, such as POST on a list, have no `parameters` key.)
+      const refParams = ((o.operation.parameters ?? []) as Json[]).map((p) => resolveParameter(reference, p));
+      const ourParams = ((ours?.parameters ?? []) as Json[]).map((p) => resolveParameter(served, p));
       expect(ourParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true])).toEqual(
         refParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true]),
       );
