@@ -53,7 +53,7 @@ import {
   UserPasswordSetRequest,
   UserRequest,
 } from './users.dto';
-import { ListUsersQuery, MeQuery, RetrieveUserQuery, type UserSelfDto } from './users.queries';
+import { ListUsersQuery, MeQuery, RetrieveUserQuery, type SessionUserDto } from './users.queries';
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const uuidList = { type: 'array', items: { type: 'string', format: 'uuid' } } as const;
@@ -175,7 +175,7 @@ export class UsersController {
   @ApiOperation({ operationId: 'core_users_me_retrieve', description: 'Get information about current user' })
   @ApiResponse({ status: 200, type: SessionUser })
   @errors()
-  me(@CurrentPrincipal() principal: Principal): Promise<{ user: UserSelfDto }> {
+  me(@CurrentPrincipal() principal: Principal): Promise<SessionUserDto> {
     return this.queryBus.execute(new MeQuery(principal));
   }
 

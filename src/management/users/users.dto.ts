@@ -135,6 +135,11 @@ export class UserSelf {
   @ApiProperty({ description: "User's display name." }) name!: string;
   @ApiProperty({ readOnly: true, title: 'Active' }) is_active!: boolean;
   @ApiProperty({ readOnly: true }) is_superuser!: boolean;
+  @ApiPropertyOptional({
+    readOnly: true,
+    description: 'Return whether this user owns the current browser session.',
+  })
+  is_current?: boolean;
   @ApiProperty({ type: [UserSelfGroups], readOnly: true }) groups!: UserSelfGroups[];
   @ApiProperty({ type: [UserSelfRoles], readOnly: true }) roles!: UserSelfRoles[];
   @ApiPropertyOptional({ format: 'email', maxLength: 254, title: 'Email address' }) email?: string;
@@ -151,4 +156,5 @@ export class UserSelf {
 export class SessionUser {
   @ApiProperty({ type: UserSelf }) user!: UserSelf;
   @ApiPropertyOptional({ type: UserSelf }) original?: UserSelf;
+  @ApiPropertyOptional({ type: [UserSelf] }) users?: UserSelf[];
 }

@@ -36,6 +36,7 @@ export interface UserSelfDto {
   name: string;
   is_active: boolean;
   is_superuser: boolean;
+  is_current: boolean;
   groups: { name: string; pk: string }[];
   roles: { name: string; pk: string }[];
   email: string;
@@ -46,7 +47,12 @@ export interface UserSelfDto {
   system_permissions: string[];
 }
 
-export class MeQuery extends Query<{ user: UserSelfDto }> {
+export interface SessionUserDto {
+  user: UserSelfDto;
+  users: UserSelfDto[];
+}
+
+export class MeQuery extends Query<SessionUserDto> {
   constructor(readonly principal: Principal) {
     super();
   }
@@ -112,7 +118,7 @@ export class MeHandler implements IQueryHandler<MeQuery> {
     private readonly store: UserStore,
   ) {}
 
-  async execute({ principal }: MeQuery): Promise<{ user: UserSelfDto }> {
+  async execute({ principal }: MeQuery): Promise<SessionUserDto> {
     const doc = await this.store.document(principal.userId);
     if (!doc) throw noMatch('User');
     const user = await this.store.serialize(doc);
@@ -141,23 +147,25 @@ export class MeHandler implements IQueryHandler<MeQuery> {
           .filter((permission) => permission.startsWith('authentik_rbac.'))
           .map((permission) => permission.slice('authentik_rbac.'.length))
           .sort();
-    return {
-      user: {
-        pk: user.pk,
-        username: user.username,
-        name: user.name,
-        is_active: user.is_active,
-        is_superuser: user.is_superuser,
-        groups: related?.groups ?? [],
-        roles: related?.roles ?? [],
-        email: user.email,
-        avatar: user.avatar,
-        uid: user.uid,
-        // Grantry has no brand settings, and keeps none per group or user.
-        settings: {},
-        type: user.type,
-        system_permissions: systemPermissions,
-      },
+    const self: UserSelfDto = {
+      pk: user.pk,
+      username: user.username,
+      name: user.name,
+      is_active: user.is_active,
+      is_superuser: user.is_superuser,
+      is_current: true,
+      groups: related?.groups ?? [],
+      roles: related?.roles ?? [],
+      email: user.email,
+      avatar: user.avatar,
+      uid: user.uid,
+      // Grantry has no brand settings, and keeps none per group or user.
+      settings: {},
+      type: user.type,
+      system_permissions: systemPermissions,
     };
+    // `users` and `is_current` come from authentik's later schema (the accounts signed in to one browser), which
+    // @goauthentik/api 2026.8 requires: a bearer key speaks for one user, the current one.
+    return { user: self, users: [self] };
   }
 }
