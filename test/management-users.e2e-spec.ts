@@ -15,7 +15,17 @@ import {
   ResponseError,
   UserTypeEnum,
 } from '@goauthentik/api';
+import type { INestApplicationContext } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import type { DataSource } from 'typeorm';
+import { openManagementContext } from '../src/cli/bus';
 import { userCreate, userSetPassword } from '../src/cli/commands/user';
+import { CLI_CALLER } from '../src/common/auth/caller';
+import { ValidationApiError } from '../src/common/errors/api-error';
+import { loadConfig } from '../src/config/config';
+import { runMigrations } from '../src/database/migrations';
+import { addUserToGroup, createGroup, createUser } from '../src/identity/accounts';
+import { DeleteUserCommand, MESSAGES, UpdateUserCommand } from '../src/management/users/users.commands';
 import { InputError } from '../src/identity/accounts';
 import { initialsAvatar } from '../src/common/serializers/avatar';
 import { sha256 } from '../src/common/crypto/secrets';
@@ -24,7 +34,18 @@ import type { GroupEntity } from '../src/identity/group.entity';
 import type { RoleEntity } from '../src/identity/role.entity';
 import type { UserEntity } from '../src/identity/user.entity';
 import type { OAuth2ProviderEntity } from '../src/providers/oauth2-provider.entity';
-import { bearer, createTestApp, request, requestJson, type InjectResult, type TestApp } from './support/app';
+import { ScratchDatabases } from './support/scratch-database';
+import { openDataSource } from './support/database';
+import {
+  TEST_SECRET_KEY,
+  testSealer,
+  bearer,
+  createTestApp,
+  request,
+  requestJson,
+  type InjectResult,
+  type TestApp,
+} from './support/app';
 import { runCli } from './support/cli';
 import { GrantFactories, unique } from './support/factories';
 
@@ -1048,14 +1069,95 @@ describe('permission matrix', () => {
 });
 
 describe('last active superuser', () => {
-  it('is counted through the document (refusal itself is covered only when no other superuser exists)', async () => {
-    // The shared test database always holds other active superusers (this suite's admin among them), so here a
-    // superuser can be deactivated and deleted; the refusal path needs an otherwise empty database.
-    const group = await f.group({ isSuperuser: true });
-    const su = await f.user();
-    await f.member(su, group);
-    expect((await send('PATCH', `${BASE}${su.id}/`, { is_active: false })).status).toBe(200);
-    expect((await send('DELETE', `${BASE}${su.id}/`, undefined)).status).toBe(204);
+  // The shared test database always holds other active superusers, so the refusal is tested on a database of its
+  // own, through the commands the API dispatches (the CLI's bus).
+  const databases = new ScratchDatabases('grantry_users');
+  let db: DataSource;
+  let context: INestApplicationContext;
+  let bus: CommandBus;
+
+  beforeAll(async () => {
+    db = await openDataSource(await databases.create(), 'users-last-superuser', 4);
+    await runMigrations(db);
+    const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: TEST_SECRET_KEY });
+    context = await openManagementContext(config, db, testSealer());
+    bus = context.get(CommandBus);
+  });
+  afterAll(async () => {
+    await context.close();
+    await db.destroy();
+    await databases.dropAll();
+  });
+
+  async function superuser(group: string): Promise<UserEntity> {
+    const user = await createUser(db.manager, { username: unique('su') });
+    await addUserToGroup(db.manager, user.username, group);
+    return user;
+  }
+
+  const refused = { non_field_errors: [MESSAGES.lastSuperuser] };
+  const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
+    promise.then(
+      () => 'succeeded',
+      (error: unknown) => (error instanceof ValidationApiError ? error.errors : error),
+    );
+  const activeSuperusers = async (): Promise<number> => {
+    const [row] = await db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM users u JOIN user_documents d ON d.user_id = u.id
+        WHERE u.is_active AND (d.doc->>'is_superuser')::boolean`,
+    );
+    return row?.n ?? -1;
+  };
+
+  it('refuses deactivating, demoting or deleting the last one; others can go; a race leaves exactly one', async () => {
+    const admins = await createGroup(db.manager, { name: unique('admins').slice(0, 80), isSuperuser: true });
+    const [a, b] = [await superuser(admins.name), await superuser(admins.name)];
+    const other = await createUser(db.manager, { username: unique('plain') });
+
+    // Two superusers deactivating each other at once: one wins, the other is refused.
+    const race = await Promise.all([
+      errorOf(bus.execute(new UpdateUserCommand(CLI_CALLER, a.id, { is_active: false }, true))),
+      errorOf(bus.execute(new UpdateUserCommand(CLI_CALLER, b.id, { is_active: false }, true))),
+    ]);
+    expect(race.sort((x, y) => String(x).localeCompare(String(y)))).toEqual([refused, 'succeeded']);
+    expect(await activeSuperusers()).toBe(1);
+    const [{ id: last } = { id: 0 }] = await db.query<{ id: number }[]>(
+      'SELECT id FROM users WHERE id = ANY($1) AND is_active',
+      [[a.id, b.id]],
+    );
+    const lastUser = last === a.id ? a : b;
+
+    expect(
+      await errorOf(bus.execute(new UpdateUserCommand(CLI_CALLER, last, { is_active: false }, true))),
+    ).toEqual(refused);
+    expect(
+      await errorOf(
+        bus.execute(
+          new UpdateUserCommand(CLI_CALLER, last, { username: lastUser.username, name: 'x' }, false),
+        ),
+      ),
+    ).toEqual(refused);
+    expect(await errorOf(bus.execute(new DeleteUserCommand(CLI_CALLER, last)))).toEqual(refused);
+    expect(await activeSuperusers()).toBe(1);
+    // Nothing of a refused write stayed (its event neither).
+    const [row] = await db.query<{ name: string; n: number }[]>(
+      `SELECT name, (SELECT count(*)::int FROM audit_events WHERE object_user_id = $1) AS n FROM users WHERE id = $1`,
+      [last],
+    );
+    expect(row).toEqual({ name: '', n: 0 });
+
+    // Anyone else, and the last superuser's other changes, are fine.
+    expect(
+      await errorOf(bus.execute(new UpdateUserCommand(CLI_CALLER, other.id, { is_active: false }, true))),
+    ).toBe('succeeded');
+    expect(
+      await errorOf(bus.execute(new UpdateUserCommand(CLI_CALLER, last, { name: 'Still here' }, true))),
+    ).toBe('succeeded');
+    // With a second active superuser, the first may go.
+    const c = await superuser(admins.name);
+    expect(await errorOf(bus.execute(new DeleteUserCommand(CLI_CALLER, last)))).toBe('succeeded');
+    expect(await activeSuperusers()).toBe(1);
+    expect(c.id).toBeGreaterThan(0);
   });
 });
 
