@@ -603,6 +603,43 @@ describe('create', () => {
     });
   });
 
+  it('never a 500 for hostile bodies (deep nesting, huge numbers, wrong types everywhere)', async () => {
+    const deep = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    const bodies: unknown[] = [
+      `{"username":"${unique('deep')}","name":"x","attributes":{"a":${deep(20_000)}}}`,
+      `{"username":"${unique('deep')}","name":"x","attributes":{"a":${deep(2_000)}}}`,
+      { username: unique('num'), name: 'x', attributes: { n: 1e308, m: -0 } },
+      `{"username":"${unique('num')}","name":"x","attributes":{"n":1e400}}`,
+      { username: 1234, name: 5 },
+      {
+        username: { a: 1 },
+        name: [],
+        email: 7,
+        groups: [[]],
+        roles: {},
+        path: 1,
+        type: null,
+        is_active: null,
+      },
+      { username: unique('nul'), name: 'x', email: 'a\u0000@b.co' },
+      { username: unique('nul'), name: 'x\u0000' },
+      { username: unique('big'), name: 'x'.repeat(60_000) },
+      null,
+      'null',
+      '"string"',
+      '123',
+    ];
+    for (const body of bodies) {
+      const response = await send('POST', BASE, body);
+      const label = JSON.stringify(body).slice(0, 80);
+      expect(
+        [201, 400, 413].includes(response.status)
+          ? 'ok'
+          : `${response.status} for ${label}: ${response.text}`,
+      ).toBe('ok');
+    }
+  });
+
   it('concurrent creates of one username: one 201, every other 400 "This field must be unique."', async () => {
     const username = unique('race');
     const responses = await Promise.all(

@@ -5,6 +5,7 @@ import { type PageRequest, parsePage, parsePageSize } from '../../common/paginat
 import { isUuid, parseDateTime } from '../../common/validation/fields';
 import { USER_TYPES, type UserType } from '../../identity/user.entity';
 import { parseSearch, type RawQuery } from '../../oauth2/grants/list-params';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
 
 /** authentik's UserSerializer fields usable in `ordering` (DRF's OrderingFilter default: the serializer's fields). */
 export const USER_ORDERING_FIELDS = [
@@ -188,6 +189,7 @@ export function parseAttributes(raw: string | undefined): AttributeCondition[] {
   } catch {
     throw filterError('filter: failed to parse JSON');
   }
+  if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) throw filterError('filter: failed to parse JSON');
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw filterError('filter: value must be key:value mapping');
   }

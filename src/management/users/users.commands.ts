@@ -3,7 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type Caller, callerCan } from '../../common/auth/caller';
-import { ValidationApiError } from '../../common/errors/api-error';
+import { ApiError, ValidationApiError } from '../../common/errors/api-error';
 import type { UserDto, UserRow } from '../../common/serializers/user';
 import { BodyValidationPipe } from '../../common/validation/body-validation.pipe';
 import { recordEvent, modelRef } from '../../events/record-event';
@@ -16,6 +16,7 @@ import {
   noMatch,
   permissionDenied,
 } from '../common/errors';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
 import { PatchedUserRequest, UserRequest } from './users.dto';
 import { UserStore } from './user-store';
 
@@ -42,11 +43,15 @@ const pipe = new BodyValidationPipe();
 
 /** A request body checked exactly as the global pipe checks `@Body() dto: T` (DRF's 400 bodies). */
 async function validateBody<T>(type: new () => T, body: unknown): Promise<T> {
+  // Refused before anything recurses into it (the pipe's class-transformer would overflow the stack).
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw new ApiError(HttpStatus.BAD_REQUEST, 'JSON parse error.');
   return (await pipe.transform(body, { type: 'body', metatype: type, data: undefined })) as T;
 }
 
 /** DRF's CharField trims surrounding whitespace before storing. */
-const trim = (value: string | undefined): string | undefined => value?.trim();
+/** DRF's CharField: a number is read as its text (validated as such), surrounding whitespace is trimmed. */
+const trim = (value: string | number | undefined): string | undefined =>
+  value === undefined ? undefined : String(value).trim();
 
 /** `set_password`'s 400: authentik answers `Response(status=400)`, no body at all. */
 export class EmptyBadRequest extends HttpException {

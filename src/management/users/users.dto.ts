@@ -9,7 +9,8 @@ import {
   ListField,
   type Check,
   pythonType,
-  StringField,
+  checkString,
+  type StringOptions,
 } from '../../common/validation/fields';
 import { USER_TYPES } from '../../identity/user.entity';
 import { Pagination, User } from '../../oauth2/grants/grant.openapi';
@@ -58,11 +59,30 @@ export const relatedPkItem: Check = (value) => {
   return `Incorrect type. Expected pk value, received ${pythonType(value)}.`;
 };
 
+/**
+ * StringField, with DRF's reading of a number as its text (`str(data)`) before every check: the shared field lets a
+ * number through unchecked, which would skip the length, e-mail and path checks of its text.
+ */
+function TextField(options: StringOptions = {}): PropertyDecorator {
+  const check = checkString(options);
+  return field(
+    'drfText',
+    options,
+    {
+      type: String,
+      ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
+      ...(options.allowBlank || options.required === false ? {} : { minLength: 1 }),
+      ...(options.format ? { format: options.format } : {}),
+    },
+    (value, object) => check(typeof value === 'number' ? String(value) : value, object),
+  );
+}
+
 export class UserRequest {
-  @StringField({ maxLength: 150, check: noNul })
+  @TextField({ maxLength: 150, check: noNul })
   username!: string;
 
-  @StringField({ allowBlank: true, check: noNul, description: "User's display name." })
+  @TextField({ allowBlank: true, check: noNul, description: "User's display name." })
   name!: string;
 
   @BooleanField({
@@ -88,7 +108,7 @@ export class UserRequest {
   @ListField(relatedPkItem, { type: String, format: 'uuid' }, { required: false })
   roles?: string[];
 
-  @StringField({ required: false, allowBlank: true, maxLength: 254, format: 'email', check: noNul })
+  @TextField({ required: false, allowBlank: true, maxLength: 254, format: 'email', check: noNul })
   email?: string;
 
   @field('drfAttributes', { required: false }, { type: 'object', additionalProperties: {} }, (value) => {
@@ -97,7 +117,7 @@ export class UserRequest {
   })
   attributes?: Record<string, unknown>;
 
-  @StringField({ required: false, check: pathProblem })
+  @TextField({ required: false, check: pathProblem })
   path?: string;
 
   @ChoiceField(USER_TYPES, 'UserTypeEnum', { required: false })
