@@ -1105,6 +1105,68 @@ describe('permission matrix', () => {
   });
 });
 
+describe('superusers are written to only by superusers (Grantry, stricter than authentik)', () => {
+  it('a non-superuser cannot make anyone a superuser, directly or through a child group, nor touch a superuser', async () => {
+    const admins = await f.group({ isSuperuser: true });
+    const child = await f.group({ parent: admins.name });
+    const target = await f.user();
+    const su = await f.user();
+    await f.member(su, admins);
+    const memberships = async (userId: number): Promise<number> => {
+      const [row] = await t.dataSource.query<{ n: number }[]>(
+        'SELECT count(*)::int AS n FROM user_groups WHERE user_id = $1',
+        [userId],
+      );
+      return row?.n ?? -1;
+    };
+    for (const groups of [[admins.id], [child.id]]) {
+      expect(await send('PATCH', `${BASE}${target.id}/`, { groups }, 'changer')).toMatchObject({
+        status: 403,
+        body: DENIED,
+      });
+      expect(
+        await send(
+          'PUT',
+          `${BASE}${target.id}/`,
+          { username: target.username, name: 'x', groups },
+          'changer',
+        ),
+      ).toMatchObject({ status: 403, body: DENIED });
+    }
+    expect(await memberships(target.id)).toBe(0);
+    const username = unique('escalate');
+    expect(await send('POST', BASE, { username, name: 'x', groups: [child.id] }, 'adder')).toMatchObject({
+      status: 403,
+      body: DENIED,
+    });
+    expect(await t.dataSource.query('SELECT 1 FROM users WHERE username = $1', [username])).toEqual([]);
+    expect(await send('PATCH', `${BASE}${su.id}/`, { name: 'hijacked' }, 'changer')).toMatchObject({
+      status: 403,
+      body: DENIED,
+    });
+    expect(
+      await send('POST', `${BASE}${su.id}/set_password/`, { password: 'taken over!' }, 'resetter'),
+    ).toMatchObject({
+      status: 403,
+      body: DENIED,
+    });
+    expect(await send('DELETE', `${BASE}${su.id}/`, undefined, 'deleter')).toMatchObject({
+      status: 403,
+      body: DENIED,
+    });
+    expect(await t.dataSource.query('SELECT name, password FROM users WHERE id = $1', [su.id])).toEqual([
+      { name: '', password: null },
+    ]);
+    // A superuser may do all of it.
+    expect((await send('PATCH', `${BASE}${target.id}/`, { groups: [child.id] })).body).toMatchObject({
+      is_superuser: true,
+    });
+    expect((await send('POST', `${BASE}${su.id}/set_password/`, { password: 'by an admin' })).status).toBe(
+      204,
+    );
+  });
+});
+
 describe('last active superuser', () => {
   // The shared test database always holds other active superusers, so the refusal is tested on a database of its
   // own, through the commands the API dispatches (the CLI's bus).

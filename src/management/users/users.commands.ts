@@ -2,7 +2,7 @@ import { HttpException, HttpStatus } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { type Caller, callerCan } from '../../common/auth/caller';
+import { type Caller, callerCan, callerIsSuperuser } from '../../common/auth/caller';
 import { ApiError, ValidationApiError } from '../../common/errors/api-error';
 import type { UserDto, UserRow } from '../../common/serializers/user';
 import { BodyValidationPipe } from '../../common/validation/body-validation.pipe';
@@ -240,6 +240,16 @@ async function raceError(error: unknown, dataSource: DataSource, input: UserInpu
   return error;
 }
 
+/**
+ * Grantry's guard against escalation (authentik has none: a holder of change_user may add anyone to a superuser
+ * group, and a holder of reset_user_password may set a superuser's password and sign in as them): only superusers
+ * (and the CLI) may write to a superuser or make someone one. Answered after the write, inside its transaction, from
+ * the refreshed document, so superuser status through any ancestor group counts.
+ */
+function guardSuperuser(caller: Caller, isSuperuser: boolean): void {
+  if (isSuperuser && !callerIsSuperuser(caller)) throw permissionDenied();
+}
+
 const userRef = (id: number, username: string) => modelRef('authentik_core', 'user', id, username);
 
 export class CreateUserCommand extends Command<UserDto> {
@@ -358,7 +368,9 @@ export class CreateUserHandler implements ICommandHandler<CreateUserCommand> {
             objectUserId: user.id,
           });
         }
-        return this.mustDocument(manager, user.id);
+        const doc = await this.mustDocument(manager, user.id);
+        guardSuperuser(caller, doc.is_superuser);
+        return doc;
       });
       return await this.store.serialize(doc);
     } catch (error) {
@@ -392,6 +404,7 @@ export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
     try {
       const doc = await this.dataSource.transaction(async (manager) => {
         const before = await lockUser(manager, id);
+        guardSuperuser(caller, before.is_superuser);
         const typeErrors: Record<string, string[]> = {};
         if (input.type !== undefined && before.type === ISA && input.type !== ISA) {
           typeErrors.type = [MESSAGES.changeInternalServiceAccount];
@@ -430,6 +443,7 @@ export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
         });
         const doc = await this.store.document(id, manager);
         if (!doc) throw new Error(`user ${id} has no document`);
+        guardSuperuser(caller, doc.is_superuser);
         return doc;
       });
       return await this.store.serialize(doc);
@@ -457,6 +471,7 @@ export class DeleteUserHandler implements ICommandHandler<DeleteUserCommand> {
     if (!callerCan(caller, PERMS.delete)) throw permissionDenied();
     return this.dataSource.transaction(async (manager) => {
       const before = await lockUser(manager, id);
+      guardSuperuser(caller, before.is_superuser);
       const guard = before.is_active && before.is_superuser;
       if (guard) await lockSuperusers(manager);
       const cascade = await cutOff(manager, id);
@@ -498,6 +513,7 @@ export class SetUserPasswordHandler implements ICommandHandler<SetUserPasswordCo
     const hash = await hashPassword(password);
     await this.dataSource.transaction(async (manager) => {
       const user = await lockUser(manager, id);
+      guardSuperuser(caller, user.is_superuser);
       await manager
         .getRepository(UserEntity)
         .update({ id }, { password: hash, passwordChangeDate: () => 'now()', lastUpdated: () => 'now()' });
