@@ -1,4 +1,6 @@
-import type { CommandBus } from '@nestjs/cqrs';
+import { HttpException } from '@nestjs/common';
+import type { Command as BusCommand, CommandBus } from '@nestjs/cqrs';
+import { InputError } from '../identity/accounts';
 import type { Sealer } from '../keys/sealing';
 import type { DataSource } from 'typeorm';
 
@@ -274,4 +276,30 @@ export function defineCommand<const O extends OptionSpecs>(definition: CommandDe
       return { options: globals, run: options.help ? undefined : definition.prepare(options) };
     },
   };
+}
+
+/**
+ * Runs a management command on the bus for the CLI: the API's 400/403/404 answers become an InputError whose message
+ * is the body's messages (`field: message; ...`), so the CLI reports what the API would have.
+ */
+export async function dispatch<R>(context: Pick<CommandContext, 'bus'>, command: BusCommand<R>): Promise<R> {
+  const bus = await context.bus();
+  try {
+    return await bus.execute(command);
+  } catch (error) {
+    if (error instanceof HttpException && error.getStatus() < 500) throw new InputError(httpErrorText(error));
+    throw error;
+  }
+}
+
+function httpErrorText(error: HttpException): string {
+  const body: unknown = error.getResponse();
+  if (Array.isArray(body)) return body.map(String).join('; ');
+  if (body === null || typeof body !== 'object') return String(body) || error.message;
+  return Object.entries(body as Record<string, unknown>)
+    .map(([key, value]) => {
+      const text = Array.isArray(value) ? value.map(String).join(' ') : String(value);
+      return key === 'detail' || key === 'non_field_errors' ? text : `${key}: ${text}`;
+    })
+    .join('; ');
 }

@@ -1,22 +1,11 @@
 import { ADMIN_GROUP, ensureSuperuserGroup } from '../../bootstrap/bootstrap';
-import type { EntityManager } from 'typeorm';
-import { addUserToGroup, createUser, findUser, InputError } from '../../identity/accounts';
-import { hashPassword } from '../../identity/password';
+import { CLI_CALLER } from '../../common/auth/caller';
+import { ValidationApiError } from '../../common/errors/api-error';
+import { findGroup, findUser, InputError } from '../../identity/accounts';
 import { readPasswordStdin } from '../../identity/password-input';
 import { USER_TYPES } from '../../identity/user.entity';
-import { recordAudit } from '../../sessions/session.service';
-import { defineCommand } from '../args';
-
-/** Who the audit log names for what the CLI does: an operator at the database, not a Grantry user. */
-const CLI_ACTOR = 'grantry-cli';
-
-async function storePassword(manager: EntityManager, userId: number, hash: string): Promise<void> {
-  await manager.query(`UPDATE users SET password = $2, password_change_date = now() WHERE id = $1`, [
-    userId,
-    hash,
-  ]);
-  await recordAudit(manager, 'password_set', null, CLI_ACTOR, userId, undefined);
-}
+import { CreateUserCommand, MESSAGES, SetUserPasswordCommand } from '../../management/users/users.commands';
+import { defineCommand, dispatch } from '../args';
 
 const PASSWORD_STDIN = {
   type: 'boolean',
@@ -47,43 +36,55 @@ export const userCreate = defineCommand({
     if (options.email !== undefined && !EMAIL.test(options.email)) {
       throw new InputError(`"${options.email}" is not an e-mail address`);
     }
-    return async ({ dataSource }) => {
-      const hash = options['password-stdin'] ? await hashPassword(await readPasswordStdin()) : undefined;
-      const user = await dataSource.transaction(async (manager) => {
-        const created = await createUser(manager, {
-          username: options.username,
-          name: options.name,
-          email: options.email,
-          isActive: !options.inactive,
-          type: options.type,
-        });
-        if (options.superuser) {
-          await ensureSuperuserGroup(manager);
-          await addUserToGroup(manager, created.username, ADMIN_GROUP);
-        }
-        if (hash !== undefined) await storePassword(manager, created.id, hash);
-        return created;
-      });
+    return async (context) => {
+      const password = options['password-stdin'] ? await readPasswordStdin() : undefined;
+      let groups: string[] | undefined;
+      if (options.superuser) {
+        await context.dataSource.transaction((manager) => ensureSuperuserGroup(manager));
+        groups = [(await findGroup(context.dataSource.manager, ADMIN_GROUP)).id];
+      }
+      // The API's command (POST /api/v3/core/users/): same validation, same event, named `grantry-cli`.
+      const body = {
+        username: options.username,
+        name: options.name ?? '',
+        ...(options.email !== undefined ? { email: options.email } : {}),
+        is_active: !options.inactive,
+        ...(options.type !== undefined ? { type: options.type } : {}),
+        ...(groups ? { groups } : {}),
+      };
+      const user = await dispatch(context, new CreateUserCommand(CLI_CALLER, body, password)).catch(
+        (error: unknown) => {
+          throw duplicateName(error, options.username);
+        },
+      );
       return {
         json: {
-          pk: user.id,
+          pk: user.pk,
           uuid: user.uuid,
           username: user.username,
           name: user.name,
           email: user.email,
-          is_active: user.isActive,
+          is_active: user.is_active,
           type: user.type,
           is_superuser: options.superuser,
-          has_password: hash !== undefined,
+          has_password: password !== undefined,
         },
         text:
-          `Created user "${user.username}" (pk ${user.id}, ${user.type}` +
-          `${user.isActive ? '' : ', inactive'}${options.superuser ? ', superuser' : ''}` +
-          `${hash !== undefined ? ', with a password' : ''}).`,
+          `Created user "${user.username}" (pk ${user.pk}, ${user.type}` +
+          `${user.is_active ? '' : ', inactive'}${options.superuser ? ', superuser' : ''}` +
+          `${password !== undefined ? ', with a password' : ''}).`,
       };
     };
   },
 });
+
+/** The CLI's own wording for a taken username (kept from before the command went on the bus). */
+function duplicateName(error: unknown, username: string): unknown {
+  const taken =
+    (error instanceof InputError && error.message === `username: ${MESSAGES.unique}`) ||
+    (error instanceof ValidationApiError && error.errors.username?.[0] === MESSAGES.unique);
+  return taken ? new InputError(`a user named "${username}" already exists`) : error;
+}
 
 export const userSetPassword = defineCommand({
   name: 'user set-password',
@@ -96,13 +97,11 @@ export const userSetPassword = defineCommand({
     'The password is never given on the command line, where other users and the shell history would see it:\n' +
     '  printf \'%s\\n\' "$PASSWORD" | grantry user set-password --username alice --password-stdin',
   prepare(options) {
-    return async ({ dataSource }) => {
-      const hash = await hashPassword(await readPasswordStdin());
-      const user = await dataSource.transaction(async (manager) => {
-        const found = await findUser(manager, options.username);
-        await storePassword(manager, found.id, hash);
-        return found;
-      });
+    return async (context) => {
+      const password = await readPasswordStdin();
+      const user = await findUser(context.dataSource.manager, options.username);
+      // POST /api/v3/core/users/{id}/set_password/'s command: the same hash, the same password_set event.
+      await dispatch(context, new SetUserPasswordCommand(CLI_CALLER, user.id, { password }));
       return {
         json: { pk: user.id, username: user.username, password_set: true },
         text: `Set the password of "${user.username}" (pk ${user.id}).`,

@@ -24,6 +24,11 @@ export function toErrorResponse(
     if (typeof response === 'object' && response !== null && !isNestDefaultBody(response)) {
       return { status, body: response as Record<string, unknown>, headers };
     }
+    // Nest maps Fastify's body-parser errors to a plain HttpException; the Fastify error is its cause.
+    const cause = (error.cause as { code?: unknown } | undefined)?.code;
+    if (cause === 'FST_ERR_CTP_INVALID_JSON_BODY' || cause === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return { status, body: { detail: 'JSON parse error.' } };
+    }
     return { status, body: { detail: defaultDetail(status, method) } };
   }
   if (isDatabaseUnavailable(error)) {

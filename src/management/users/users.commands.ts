@@ -1,0 +1,527 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { type Caller, callerCan, callerIsSuperuser } from '../../common/auth/caller';
+import { ApiError, ValidationApiError } from '../../common/errors/api-error';
+import type { UserDto, UserRow } from '../../common/serializers/user';
+import { BodyValidationPipe } from '../../common/validation/body-validation.pipe';
+import { recordEvent, modelRef } from '../../events/record-event';
+import { hashPassword, passwordProblem } from '../../identity/password';
+import { UserEntity } from '../../identity/user.entity';
+import {
+  isForeignKeyViolation,
+  isUniqueViolation,
+  nonFieldError,
+  noMatch,
+  permissionDenied,
+} from '../common/errors';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
+import { PatchedUserRequest, UserRequest } from './users.dto';
+import { UserStore } from './user-store';
+
+export const PERMS = {
+  view: 'authentik_core.view_user',
+  add: 'authentik_core.add_user',
+  change: 'authentik_core.change_user',
+  delete: 'authentik_core.delete_user',
+  resetPassword: 'authentik_core.reset_user_password',
+} as const;
+
+export const MESSAGES = {
+  unique: 'This field must be unique.',
+  setInternalServiceAccount: 'Setting a user to internal service account is not allowed.',
+  changeInternalServiceAccount: "Can't change internal service account to other user type.",
+  modifyInternalServiceAccount: "Can't modify internal service account users",
+  lastSuperuser:
+    'This would leave no active superuser: keep at least one active member of a superuser group.',
+  doesNotExist: (pk: string) => `Invalid pk "${pk}" - object does not exist.`,
+} as const;
+
+const ISA = 'internal_service_account';
+const pipe = new BodyValidationPipe();
+
+/** A request body checked exactly as the global pipe checks `@Body() dto: T` (DRF's 400 bodies). */
+async function validateBody<T>(type: new () => T, body: unknown): Promise<T> {
+  // Refused before anything recurses into it (the pipe's class-transformer would overflow the stack).
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw new ApiError(HttpStatus.BAD_REQUEST, 'JSON parse error.');
+  return (await pipe.transform(body, { type: 'body', metatype: type, data: undefined })) as T;
+}
+
+/** DRF's CharField trims surrounding whitespace before storing. */
+/** DRF's CharField: a number is read as its text (validated as such), surrounding whitespace is trimmed. */
+const trim = (value: string | number | undefined): string | undefined =>
+  value === undefined ? undefined : String(value).trim();
+
+/** `set_password`'s 400: authentik answers `Response(status=400)`, no body at all. */
+export class EmptyBadRequest extends HttpException {
+  constructor() {
+    super('', HttpStatus.BAD_REQUEST);
+    // For the CLI's message; the API sends no body.
+    this.message = 'the password must be 8 to 1024 characters long and not blank';
+  }
+}
+
+/** The rows a deactivation or deletion ended or deleted, for the event's context and the caller. */
+export interface Cascade {
+  sessions: number;
+  access_tokens: number;
+  refresh_tokens: number;
+  device_tokens: number;
+  authorization_codes: number;
+  api_tokens?: number;
+}
+
+/**
+ * The event context of a cascade. Counts are listed under model names, not keyed by them: recordEvent masks every
+ * value whose key looks like a secret (`access_tokens` matches TOKEN), which would hide the counts.
+ */
+function cascadeContext(cascade: Cascade): Record<string, unknown> {
+  const deleted = [
+    { model: 'authentik_providers_oauth2.accesstoken', count: cascade.access_tokens },
+    { model: 'authentik_providers_oauth2.refreshtoken', count: cascade.refresh_tokens },
+    { model: 'authentik_providers_oauth2.devicetoken', count: cascade.device_tokens },
+    { model: 'authentik_providers_oauth2.authorizationcode', count: cascade.authorization_codes },
+  ];
+  if (cascade.api_tokens !== undefined)
+    deleted.push({ model: 'authentik_core.token', count: cascade.api_tokens });
+  return { deleted, ended: [{ model: 'authentik_core.authenticatedsession', count: cascade.sessions }] };
+}
+
+/**
+ * Cuts a user off: ends their browser sessions and deletes their OAuth2 grants (authentik's `user_deactivated`
+ * signal deletes access, refresh and device tokens; Grantry also ends the sessions on PUT, and drops pending
+ * authorization codes). One statement, so the counts come back in one round trip inside the caller's transaction.
+ */
+async function cutOff(manager: EntityManager, userId: number): Promise<Cascade> {
+  const [row] = await manager.query<Cascade[]>(
+    `WITH s AS (UPDATE sessions SET ended = now() WHERE user_id = $1 AND ended IS NULL RETURNING 1),
+          a AS (DELETE FROM oauth2_access_tokens WHERE user_id = $1 RETURNING 1),
+          r AS (DELETE FROM oauth2_refresh_tokens WHERE user_id = $1 RETURNING 1),
+          d AS (DELETE FROM oauth2_device_tokens WHERE user_id = $1 RETURNING 1),
+          c AS (DELETE FROM oauth2_authorization_codes WHERE user_id = $1 RETURNING 1)
+     SELECT (SELECT count(*) FROM s)::int AS sessions, (SELECT count(*) FROM a)::int AS access_tokens,
+            (SELECT count(*) FROM r)::int AS refresh_tokens, (SELECT count(*) FROM d)::int AS device_tokens,
+            (SELECT count(*) FROM c)::int AS authorization_codes`,
+    [userId],
+  );
+  if (!row) throw new Error('cascade counts missing');
+  return row;
+}
+
+const SUPERUSER_LOCK = "hashtext('grantry.active_superusers')";
+
+/**
+ * Serializes the writes that may remove an active superuser (deactivation, demotion, deletion), so two of them
+ * cannot each leave the other as "the last one" and both commit.
+ */
+async function lockSuperusers(manager: EntityManager): Promise<void> {
+  await manager.query(`SELECT pg_advisory_xact_lock(${SUPERUSER_LOCK})`);
+}
+
+/** 400 when no active superuser is left (checked after the write, inside its transaction). */
+async function requireActiveSuperuser(manager: EntityManager): Promise<void> {
+  const [row] = await manager.query<{ ok: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM users u JOIN user_documents d ON d.user_id = u.id
+                     WHERE u.is_active AND (d.doc->>'is_superuser')::boolean) AS ok`,
+  );
+  if (!row?.ok) throw nonFieldError(MESSAGES.lastSuperuser);
+}
+
+interface UserInput {
+  username?: string;
+  name?: string;
+  is_active?: boolean;
+  last_login?: string | null;
+  groups?: string[];
+  roles?: string[];
+  email?: string;
+  attributes?: Record<string, unknown>;
+  path?: string;
+  type?: UserEntity['type'];
+}
+
+function normalize(dto: UserRequest | PatchedUserRequest): UserInput {
+  return {
+    username: trim(dto.username),
+    name: trim(dto.name),
+    is_active: dto.is_active,
+    last_login: dto.last_login,
+    groups: dto.groups?.map((pk) => String(pk)),
+    roles: dto.roles?.map((pk) => String(pk)),
+    email: trim(dto.email),
+    attributes: dto.attributes,
+    path: trim(dto.path),
+    type: dto.type,
+  };
+}
+
+/**
+ * The checks that need the database, in the serializer's field order: username unique (case-sensitive, as DRF's
+ * UniqueValidator), groups and roles exist. `extra` holds field errors found earlier (type rules).
+ */
+async function checkFields(
+  manager: EntityManager,
+  input: UserInput,
+  exceptId: number | undefined,
+  extra: Record<string, string[]>,
+): Promise<void> {
+  const errors: Record<string, string[]> = {};
+  if (input.username !== undefined) {
+    const [row] = await manager.query<{ taken: boolean }[]>(
+      'SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND id IS DISTINCT FROM $2) AS taken',
+      [input.username, exceptId ?? null],
+    );
+    if (row?.taken) errors.username = [MESSAGES.unique];
+  }
+  for (const [key, table] of [
+    ['groups', 'groups'],
+    ['roles', 'roles'],
+  ] as const) {
+    const pks = input[key];
+    if (!pks || pks.length === 0) continue;
+    const missing = await firstMissing(manager, table, pks);
+    if (missing !== undefined) errors[key] = [MESSAGES.doesNotExist(missing)];
+  }
+  if (extra.type) errors.type = extra.type;
+  if (Object.keys(errors).length > 0) throw new ValidationApiError(errors);
+}
+
+/** The first of `pks` (as given) with no row in `table`. Integers never name a UUID-keyed row. */
+async function firstMissing(
+  manager: EntityManager,
+  table: 'groups' | 'roles',
+  pks: string[],
+): Promise<string | undefined> {
+  const rows = await manager.query<{ n: string }[]>(
+    `SELECT v.n::text AS n FROM unnest($1::text[]) WITH ORDINALITY AS v(pk, n)
+      WHERE v.pk !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
+         OR NOT EXISTS (SELECT 1 FROM ${table} t WHERE t.id = v.pk::uuid)
+      ORDER BY v.n LIMIT 1`,
+    [pks],
+  );
+  const index = rows[0] ? Number(rows[0].n) - 1 : -1;
+  return index >= 0 ? pks[index] : undefined;
+}
+
+/** DRF's `.set()`: the user's `table` rows become exactly `pks` (unknown ones were refused before). */
+async function setRelated(
+  manager: EntityManager,
+  table: 'user_groups' | 'user_roles',
+  userId: number,
+  pks: string[],
+): Promise<void> {
+  const column = table === 'user_groups' ? 'group_id' : 'role_id';
+  await manager.query(`DELETE FROM ${table} WHERE user_id = $1 AND ${column} <> ALL($2::uuid[])`, [
+    userId,
+    pks,
+  ]);
+  if (pks.length > 0) {
+    await manager.query(
+      `INSERT INTO ${table} (user_id, ${column}) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
+      [userId, pks],
+    );
+  }
+}
+
+/** A write that lost a race: a duplicate username, or a group/role deleted after the check. */
+async function raceError(error: unknown, dataSource: DataSource, input: UserInput): Promise<unknown> {
+  if (isUniqueViolation(error, 'users_username_key')) {
+    return new ValidationApiError({ username: [MESSAGES.unique] });
+  }
+  if (isForeignKeyViolation(error)) {
+    const errors: Record<string, string[]> = {};
+    for (const key of ['groups', 'roles'] as const) {
+      const missing = input[key] ? await firstMissing(dataSource.manager, key, input[key]) : undefined;
+      if (missing !== undefined) errors[key] = [MESSAGES.doesNotExist(missing)];
+    }
+    if (Object.keys(errors).length > 0) return new ValidationApiError(errors);
+  }
+  return error;
+}
+
+/**
+ * Grantry's guard against escalation (authentik has none: a holder of change_user may add anyone to a superuser
+ * group, and a holder of reset_user_password may set a superuser's password and sign in as them): only superusers
+ * (and the CLI) may write to a superuser or make someone one. Answered after the write, inside its transaction, from
+ * the refreshed document, so superuser status through any ancestor group counts.
+ */
+function guardSuperuser(caller: Caller, isSuperuser: boolean): void {
+  if (isSuperuser && !callerIsSuperuser(caller)) throw permissionDenied();
+}
+
+const userRef = (id: number, username: string) => modelRef('authentik_core', 'user', id, username);
+
+export class CreateUserCommand extends Command<UserDto> {
+  constructor(
+    readonly caller: Caller,
+    readonly body: unknown,
+    /** CLI only (`user create --password-stdin`): a password to set in the same transaction. */
+    readonly password?: string,
+  ) {
+    super();
+  }
+}
+
+export class UpdateUserCommand extends Command<UserDto> {
+  constructor(
+    readonly caller: Caller,
+    readonly id: number,
+    readonly body: unknown,
+    /** PATCH (absent fields untouched) rather than PUT (groups and roles reset to [] when absent). */
+    readonly partial: boolean,
+  ) {
+    super();
+  }
+}
+
+export class DeleteUserCommand extends Command<Cascade> {
+  constructor(
+    readonly caller: Caller,
+    readonly id: number,
+  ) {
+    super();
+  }
+}
+
+export class SetUserPasswordCommand extends Command<void> {
+  constructor(
+    readonly caller: Caller,
+    readonly id: number,
+    readonly body: unknown,
+  ) {
+    super();
+  }
+}
+
+/** authentik's get_object under ObjectFilter: no `view_user` is 403, then a missing user is 404. */
+async function findVisible(dataSource: DataSource, caller: Caller, id: number): Promise<void> {
+  if (!callerCan(caller, PERMS.view)) throw permissionDenied();
+  const [row] = await dataSource.query<unknown[]>('SELECT 1 FROM users WHERE id = $1', [id]);
+  if (!row) throw noMatch('User');
+}
+
+interface LockedUser {
+  id: number;
+  username: string;
+  type: UserEntity['type'];
+  is_active: boolean;
+  is_superuser: boolean;
+}
+
+async function lockUser(manager: EntityManager, id: number): Promise<LockedUser> {
+  const [row] = await manager.query<LockedUser[]>(
+    `SELECT u.id, u.username, u.type, u.is_active, COALESCE((d.doc->>'is_superuser')::boolean, false) AS is_superuser
+       FROM users u LEFT JOIN user_documents d ON d.user_id = u.id WHERE u.id = $1 FOR UPDATE OF u`,
+    [id],
+  );
+  if (!row) throw noMatch('User');
+  return row;
+}
+
+@CommandHandler(CreateUserCommand)
+export class CreateUserHandler implements ICommandHandler<CreateUserCommand> {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: UserStore,
+  ) {}
+
+  async execute({ caller, body, password }: CreateUserCommand): Promise<UserDto> {
+    if (!callerCan(caller, PERMS.add)) throw permissionDenied();
+    const input = normalize(await validateBody(UserRequest, body));
+    const typeErrors: Record<string, string[]> =
+      input.type === ISA ? { type: [MESSAGES.setInternalServiceAccount] } : {};
+    const hash = password === undefined ? undefined : await hashPassword(password);
+    try {
+      const doc = await this.dataSource.transaction(async (manager) => {
+        await checkFields(manager, input, undefined, typeErrors);
+        const user = await manager.getRepository(UserEntity).save(
+          manager.create(UserEntity, {
+            username: input.username,
+            name: input.name ?? '',
+            email: input.email ?? '',
+            isActive: input.is_active ?? true,
+            lastLogin: null,
+            path: input.path ?? 'users',
+            type: input.type ?? 'internal',
+            attributes: input.attributes ?? {},
+            // An unusable password (authentik's `set_unusable_password`): NULL never verifies.
+            password: null,
+          }),
+        );
+        if (input.last_login) await setLastLogin(manager, user.id, input.last_login);
+        await setRelated(manager, 'user_groups', user.id, input.groups ?? []);
+        await setRelated(manager, 'user_roles', user.id, input.roles ?? []);
+        await recordEvent(manager, caller, {
+          action: 'model_created',
+          model: userRef(user.id, user.username),
+          objectUserId: user.id,
+        });
+        if (hash !== undefined) {
+          await manager.query('UPDATE users SET password = $2, password_change_date = now() WHERE id = $1', [
+            user.id,
+            hash,
+          ]);
+          await recordEvent(manager, caller, {
+            action: 'password_set',
+            model: userRef(user.id, user.username),
+            objectUserId: user.id,
+          });
+        }
+        const doc = await this.mustDocument(manager, user.id);
+        guardSuperuser(caller, doc.is_superuser);
+        return doc;
+      });
+      return await this.store.serialize(doc);
+    } catch (error) {
+      throw await raceError(error, this.dataSource, input);
+    }
+  }
+
+  private async mustDocument(manager: EntityManager, id: number): Promise<UserRow> {
+    const doc = await this.store.document(id, manager);
+    if (!doc) throw new Error(`user ${id} has no document`);
+    return doc;
+  }
+}
+
+@CommandHandler(UpdateUserCommand)
+export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: UserStore,
+  ) {}
+
+  async execute({ caller, id, body, partial }: UpdateUserCommand): Promise<UserDto> {
+    await findVisible(this.dataSource, caller, id);
+    if (!callerCan(caller, PERMS.change)) throw permissionDenied();
+    const input = normalize(await validateBody(partial ? PatchedUserRequest : UserRequest, body));
+    if (!partial) {
+      // PUT: fields declared with default=list are reset when omitted (authentik's User.groups / User.roles).
+      input.groups ??= [];
+      input.roles ??= [];
+    }
+    try {
+      const doc = await this.dataSource.transaction(async (manager) => {
+        const before = await lockUser(manager, id);
+        guardSuperuser(caller, before.is_superuser);
+        const typeErrors: Record<string, string[]> = {};
+        if (input.type !== undefined && before.type === ISA && input.type !== ISA) {
+          typeErrors.type = [MESSAGES.changeInternalServiceAccount];
+        } else if (input.type === ISA && before.type !== ISA) {
+          // Stricter than authentik (which only refuses it on create): the type is Grantry's own to assign.
+          typeErrors.type = [MESSAGES.setInternalServiceAccount];
+        }
+        await checkFields(manager, input, id, typeErrors);
+        if (before.type === ISA) throw nonFieldError(MESSAGES.modifyInternalServiceAccount);
+        const guard = before.is_active && before.is_superuser;
+        if (guard) await lockSuperusers(manager);
+
+        const changes: QueryDeepPartialEntity<UserEntity> = {};
+        if (input.username !== undefined) changes.username = input.username;
+        if (input.name !== undefined) changes.name = input.name;
+        if (input.is_active !== undefined) changes.isActive = input.is_active;
+        if (input.email !== undefined) changes.email = input.email;
+        if (input.attributes !== undefined)
+          changes.attributes = input.attributes as QueryDeepPartialEntity<UserEntity>['attributes'];
+        if (input.path !== undefined) changes.path = input.path;
+        if (input.type !== undefined) changes.type = input.type;
+        if (input.last_login === null) changes.lastLogin = null;
+        await manager.getRepository(UserEntity).update({ id }, { ...changes, lastUpdated: () => 'now()' });
+        if (input.last_login) await setLastLogin(manager, id, input.last_login);
+        if (input.groups !== undefined) await setRelated(manager, 'user_groups', id, input.groups);
+        if (input.roles !== undefined) await setRelated(manager, 'user_roles', id, input.roles);
+
+        const isActive = input.is_active ?? before.is_active;
+        const cascade = isActive ? undefined : await cutOff(manager, id);
+        if (guard) await requireActiveSuperuser(manager);
+        await recordEvent(manager, caller, {
+          action: 'model_updated',
+          model: userRef(id, input.username ?? before.username),
+          context: cascade ? cascadeContext(cascade) : undefined,
+          objectUserId: id,
+        });
+        const doc = await this.store.document(id, manager);
+        if (!doc) throw new Error(`user ${id} has no document`);
+        guardSuperuser(caller, doc.is_superuser);
+        return doc;
+      });
+      return await this.store.serialize(doc);
+    } catch (error) {
+      throw await raceError(error, this.dataSource, input);
+    }
+  }
+}
+
+/**
+ * `last_login` as sent (a Date would drop its microseconds); a value without a zone is UTC, as Django reads naive
+ * datetimes with authentik's TIME_ZONE.
+ */
+async function setLastLogin(manager: EntityManager, id: number, value: string): Promise<void> {
+  const zoned = /(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value) ? value : `${value}Z`;
+  await manager.query('UPDATE users SET last_login = $2::timestamptz WHERE id = $1', [id, zoned]);
+}
+
+@CommandHandler(DeleteUserCommand)
+export class DeleteUserHandler implements ICommandHandler<DeleteUserCommand> {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async execute({ caller, id }: DeleteUserCommand): Promise<Cascade> {
+    await findVisible(this.dataSource, caller, id);
+    if (!callerCan(caller, PERMS.delete)) throw permissionDenied();
+    return this.dataSource.transaction(async (manager) => {
+      const before = await lockUser(manager, id);
+      guardSuperuser(caller, before.is_superuser);
+      const guard = before.is_active && before.is_superuser;
+      if (guard) await lockSuperusers(manager);
+      const cascade = await cutOff(manager, id);
+      // The rest goes by foreign key (ON DELETE CASCADE): API tokens, memberships, consents, the document.
+      const [tokens] = await manager.query<{ n: number }[]>(
+        'SELECT count(*)::int AS n FROM api_tokens WHERE user_id = $1',
+        [id],
+      );
+      cascade.api_tokens = tokens?.n ?? 0;
+      await manager.getRepository(UserEntity).delete({ id });
+      if (guard) await requireActiveSuperuser(manager);
+      // Grantry keeps the user's events (authentik's gdpr_compliance would delete them): they are the audit trail.
+      await recordEvent(manager, caller, {
+        action: 'model_deleted',
+        model: userRef(id, before.username),
+        context: cascadeContext(cascade),
+        objectUserId: id,
+      });
+      return cascade;
+    });
+  }
+}
+
+@CommandHandler(SetUserPasswordCommand)
+export class SetUserPasswordHandler implements ICommandHandler<SetUserPasswordCommand> {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async execute({ caller, id, body }: SetUserPasswordCommand): Promise<void> {
+    await findVisible(this.dataSource, caller, id);
+    if (!callerCan(caller, PERMS.resetPassword)) throw permissionDenied();
+    const password =
+      body !== null && typeof body === 'object' && !Array.isArray(body)
+        ? (body as Record<string, unknown>).password
+        : undefined;
+    // authentik answers any invalid body with an empty 400; Grantry's length rules (8 to 1024) apply too.
+    if (typeof password !== 'string' || password.trim() === '' || passwordProblem(password) !== undefined) {
+      throw new EmptyBadRequest();
+    }
+    const hash = await hashPassword(password);
+    await this.dataSource.transaction(async (manager) => {
+      const user = await lockUser(manager, id);
+      guardSuperuser(caller, user.is_superuser);
+      await manager
+        .getRepository(UserEntity)
+        .update({ id }, { password: hash, passwordChangeDate: () => 'now()', lastUpdated: () => 'now()' });
+      await recordEvent(manager, caller, {
+        action: 'password_set',
+        model: userRef(id, user.username),
+        objectUserId: id,
+      });
+    });
+  }
+}
