@@ -162,7 +162,20 @@ const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[
 export function parseDateTime(value: unknown): Date | null {
   if (typeof value !== 'string' || !ISO_DATETIME.test(value)) return null;
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date;
+  if (Number.isNaN(date.getTime())) return null;
+  // JavaScript rolls 2024-02-30 over to March 1st; Python (and PostgreSQL) refuse it. Check the calendar date.
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (
+    calendar.getUTCFullYear() !== year ||
+    calendar.getUTCMonth() !== month - 1 ||
+    calendar.getUTCDate() !== day
+  ) {
+    return null;
+  }
+  const hours = Number(value.slice(11, 13));
+  const minutes = Number(value.slice(14, 16));
+  return hours > 23 || minutes > 59 ? null : date;
 }
 
 export function DateTimeField(options: Common = {}): PropertyDecorator {
