@@ -12,6 +12,7 @@ import { Issuance1764650000000 } from './1764650000000-Issuance';
 import { ConsentAndAccess1764700000000 } from './1764700000000-ConsentAndAccess';
 import { DeviceThrottle1764750000000 } from './1764750000000-DeviceThrottle';
 import { Events1764800000000 } from './1764800000000-Events';
+import { TokensEvents1764840000000 } from './1764840000000-TokensEvents';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   ConsentAndAccess1764700000000,
   DeviceThrottle1764750000000,
   Events1764800000000,
+  TokensEvents1764840000000,
 ];

@@ -9,6 +9,7 @@ import { withUntimedDataSource } from '../database/data-source-options';
 import { type DatabaseHandle, openDatabase } from '../database/database';
 import { EmbeddedPostgresError } from '../database/embedded-postgres';
 import { runMigrations } from '../database/migrations';
+import { ApiError, ValidationApiError } from '../common/errors/api-error';
 import { InputError } from '../identity/accounts';
 import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
@@ -22,7 +23,7 @@ import { migrate } from './commands/migrate';
 import { providerCreate } from './commands/provider';
 import { roleAssign, roleCreate } from './commands/role';
 import { seedCommand } from './commands/seed';
-import { tokenCreate } from './commands/token';
+import { tokenCreate, tokenDelete, tokenRotate } from './commands/token';
 import { userCreate, userSetPassword } from './commands/user';
 
 const COMMANDS: readonly Command[] = [
@@ -33,6 +34,8 @@ const COMMANDS: readonly Command[] = [
   roleCreate,
   roleAssign,
   tokenCreate,
+  tokenRotate,
+  tokenDelete,
   providerCreate,
   appCreate,
   grantCreate,
@@ -143,6 +146,14 @@ async function execute(
 function classify(error: unknown, verbose: boolean): { message: string; code: number } {
   if (error instanceof ArgumentError || error instanceof InputError) {
     return { message: error.message, code: EXIT_USAGE };
+  }
+  // A management command's 400 or 404 (the bus validates like the API): its messages, field by field.
+  if (error instanceof ValidationApiError) {
+    const parts = Object.entries(error.errors).map(([field, messages]) => `${field}: ${messages.join(' ')}`);
+    return { message: parts.join('; '), code: EXIT_USAGE };
+  }
+  if (error instanceof ApiError) {
+    return { message: (error.getResponse() as { detail: string }).detail, code: EXIT_USAGE };
   }
   if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) {
     return { message: error.message, code: EXIT_CONFIG };
