@@ -410,11 +410,12 @@ export class ViewTokenKeyHandler implements ICommandHandler<ViewTokenKeyCommand>
       // One statement takes the copy and destroys it, so of two concurrent calls exactly one gets it; a copy past
       // its ten minutes is refused here even before the sweep deletes it. (Hand-written: TypeORM's update cannot
       // return the old value of a column it clears.)
-      const rows = await manager.query<{ key_copy: Buffer }[]>(
+      // (TypeORM answers an UPDATE's RETURNING rows as [rows, affected].)
+      const [rows] = await manager.query<[{ key_copy: Buffer }[], number]>(
         `UPDATE api_tokens t SET key_copy = NULL, key_copy_until = NULL
-           FROM (SELECT id, key_copy FROM api_tokens WHERE id = $1 FOR UPDATE) old
-          WHERE t.id = old.id AND old.key_copy IS NOT NULL AND t.key_copy_until > now()
-          RETURNING old.key_copy`,
+           FROM (SELECT id, key_copy FROM api_tokens WHERE id = $1 FOR UPDATE) prior
+          WHERE t.id = prior.id AND prior.key_copy IS NOT NULL AND t.key_copy_until > now()
+          RETURNING prior.key_copy`,
         [token.id],
       );
       const sealed = rows[0]?.key_copy;
