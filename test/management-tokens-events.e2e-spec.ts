@@ -221,6 +221,8 @@ describe('tokens: create', () => {
       { expires: [expect.stringMatching(/^Datetime has wrong format/)] },
     ],
     [{ identifier: 'ok', expiring: 'maybe' }, { expiring: ['Must be a valid boolean.'] }],
+    [{ identifier: 'ok', description: 'a\u0000b' }, { description: ['Null characters are not allowed.'] }],
+    [{ identifier: 'o\u0000k' }, { identifier: [SLUG] }],
     [
       { identifier: 'ok', intent: 'app_password', expires: '2001-01-01T00:00:00Z' },
       { expires: ['Token expires in the past.'] },
@@ -304,6 +306,15 @@ describe('tokens: view_key once', () => {
     expect(key).toMatch(/^[A-Za-z0-9]{60}$/);
     expect((await tokenRow(identifier))?.key_hash).toEqual(sha256(key));
     expect(await authenticates(key)).toBe(true);
+    // No other response carries the key.
+    for (const path of [
+      '/core/tokens/?page_size=100',
+      `/core/tokens/${identifier}/`,
+      '/events/events/?page_size=100',
+    ]) {
+      const response = await call('GET', path, admin.key);
+      expect([path, response.status, response.text.includes(key)]).toEqual([path, 200, false]);
+    }
     const second = await call('GET', `/core/tokens/${identifier}/view_key/`, owner.key);
     expect([second.status, second.body]).toEqual([403, KEY_GONE]);
     const row = await tokenRow(identifier);

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { ChoiceField, DateTimeField, DictField, field, StringField } from '../../common/validation/fields';
+import { ChoiceField, DateTimeField, field, pythonType, StringField } from '../../common/validation/fields';
 import { EVENT_ACTIONS } from '../../events/record-event';
 import { Pagination } from '../../oauth2/grants/grant.openapi';
 
@@ -17,15 +17,37 @@ function IpAddressField(): PropertyDecorator {
   );
 }
 
+const NUL_MESSAGE = 'Null characters are not allowed.';
+
+/** Whether a JSON value holds a NUL anywhere (PostgreSQL's jsonb cannot store one: it would be a 500). */
+export function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([key, inner]) => key.includes('\0') || holdsNul(inner));
+  }
+  return false;
+}
+
+/** A JSON object (DRF's DictField), without NUL characters anywhere. */
+function JsonDictField(): PropertyDecorator {
+  return field('drfJsonDict', { required: false }, { type: 'object', additionalProperties: {} }, (value) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      return `Expected a dictionary of items but got type "${pythonType(value)}".`;
+    }
+    return holdsNul(value) ? NUL_MESSAGE : null;
+  });
+}
+
 /** authentik's EventRequest (POST). */
 export class EventRequest {
-  @DictField({ required: false }) user?: Record<string, unknown>;
+  @JsonDictField() user?: Record<string, unknown>;
   @ChoiceField(EVENT_ACTIONS, 'EventActions') action!: string;
-  @StringField({ maxLength: 64 }) app!: string;
-  @DictField({ required: false }) context?: Record<string, unknown>;
+  @StringField({ maxLength: 64, check: (value) => (value.includes('\0') ? NUL_MESSAGE : null) }) app!: string;
+  @JsonDictField() context?: Record<string, unknown>;
   @IpAddressField() client_ip?: string | null;
   @DateTimeField({ required: false }) expires?: string;
-  @DictField({ required: false }) brand?: Record<string, unknown>;
+  @JsonDictField() brand?: Record<string, unknown>;
 }
 
 /** authentik's PatchedEventRequest (documented only: Grantry's event log is append-only, PATCH answers 405). */

@@ -32,7 +32,12 @@ const MANAGED_DESCRIPTION =
 
 /** authentik's TokenRequest (POST, PUT). */
 export class TokenRequest {
-  @StringField({ required: false, nullable: true, description: MANAGED_DESCRIPTION })
+  @StringField({
+    required: false,
+    nullable: true,
+    description: MANAGED_DESCRIPTION,
+    check: (value) => (value.includes('\0') ? 'Null characters are not allowed.' : null),
+  })
   managed?: string | null;
 
   @StringField({ maxLength: 255, pattern: { regex: IDENTIFIER_PATTERN, message: MESSAGES.slug } })
@@ -44,7 +49,11 @@ export class TokenRequest {
   @tokenUser()
   user?: number | string;
 
-  @StringField({ required: false, allowBlank: true })
+  @StringField({
+    required: false,
+    allowBlank: true,
+    check: (value) => (value.includes('\0') ? 'Null characters are not allowed.' : null),
+  })
   description?: string;
 
   @DateTimeField({ required: false, nullable: true })
