@@ -79,18 +79,22 @@ export class TokensEvents1764840000000 implements MigrationInterface {
       $$`);
     // The model an event is about: the context's own, or one derived from the narrow columns older rows have
     // (model names as the inventory and issuance wrote them; pk 0 of `user` is a failed sign-in of no user).
+    // Built only from IMMUTABLE functions (jsonb_object, jsonb_set, casts; not the STABLE jsonb_build_object), so
+    // PostgreSQL inlines these functions into the queries: a call per row costs about a tenth of a non-inlined one.
     await queryRunner.query(`
       CREATE FUNCTION grantry_event_model(model text, object_pk integer, context jsonb) RETURNS jsonb
       LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT CASE
           WHEN context ? 'model' THEN context->'model'
           WHEN model IS NULL OR object_pk IS NULL OR (model = 'user' AND object_pk = 0) THEN NULL
-          ELSE jsonb_build_object(
-            'app', CASE WHEN model IN ('AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceToken', 'OAuth2Provider')
-                        THEN 'authentik_providers_oauth2' ELSE 'authentik_core' END,
-            'model_name', lower(model),
-            'pk', object_pk,
-            'name', model || ' ' || object_pk)
+          ELSE jsonb_set(
+            jsonb_object(ARRAY[
+              'app', CASE WHEN model IN ('AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceToken',
+                                         'OAuth2Provider')
+                          THEN 'authentik_providers_oauth2' ELSE 'authentik_core' END,
+              'model_name', lower(model),
+              'name', model || ' ' || object_pk::text]),
+            '{pk}', object_pk::text::jsonb)
         END
       $$`);
     await queryRunner.query(`
@@ -99,11 +103,11 @@ export class TokensEvents1764840000000 implements MigrationInterface {
       LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT context
           || CASE WHEN context ? 'model' OR grantry_event_model(model, object_pk, context) IS NULL THEN '{}'
-                  ELSE jsonb_build_object('model', grantry_event_model(model, object_pk, context)) END
+                  ELSE jsonb_set('{}', '{model}', grantry_event_model(model, object_pk, context)) END
           || CASE WHEN grantry_event_action(action) <> action
-                  THEN jsonb_build_object('grantry_action', action) ELSE '{}' END
+                  THEN jsonb_object(ARRAY['grantry_action', action]) ELSE '{}' END
           || CASE WHEN actor_user_id IS NULL AND actor_username NOT IN ('', 'grantry-cli') AND NOT context ? 'username'
-                  THEN jsonb_build_object('username', actor_username) ELSE '{}' END
+                  THEN jsonb_object(ARRAY['username', actor_username]) ELSE '{}' END
       $$`);
     await queryRunner.query(
       `CREATE INDEX "audit_events_action_created_idx" ON "audit_events" (grantry_event_action("action"), "created")`,

@@ -214,9 +214,13 @@ export class EventReader {
     if (filters.brandName !== undefined) where.add('false');
     for (const term of search) {
       const p = where.param(`%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      // authentik searches event_uuid, user, action, app, context and client_ip. What the served context adds to the
+      // stored one (the model, grantry_action, username) comes from model/object_pk, action and actor_username, so
+      // those columns are searched instead of the served JSON: the same matches without building it for every row.
       where.add(
-        `(e.event_uuid::text ILIKE ${p} OR e.actor_username ILIKE ${p} OR ${ACTION_SQL} ILIKE ${p} OR e.app ILIKE ${p}` +
-          ` OR ${CONTEXT_SQL}::text ILIKE ${p} OR e.client_ip ILIKE ${p})`,
+        `(e.event_uuid::text ILIKE ${p} OR e.actor_username ILIKE ${p} OR ${ACTION_SQL} ILIKE ${p} OR e.action ILIKE ${p}` +
+          ` OR e.app ILIKE ${p} OR e.context::text ILIKE ${p} OR e.model ILIKE ${p} OR e.object_pk::text ILIKE ${p}` +
+          ` OR e.client_ip ILIKE ${p})`,
       );
     }
     return where;
@@ -238,9 +242,14 @@ export class EventReader {
       );
       const count = counted?.n ?? 0;
       const page = resolvePage(params.page, count, params.pageSize);
+      // The page's ids first, then their served columns: a deep page skips rows without building their JSON.
       const rows = await manager.query<EventRow[]>(
-        `SELECT ${COLUMNS} FROM audit_events e ${where.toString()}
-          ORDER BY ${order.join(', ')} LIMIT ${params.pageSize} OFFSET ${(page - 1) * params.pageSize}`,
+        `SELECT ${COLUMNS} FROM audit_events e
+           JOIN (SELECT e.id, row_number() OVER (ORDER BY ${order.join(', ')}) AS ord
+                   FROM audit_events e ${where.toString()}
+                  ORDER BY ${order.join(', ')} LIMIT ${params.pageSize} OFFSET ${(page - 1) * params.pageSize}
+                ) page ON page.id = e.id
+          ORDER BY page.ord`,
         where.params,
       );
       return paginatedBody(page, count, params.pageSize, rows.map(toEventJson));
