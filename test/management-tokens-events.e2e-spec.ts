@@ -568,6 +568,14 @@ describe('tokens: list and retrieve', () => {
     expect(await call('GET', '/core/tokens/nope/', admin.key)).toMatchObject({ status: 404, body: NO_TOKEN });
   });
 
+  it('addresses a token by an identifier of the full 255 characters', async () => {
+    const identifier = `${unique('long')}-`.padEnd(255, 'x');
+    expect((await call('POST', '/core/tokens/', owner.key, { identifier })).status).toBe(201);
+    expect((await call('GET', `/core/tokens/${identifier}/`, owner.key)).status).toBe(200);
+    expect((await call('GET', `/core/tokens/${identifier}/view_key/`, owner.key)).status).toBe(200);
+    expect((await call('DELETE', `/core/tokens/${identifier}/`, owner.key)).status).toBe(204);
+  });
+
   it('includes expired tokens', async () => {
     const { identifier } = await apiToken(owner);
     await t.dataSource.query(
