@@ -717,6 +717,147 @@ describe('tokens: update and delete', () => {
   });
 });
 
+describe('tokens: permission matrix', () => {
+  type Who =
+    'anonymous' | 'other' | 'owner' | 'viewer' | 'changer' | 'deleter' | 'keyViewer' | 'keySetter' | 'admin';
+  const WHO: Who[] = [
+    'anonymous',
+    'other',
+    'owner',
+    'viewer',
+    'changer',
+    'deleter',
+    'keyViewer',
+    'keySetter',
+    'admin',
+  ];
+  const key = (who: Who): string | undefined =>
+    who === 'anonymous'
+      ? undefined
+      : { other, owner, viewer, changer, deleter, keyViewer, keySetter, admin }[who].key;
+  // One token of `owner` per cell, made by a superuser (so its key copy exists for view_key/).
+  const OPERATIONS: Record<string, [Method, string, unknown, Record<Who, number>]> = {
+    retrieve: [
+      'GET',
+      '/',
+      undefined,
+      {
+        anonymous: 403,
+        other: 404,
+        owner: 200,
+        viewer: 200,
+        changer: 200,
+        deleter: 200,
+        keyViewer: 404,
+        keySetter: 200,
+        admin: 200,
+      },
+    ],
+    partial_update: [
+      'PATCH',
+      '/',
+      { description: 'm' },
+      {
+        anonymous: 403,
+        other: 404,
+        owner: 200,
+        viewer: 403,
+        changer: 200,
+        deleter: 403,
+        keyViewer: 404,
+        keySetter: 403,
+        admin: 200,
+      },
+    ],
+    destroy: [
+      'DELETE',
+      '/',
+      undefined,
+      {
+        anonymous: 403,
+        other: 404,
+        owner: 204,
+        viewer: 403,
+        changer: 403,
+        deleter: 204,
+        keyViewer: 404,
+        keySetter: 403,
+        admin: 204,
+      },
+    ],
+    view_key: [
+      'GET',
+      '/view_key/',
+      undefined,
+      {
+        anonymous: 403,
+        other: 403,
+        owner: 200,
+        viewer: 403,
+        changer: 403,
+        deleter: 403,
+        keyViewer: 200,
+        keySetter: 403,
+        admin: 200,
+      },
+    ],
+    set_key: [
+      'POST',
+      '/set_key/',
+      'fresh',
+      {
+        anonymous: 403,
+        other: 404,
+        owner: 403,
+        viewer: 403,
+        changer: 403,
+        deleter: 403,
+        keyViewer: 404,
+        keySetter: 204,
+        admin: 204,
+      },
+    ],
+  };
+  it.each(Object.keys(OPERATIONS))('%s', async (operation) => {
+    const [method, suffix, body, expected] = OPERATIONS[operation] as [
+      Method,
+      string,
+      unknown,
+      Record<Who, number>,
+    ];
+    const got: Record<string, number> = {};
+    for (const who of WHO) {
+      const identifier = unique('matrix');
+      expect(
+        (await call('POST', '/core/tokens/', admin.key, { identifier, user: owner.user.id })).status,
+      ).toBe(201);
+      const payload = body === 'fresh' ? { key: unique('key').replace(/[^A-Za-z0-9]/g, '') } : body;
+      got[who] = (await call(method, `/core/tokens/${identifier}${suffix}`, key(who), payload)).status;
+    }
+    expect(got).toEqual(expected);
+  });
+
+  it('lists for everyone authenticated: all with view_token or superuser, else their own', async () => {
+    const counts: Record<string, boolean> = {};
+    for (const who of WHO.filter((w) => w !== 'anonymous')) {
+      const r = await call('GET', '/core/tokens/?page_size=100', key(who));
+      expect(r.status).toBe(200);
+      const users = new Set((r.body as { results: { user: number }[] }).results.map((token) => token.user));
+      counts[who] = users.size > 1;
+    }
+    expect(counts).toEqual({
+      other: false,
+      owner: false,
+      viewer: true,
+      changer: true,
+      deleter: true,
+      keyViewer: false,
+      keySetter: true,
+      admin: true,
+    });
+  });
+});
+
 describe('tokens: CLI', () => {
   it('creates, rotates and deletes, recording events as grantry-cli', async () => {
     const user = await f.user();
