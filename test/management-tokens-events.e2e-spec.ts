@@ -1138,6 +1138,23 @@ describe('events', () => {
     });
   });
 
+  it('answers a POSTed event that is already expired, then hides it', async () => {
+    const response = await call('POST', '/events/events/', eventAdder.key, {
+      action: 'login',
+      app: 'x',
+      expires: '2001-01-01T00:00:00Z',
+    });
+    expect(response).toMatchObject({
+      status: 201,
+      body: { action: 'login', expires: '2001-01-01T00:00:00Z', user: {} },
+    });
+    const pk = (response.body as { pk: string }).pk;
+    expect(await call('GET', `/events/events/${pk}/`, eventViewer.key)).toMatchObject({
+      status: 404,
+      body: NO_EVENT,
+    });
+  });
+
   it('keeps the log append-only: PUT/PATCH/DELETE answer 405 to everyone, with Allow', async () => {
     const uuid = await legacy('login', unique('ro'), 'user', owner.user.id, owner.user.id);
     for (const method of ['PUT', 'PATCH', 'DELETE'] as const) {

@@ -131,7 +131,7 @@ class Where {
     this.clauses.push(clause);
   }
   toString(): string {
-    return `WHERE ${this.clauses.join(' AND ')}`;
+    return this.clauses.length > 0 ? `WHERE ${this.clauses.join(' AND ')}` : '';
   }
 }
 
@@ -183,10 +183,10 @@ function toEventJson(row: EventRow): string {
 export class EventReader {
   constructor(private readonly dataSource: DataSource) {}
 
-  private where(filters: EventFilters, search: string[]): Where {
+  private where(filters: EventFilters, search: string[], includeExpired = false): Where {
     const where = new Where();
     // authentik's default manager hides events past `expires` until they are cleaned up.
-    where.add('e.expires > now()');
+    if (!includeExpired) where.add('e.expires > now()');
     const nul = (value: string): boolean => value.includes('\0');
     const exact = (sql: string, value: string | undefined): void => {
       if (value === undefined) return;
@@ -257,8 +257,8 @@ export class EventReader {
   }
 
   /** One live event by uuid (passing the query's filters, as DRF's get_object), else 404. */
-  async one(uuid: string, query: RawQuery): Promise<JsonBody> {
-    const where = this.where(parseEventFilters(query), parseSearch(query.search));
+  async one(uuid: string, query: RawQuery, includeExpired = false): Promise<JsonBody> {
+    const where = this.where(parseEventFilters(query), parseSearch(query.search), includeExpired);
     where.add(`e.event_uuid = ${where.param(uuid)}`);
     const [row] = await this.dataSource.query<EventRow[]>(
       `SELECT ${COLUMNS} FROM audit_events e ${where.toString()}`,

@@ -66,6 +66,7 @@ export class CreateEventHandler implements ICommandHandler<CreateEventCommand> {
       ],
     );
     if (!row) throw new Error('INSERT ... RETURNING returned no row');
-    return this.reader.one(row.event_uuid, {});
+    // The event as written, even when the client dated its expiry in the past (it is hidden from then on).
+    return this.reader.one(row.event_uuid, {}, true);
   }
 }
