@@ -13,6 +13,7 @@ import { ConsentAndAccess1764700000000 } from './1764700000000-ConsentAndAccess'
 import { DeviceThrottle1764750000000 } from './1764750000000-DeviceThrottle';
 import { Events1764800000000 } from './1764800000000-Events';
 import { ApplicationMeta1764830000000 } from './1764830000000-ApplicationMeta';
+import { TokensEvents1764840000000 } from './1764840000000-TokensEvents';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DeviceThrottle1764750000000,
   Events1764800000000,
   ApplicationMeta1764830000000,
+  TokensEvents1764840000000,
 ];

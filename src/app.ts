@@ -29,8 +29,9 @@ export async function createApp(
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
     // authentik's docs print paths like /api/v3//oauth2/access_tokens/; with or without the trailing slash, and
-    // with doubled slashes, a path reaches the same route.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
+    // with doubled slashes, a path reaches the same route. A path parameter may be as long as the longest lookup
+    // value (a token identifier: 255 characters).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 255 },
     genReqId: (request: IncomingMessage) => {
       const incoming = request.headers['x-request-id'];
       // A client's id is echoed, logged and stored with audit events, so one that could be a key (a client that

@@ -6,6 +6,12 @@ import { Column, Entity, Generated, Index, PrimaryGeneratedColumn } from 'typeor
  */
 @Entity({ name: 'audit_events' })
 @Index('audit_events_created_idx', ['created'])
+@Index('audit_events_actor_username_created_idx', ['actorUsername', 'created'])
+@Index('audit_events_client_ip_idx', ['clientIp'])
+// Expression indexes of migration TokensEvents (the events API's `actions=`, `username=`, `context_model_pk=`).
+@Index('audit_events_action_created_idx', { synchronize: false })
+@Index('audit_events_context_username_idx', { synchronize: false })
+@Index('audit_events_model_pk_idx', { synchronize: false })
 export class AuditEventEntity {
   @PrimaryGeneratedColumn({ type: 'bigint', primaryKeyConstraintName: 'audit_events_pkey' })
   id!: string;
@@ -62,4 +68,8 @@ export class AuditEventEntity {
 
   @Column({ type: 'timestamptz', default: () => "(now() + '365 days')" })
   expires!: Date;
+
+  /** The `user` dict of an event POSTed through the events API (served as is), else null. */
+  @Column({ type: 'jsonb', nullable: true })
+  actor!: Record<string, unknown> | null;
 }

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
-import { ValidationApiError } from '../common/errors/api-error';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
 import { type AppConfig, ConfigError, loadConfig } from '../config/config';
@@ -10,6 +9,7 @@ import { withUntimedDataSource } from '../database/data-source-options';
 import { type DatabaseHandle, openDatabase } from '../database/database';
 import { EmbeddedPostgresError } from '../database/embedded-postgres';
 import { runMigrations } from '../database/migrations';
+import { ApiError, ValidationApiError } from '../common/errors/api-error';
 import { InputError } from '../identity/accounts';
 import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
@@ -23,7 +23,7 @@ import { migrate } from './commands/migrate';
 import { providerCreate, providerRotateSecret } from './commands/provider';
 import { roleAssign, roleCreate } from './commands/role';
 import { seedCommand } from './commands/seed';
-import { tokenCreate } from './commands/token';
+import { tokenCreate, tokenDelete, tokenRotate } from './commands/token';
 import { userCreate, userSetPassword } from './commands/user';
 
 const COMMANDS: readonly Command[] = [
@@ -34,6 +34,8 @@ const COMMANDS: readonly Command[] = [
   roleCreate,
   roleAssign,
   tokenCreate,
+  tokenRotate,
+  tokenDelete,
   providerCreate,
   providerRotateSecret,
   appCreate,
@@ -153,6 +155,10 @@ function classify(error: unknown, verbose: boolean): { message: string; code: nu
         `${field}: ${Array.isArray(messages) && messages.every((m) => typeof m === 'string') ? messages.join(' ') : JSON.stringify(messages)}`,
     );
     return { message: fields.join('; '), code: EXIT_USAGE };
+  }
+  // A management command's 403/404: its detail.
+  if (error instanceof ApiError) {
+    return { message: (error.getResponse() as { detail: string }).detail, code: EXIT_USAGE };
   }
   if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) {
     return { message: error.message, code: EXIT_CONFIG };

@@ -13,6 +13,7 @@ export const BackgroundJob = {
   sessionSweep: 4,
   // 5 is reserved.
   deviceSweep: 6,
+  tokenKeyCopySweep: 7,
 } as const;
 export type BackgroundJob = (typeof BackgroundJob)[keyof typeof BackgroundJob];
 

@@ -6,6 +6,7 @@ export type TokenIntent = (typeof TOKEN_INTENTS)[number];
 
 /** authentik's core Token: a key a user presents as `Authorization: Bearer <key>`. Only its SHA-256 is stored. */
 @Entity({ name: 'api_tokens' })
+@Check('api_tokens_key_copy_check', `("key_copy" IS NULL) = ("key_copy_until" IS NULL)`)
 @Check('api_tokens_intent_check', `"intent" IN ('api', 'app_password', 'recovery', 'verification')`)
 export class ApiTokenEntity {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'api_tokens_pkey' })
@@ -41,4 +42,15 @@ export class ApiTokenEntity {
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   created!: Date;
+
+  /**
+   * The key sealed under SECRET_KEY (purpose `token-view`), kept only until `view_key/` hands it out once or
+   * `keyCopyUntil` passes (ten minutes after the key was set); never the plaintext.
+   */
+  @Column({ name: 'key_copy', type: 'bytea', nullable: true, select: false })
+  keyCopy!: Buffer | null;
+
+  @Index('api_tokens_key_copy_until_idx', { synchronize: false })
+  @Column({ name: 'key_copy_until', type: 'timestamptz', nullable: true })
+  keyCopyUntil!: Date | null;
 }

@@ -17,7 +17,7 @@ const TAG_BYTES = 16;
 const HKDF_SALT = Buffer.from('grantry/sealing/v1', 'utf8');
 
 /** What a key is derived for; each purpose has its own key (`csrf` keys an HMAC rather than sealing). */
-export type SealPurpose = 'signing-key' | 'api-key' | 'key-check' | 'csrf';
+export type SealPurpose = 'signing-key' | 'api-key' | 'key-check' | 'csrf' | 'token-view';
 
 export class UnsealError extends Error {
   constructor(reason: string) {

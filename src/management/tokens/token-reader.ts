@@ -1,0 +1,303 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { type Caller, callerCan, callerUserId } from '../../common/auth/caller';
+import { ValidationApiError } from '../../common/errors/api-error';
+import { type OrderTerm, parseOrdering, withPrimaryKey } from '../../common/list-query/ordering';
+import { paginatedBody, parsePage, parsePageSize, resolvePage } from '../../common/pagination/pagination';
+import { AvatarResolver } from '../../common/serializers/avatar';
+import { JsonBody } from '../../common/serializers/json-body';
+import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
+import { toUserDto, type UserRow } from '../../common/serializers/user';
+import { parseDateTime } from '../../common/validation/fields';
+import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { INTENT_ENUM } from './token.openapi';
+
+export type RawQuery = Record<string, string | string[] | undefined>;
+
+export const VIEW_TOKEN = 'authentik_core.view_token';
+
+/** The last value of a repeated query parameter, as Django's QueryDict.get. */
+export function last(raw: string | string[] | undefined): string | undefined {
+  return Array.isArray(raw) ? raw[raw.length - 1] : raw;
+}
+
+/** PostgreSQL text cannot hold NUL: a value with one matches nothing (an exact filter) or loses it (search). */
+const hasNul = (value: string): boolean => value.includes('\0');
+
+const ORDER_FIELDS = [
+  'pk',
+  'managed',
+  'identifier',
+  'intent',
+  'user',
+  'description',
+  'expires',
+  'expiring',
+] as const;
+type OrderField = (typeof ORDER_FIELDS)[number];
+const ORDER_COLUMNS: Record<OrderField, string | null> = {
+  pk: 't.id',
+  // Grantry has no managed tokens: every row's `managed` is null, so ordering by it is a no-op.
+  managed: null,
+  identifier: 't.identifier',
+  intent: 't.intent',
+  user: 't.user_id',
+  description: 't.description',
+  expires: 't.expires',
+  expiring: 't.expiring',
+};
+
+export interface TokenListParams {
+  page: ReturnType<typeof parsePage>;
+  pageSize: number;
+  ordering: OrderTerm<OrderField>[];
+  filters: TokenFilters;
+  search: string[];
+  flags: NestingFlags;
+}
+
+export interface NestingFlags {
+  includeGroups: boolean;
+  includeRoles: boolean;
+}
+
+export interface TokenFilters {
+  identifier?: string;
+  intent?: string;
+  username?: string;
+  description?: string;
+  expires?: Date;
+  expiring?: boolean;
+  managed?: string;
+}
+
+function flag(raw: string | string[] | undefined): boolean {
+  return (last(raw) ?? 'true').toLowerCase() === 'true';
+}
+
+export function nestingFlags(query: RawQuery): NestingFlags {
+  return { includeGroups: flag(query.include_groups), includeRoles: flag(query.include_roles) };
+}
+
+/**
+ * The token list's filters, as django-filter's rest_framework FilterSet reads them: empty values are ignored, an
+ * unknown `intent` or a malformed `expires` is a 400, and a boolean other than true/false/1/0 is ignored.
+ */
+export function parseTokenFilters(query: RawQuery): TokenFilters {
+  const filters: TokenFilters = {};
+  const errors: Record<string, string[]> = {};
+  const text = (name: string): string | undefined => {
+    const value = last(query[name]);
+    return value === undefined || value === '' ? undefined : value;
+  };
+  filters.identifier = text('identifier');
+  filters.username = text('user__username');
+  filters.description = text('description');
+  filters.managed = text('managed');
+  const intent = text('intent');
+  if (intent !== undefined) {
+    if ((INTENT_ENUM as readonly string[]).includes(intent)) filters.intent = intent;
+    else errors.intent = [`Select a valid choice. ${intent} is not one of the available choices.`];
+  }
+  const expires = text('expires');
+  if (expires !== undefined) {
+    const date = parseDateTime(expires.trim());
+    if (date) filters.expires = date;
+    else errors.expires = ['Enter a valid date/time.'];
+  }
+  const expiring = text('expiring')?.toLowerCase();
+  if (expiring === 'true' || expiring === '1') filters.expiring = true;
+  if (expiring === 'false' || expiring === '0') filters.expiring = false;
+  if (Object.keys(errors).length > 0) throw new ValidationApiError(errors);
+  return filters;
+}
+
+/** DRF SearchFilter terms: split on whitespace and commas (NULs stripped, as authentik's QLSearch does). */
+export function parseSearch(raw: string | string[] | undefined): string[] {
+  const value = last(raw)?.replaceAll('\0', '');
+  if (!value) return [];
+  return value
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .slice(0, 10);
+}
+
+export function parseTokenListParams(query: RawQuery, config: AppConfig): TokenListParams {
+  const ordering = parseOrdering(query.ordering, ORDER_FIELDS, [
+    { field: 'identifier', descending: false },
+    { field: 'expires', descending: false },
+  ]);
+  return {
+    page: parsePage(query.page),
+    pageSize: parsePageSize(query.page_size, config.pageSizeDefault, config.pageSizeMax),
+    ordering: withPrimaryKey(ordering, 'pk'),
+    filters: parseTokenFilters(query),
+    search: parseSearch(query.search),
+    flags: nestingFlags(query),
+  };
+}
+
+/** `%`, `_` and `\` in a search term are literal. */
+function likePattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+class Where {
+  readonly params: unknown[] = [];
+  private readonly clauses: string[] = [];
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+  add(clause: string): void {
+    this.clauses.push(clause);
+  }
+  toString(): string {
+    return this.clauses.length > 0 ? `WHERE ${this.clauses.join(' AND ')}` : '';
+  }
+}
+
+/** What a token row reads as, for the serializer. */
+interface TokenRow {
+  id: string;
+  identifier: string;
+  intent: string;
+  user_id: number;
+  description: string;
+  expires: string | null;
+  expiring: boolean;
+}
+
+const COLUMNS = `t.id, t.identifier, t.intent, t.user_id, t.description, ${isoSql('t.expires')} AS expires, t.expiring`;
+
+/**
+ * Reads tokens as authentik's Token: a page costs three statements whatever its size (count, page, the page's owners'
+ * stored documents, migration Documents).
+ */
+@Injectable()
+export class TokenReader {
+  private readonly avatars: AvatarResolver;
+  private installId: string | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.avatars = new AvatarResolver(config.avatars);
+  }
+
+  /** The visibility rule (authentik's ObjectFilter with owner_field `user`): view_token sees all, others their own. */
+  where(caller: Caller, filters: TokenFilters, search: string[]): Where {
+    const where = new Where();
+    if (!callerCan(caller, VIEW_TOKEN)) where.add(`t.user_id = ${where.param(callerUserId(caller))}`);
+    const exact = (column: string, value: string | undefined): void => {
+      if (value === undefined) return;
+      if (hasNul(value)) where.add('false');
+      else where.add(`${column} = ${where.param(value)}`);
+    };
+    exact('t.identifier', filters.identifier);
+    exact('t.intent', filters.intent);
+    exact('u.username', filters.username);
+    exact('t.description', filters.description);
+    // Grantry has no managed tokens: any `managed=` value matches nothing.
+    if (filters.managed !== undefined) where.add('false');
+    if (filters.expires !== undefined) where.add(`t.expires = ${where.param(filters.expires)}`);
+    if (filters.expiring !== undefined) where.add(`t.expiring = ${where.param(filters.expiring)}`);
+    for (const term of search) {
+      const p = where.param(likePattern(term));
+      where.add(
+        `(t.identifier ILIKE ${p} OR t.intent ILIKE ${p} OR u.username ILIKE ${p} OR t.description ILIKE ${p})`,
+      );
+    }
+    return where;
+  }
+
+  async list(caller: Caller, params: TokenListParams): Promise<JsonBody> {
+    const where = this.where(caller, params.filters, params.search);
+    const from = `FROM api_tokens t JOIN users u ON u.id = t.user_id ${where.toString()}`;
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const [counted] = await manager.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n ${from}`,
+        where.params,
+      );
+      const count = counted?.n ?? 0;
+      const page = resolvePage(params.page, count, params.pageSize);
+      const order = params.ordering
+        .flatMap((term) => {
+          const column = ORDER_COLUMNS[term.field];
+          return column === null ? [] : [`${column} ${term.descending ? 'DESC' : 'ASC'}`];
+        })
+        .join(', ');
+      const rows = await manager.query<TokenRow[]>(
+        `SELECT ${COLUMNS} ${from} ORDER BY ${order} LIMIT ${params.pageSize} OFFSET ${(page - 1) * params.pageSize}`,
+        where.params,
+      );
+      const results = await this.serialize(manager, rows, params.flags);
+      return paginatedBody(page, count, params.pageSize, results);
+    });
+  }
+
+  /** One visible token (passing the filters, as DRF's get_object filters), or undefined. */
+  async one(
+    manager: EntityManager,
+    caller: Caller,
+    identifier: string,
+    filters: TokenFilters = {},
+    search: string[] = [],
+  ): Promise<TokenRow | undefined> {
+    if (hasNul(identifier) || identifier.length > 255) return undefined;
+    const where = this.where(caller, filters, search);
+    where.add(`t.identifier = ${where.param(identifier)}`);
+    const [row] = await manager.query<TokenRow[]>(
+      `SELECT ${COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id ${where.toString()}`,
+      where.params,
+    );
+    return row;
+  }
+
+  /** A token by id as authentik's Token JSON (after a write, inside its transaction). */
+  async byId(manager: EntityManager, id: string, flags: NestingFlags): Promise<JsonBody> {
+    const rows = await manager.query<TokenRow[]>(`SELECT ${COLUMNS} FROM api_tokens t WHERE t.id = $1`, [id]);
+    const [json] = await this.serialize(manager, rows, flags);
+    if (json === undefined) throw new Error(`token ${id} vanished inside its own transaction`);
+    return new JsonBody([json]);
+  }
+
+  async serializeOne(manager: EntityManager, row: TokenRow, flags: NestingFlags): Promise<JsonBody> {
+    const [json] = await this.serialize(manager, [row], flags);
+    return new JsonBody([json ?? '{}']);
+  }
+
+  /** authentik's Token, in its key order; `managed` is always null (Grantry has no managed tokens). */
+  private async serialize(manager: EntityManager, rows: TokenRow[], flags: NestingFlags): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const ids = [...new Set(rows.map((row) => row.user_id))];
+    const docs = await manager.query<{ user_id: number; doc: UserRow }[]>(
+      'SELECT user_id, doc FROM user_documents WHERE user_id = ANY($1)',
+      [ids],
+    );
+    const context = { installId: await this.getInstallId(manager), avatars: this.avatars, ...flags };
+    const users = new Map(docs.map((d) => [d.user_id, JSON.stringify(toUserDto(d.doc, context))]));
+    return rows.map((row) => {
+      const user = users.get(row.user_id);
+      if (user === undefined) throw new Error(`token ${row.id} lost its user while being read`);
+      return (
+        `{"pk":${JSON.stringify(row.id)},"managed":null,"identifier":${JSON.stringify(row.identifier)},` +
+        `"intent":${JSON.stringify(row.intent)},"user":${row.user_id},"user_obj":${user},` +
+        `"description":${JSON.stringify(row.description)},"expires":${JSON.stringify(isoFromSql(row.expires))},` +
+        `"expiring":${row.expiring}}`
+      );
+    });
+  }
+
+  private async getInstallId(manager: EntityManager): Promise<string> {
+    if (this.installId === undefined) {
+      const [row] = await manager.query<{ install_id: string }[]>(
+        'SELECT install_id FROM install WHERE id = 1',
+      );
+      if (!row) throw new Error('install row missing: migrations not applied');
+      this.installId = row.install_id;
+    }
+    return this.installId;
+  }
+}
