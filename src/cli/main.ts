@@ -3,6 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
 import { QueryFailedError } from 'typeorm';
+import { ApiError, ValidationApiError } from '../common/errors/api-error';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
 import { type AppConfig, ConfigError, loadConfig } from '../config/config';
 import { withUntimedDataSource } from '../database/data-source-options';
@@ -143,6 +144,16 @@ async function execute(
 function classify(error: unknown, verbose: boolean): { message: string; code: number } {
   if (error instanceof ArgumentError || error instanceof InputError) {
     return { message: error.message, code: EXIT_USAGE };
+  }
+  // A management command (on the bus) refused the input: the API's 400/404 body, as one line.
+  if (error instanceof ValidationApiError) {
+    const parts = Object.entries(error.errors).map(([field, messages]) =>
+      field === 'non_field_errors' ? messages.join(' ') : `${field}: ${messages.join(' ')}`,
+    );
+    return { message: parts.join('; '), code: EXIT_USAGE };
+  }
+  if (error instanceof ApiError) {
+    return { message: (error.getResponse() as { detail: string }).detail, code: EXIT_USAGE };
   }
   if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) {
     return { message: error.message, code: EXIT_CONFIG };
