@@ -18,8 +18,6 @@ const REFERENCES = ['authentik-oauth2-tokens.openapi.yml', 'authentik-management
  */
 const PENDING_PATHS: readonly string[] = [
   '/core/users/',
-  '/core/groups/',
-  '/rbac/',
   '/providers/oauth2/',
   '/core/applications/',
   '/core/tokens/',
@@ -28,31 +26,13 @@ const PENDING_PATHS: readonly string[] = [
 const PENDING_SCHEMAS: readonly string[] = [
   // users
   'PaginatedUserList',
-  'PartialUser',
   'PatchedUserRequest',
   'UserRequest',
-  'UserAccountRequest',
   'UserPasswordSetRequest',
   'SessionUser',
   'UserSelf',
   'UserSelfGroups',
   'UserSelfRoles',
-  // groups
-  'Group',
-  'GroupRequest',
-  'PatchedGroupRequest',
-  'PaginatedGroupList',
-  'RelatedGroup',
-  // rbac
-  'RoleRequest',
-  'PatchedRoleRequest',
-  'PaginatedRoleList',
-  'Permission',
-  'PaginatedPermissionList',
-  'PermissionAssignRequest',
-  'PatchedPermissionAssignRequest',
-  'PermissionAssignResult',
-  'ModelEnum',
   // providers
   'OAuth2ProviderRequest',
   'PatchedOAuth2ProviderRequest',
@@ -167,8 +147,8 @@ describe('OpenAPI document', () => {
       expect(ours).toBeDefined();
       expect(ours?.operationId).toBe(o.operation.operationId);
       expect(ours?.security).toEqual(o.operation.security);
-      const refParams = (o.operation.parameters as Json[]).map((p) => resolveParameter(reference, p));
-      const ourParams = (ours?.parameters as Json[]).map((p) => resolveParameter(served, p));
+      const refParams = ((o.operation.parameters ?? []) as Json[]).map((p) => resolveParameter(reference, p));
+      const ourParams = ((ours?.parameters ?? []) as Json[]).map((p) => resolveParameter(served, p));
       expect(ourParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true])).toEqual(
         refParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true]),
       );
