@@ -364,8 +364,10 @@ export class GroupMembershipHandler implements ICommandHandler<GroupMembershipCo
       // The user must be one the caller may see (authentik: get_objects_for_user(..., "view_user")), else a bare 404.
       if (!callerCan(caller, 'authentik_core.view_user')) throw notFound();
       if (Math.abs(dto.pk) > 2 ** 31 - 1) throw notFound();
+      // FOR NO KEY UPDATE, the lock the user_documents trigger takes next (migration Documents): taking it now makes
+      // concurrent calls for one user wait for each other instead of deadlocking on a shared lock's upgrade.
       const [user] = await manager.query<{ id: number; username: string }[]>(
-        'SELECT id, username FROM users WHERE id = $1 FOR SHARE',
+        'SELECT id, username FROM users WHERE id = $1 FOR NO KEY UPDATE',
         [dto.pk],
       );
       if (!user) throw notFound();

@@ -251,7 +251,8 @@ export class GrantRoleHandler implements ICommandHandler<GrantRoleCommand> {
       if ('userId' in target) {
         if (!callerCan(caller, 'authentik_core.change_user')) throw permissionDenied();
         const [user] = await manager.query<{ id: number; name: string }[]>(
-          'SELECT id, name FROM users WHERE id = $1 FOR SHARE',
+          // The lock the user_documents trigger takes next (see GroupMembershipHandler).
+          'SELECT id, name FROM users WHERE id = $1 FOR NO KEY UPDATE',
           [target.userId],
         );
         if (!user) throw noMatch('User');
