@@ -221,26 +221,35 @@ describe('groups over HTTP', () => {
     expect((await send('POST', '/api/v3/core/groups/', {}, adminKey)).body).toEqual({
       name: ['This field is required.'],
     });
-    // Shape errors first (all fields at once), then the database checks (all at once): DRF reports both kinds together.
+    // Every failing field at once, whether its check needs the database or not, as DRF reports them.
     expect(
       (
         await send(
           'POST',
           '/api/v3/core/groups/',
-          { name: existing.name, attributes: [], users: 'x' },
+          { name: existing.name, attributes: [], users: [2147483000], roles: 'x' },
           adminKey,
         )
       ).body,
     ).toEqual({
+      name: ['Group with this name already exists.'],
       attributes: ['Value must be a dictionary, and not have any duplicate keys.'],
-      users: ['Expected a list of items but got type "str".'],
+      users: ['Invalid pk "2147483000" - object does not exist.'],
+      roles: ['Expected a list of items but got type "str".'],
     });
     expect(
-      (await send('POST', '/api/v3/core/groups/', { name: existing.name, users: [2147483000] }, adminKey))
-        .body,
+      (
+        await send(
+          'PUT',
+          `/api/v3/core/groups/${existing.id}/`,
+          { parents: [1], is_superuser: 'x' },
+          adminKey,
+        )
+      ).body,
     ).toEqual({
-      name: ['Group with this name already exists.'],
-      users: ['Invalid pk "2147483000" - object does not exist.'],
+      name: ['This field is required.'],
+      parents: ['Incorrect type. Expected pk value, received int.'],
+      is_superuser: ['Must be a valid boolean.'],
     });
     expect(
       (await send('POST', '/api/v3/core/groups/', { name: unique('g'), users: [2147483000] }, adminKey)).body,

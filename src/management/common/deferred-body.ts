@@ -1,4 +1,5 @@
 import type { Type } from '@nestjs/common';
+import { ValidationApiError, type ValidationErrorBody } from '../../common/errors/api-error';
 import { BodyValidationPipe } from '../../common/validation/body-validation.pipe';
 
 const pipe = new BodyValidationPipe();
@@ -10,4 +11,24 @@ const pipe = new BodyValidationPipe();
  */
 export async function validateBody<T extends object>(dto: Type<T>, body: unknown): Promise<T> {
   return (await pipe.transform(body, { type: 'body', metatype: dto })) as T;
+}
+
+/**
+ * Like validateBody, but a body whose fields fail their own checks is not the end: the fields that passed are returned
+ * (validated with the PATCH class, so the failed ones count as absent), with the errors, so the handler can add its
+ * database checks (unique names, existing pks) to the same 400, as DRF reports every failing field at once.
+ */
+export async function validateBodyCollecting<T extends object, P extends object>(
+  dto: Type<T>,
+  partial: Type<P>,
+  body: unknown,
+): Promise<{ value: T | P; errors: ValidationErrorBody }> {
+  try {
+    return { value: await validateBody(dto, body), errors: {} };
+  } catch (error) {
+    if (!(error instanceof ValidationApiError) || 'non_field_errors' in error.errors) throw error;
+    const rest = { ...(body as Record<string, unknown>) };
+    for (const field of Object.keys(error.errors)) delete rest[field];
+    return { value: await validateBody(partial, rest), errors: error.errors };
+  }
 }

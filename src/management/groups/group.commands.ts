@@ -4,7 +4,7 @@ import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError, type ValidationErrorBody } from '../../common/errors/api-error';
 import { isUuid } from '../../common/validation/fields';
 import { modelRef, recordEvent } from '../../events/record-event';
-import { validateBody } from '../common/deferred-body';
+import { validateBody, validateBodyCollecting } from '../common/deferred-body';
 import {
   isForeignKeyViolation,
   isUniqueViolation,
@@ -86,8 +86,9 @@ async function resolveRelations(
   dto: GroupRequest | PatchedGroupRequest,
   current: { id: string; isSuperuser: boolean } | undefined,
   resetOmitted: boolean,
+  shapeErrors: ValidationErrorBody,
 ): Promise<Resolved> {
-  const errors: ValidationErrorBody = {};
+  const errors: ValidationErrorBody = { ...shapeErrors };
   const out: Resolved = {};
 
   if (dto.name !== undefined) {
@@ -231,23 +232,24 @@ export class CreateGroupHandler implements ICommandHandler<CreateGroupCommand> {
 
   async execute({ caller, body, includes }: CreateGroupCommand): Promise<GroupDto> {
     if (!callerCan(caller, 'authentik_core.add_group')) throw permissionDenied();
-    const dto = await validateBody(GroupRequest, body);
+    const { value: dto, errors: shapeErrors } = await validateBodyCollecting(
+      GroupRequest,
+      PatchedGroupRequest,
+      body,
+    );
     try {
       return await this.dataSource.transaction(async (manager) => {
         if (dto.parents !== undefined && dto.parents.length > 0) await lockGroupTree(manager);
-        const resolved = await resolveRelations(manager, caller, dto, undefined, false);
+        const resolved = await resolveRelations(manager, caller, dto, undefined, false, shapeErrors);
+        // Reached only without errors, so the name passed its checks.
+        const name = dto.name ?? '';
         const [row] = await manager.query<{ id: string }[]>(
           `INSERT INTO groups (name, is_superuser, attributes, parent_id) VALUES ($1, $2, $3, $4) RETURNING id`,
-          [
-            dto.name,
-            dto.is_superuser ?? false,
-            JSON.stringify(dto.attributes ?? {}),
-            resolved.parentId ?? null,
-          ],
+          [name, dto.is_superuser ?? false, JSON.stringify(dto.attributes ?? {}), resolved.parentId ?? null],
         );
         const id = row?.id ?? '';
         await writeRelations(manager, id, resolved);
-        await recordEvent(manager, caller, { action: 'model_created', model: groupRef(id, dto.name) });
+        await recordEvent(manager, caller, { action: 'model_created', model: groupRef(id, name) });
         const [group] = await loadGroups(manager, [id], includes);
         if (!group) throw new Error('created group not found');
         return group;
@@ -284,9 +286,9 @@ export class UpdateGroupHandler implements ICommandHandler<UpdateGroupCommand> {
     try {
       return await this.dataSource.transaction(async (manager) => {
         const current = await findForWrite(manager, caller, id, 'authentik_core.change_group');
-        const dto = partial
-          ? await validateBody(PatchedGroupRequest, body)
-          : await validateBody(GroupRequest, body);
+        const { value: dto, errors: shapeErrors } = partial
+          ? await validateBodyCollecting(PatchedGroupRequest, PatchedGroupRequest, body)
+          : await validateBodyCollecting(GroupRequest, PatchedGroupRequest, body);
         if (dto.parents !== undefined || !partial) await lockGroupTree(manager);
         const resolved = await resolveRelations(
           manager,
@@ -294,6 +296,7 @@ export class UpdateGroupHandler implements ICommandHandler<UpdateGroupCommand> {
           dto,
           { id: current.id, isSuperuser: current.is_superuser },
           !partial,
+          shapeErrors,
         );
         const sets: string[] = [];
         const params: unknown[] = [current.id];
