@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { Configuration, CoreApi, RbacApi, ResponseError } from '@goauthentik/api';
 import type { UserEntity } from '../src/identity/user.entity';
 import { bearer, createTestApp, request, requestJson, type TestApp } from './support/app';
+import { runCli } from './support/cli';
+import { groupAddUser, groupCreate } from '../src/cli/commands/group';
+import { roleAssign, roleCreate } from '../src/cli/commands/role';
 import { Factories, unique } from './support/factories';
 
 let t: TestApp;
@@ -900,5 +903,56 @@ describe('@goauthentik/api', () => {
     await rbac.rbacRolesDestroy({ uuid: role.pk });
     const error = (await rbac.rbacRolesRetrieve({ uuid: role.pk }).catch((e: unknown) => e)) as ResponseError;
     expect(error.response.status).toBe(404);
+  });
+});
+
+describe('CLI on the bus', () => {
+  it('group create / add-user and role create / assign validate like the API and leave events', async () => {
+    const parent = unique('cli-p');
+    const name = unique('cli-g');
+    const user = await f.user();
+    const top = await runCli(t.dataSource, groupCreate, ['--name', parent, '--superuser']);
+    const made = await runCli(t.dataSource, groupCreate, ['--name', name, '--parent', parent]);
+    expect(made).toEqual({ pk: expect.any(String), name, is_superuser: false, parent: top.pk });
+    const [event] = await t.dataSource.query<{ actor_username: string; action: string }[]>(
+      `SELECT actor_username, action FROM audit_events WHERE context->'model'->>'pk' = $1`,
+      [String(made.pk).replaceAll('-', '')],
+    );
+    expect(event).toEqual({ actor_username: 'grantry-cli', action: 'model_created' });
+    await expect(runCli(t.dataSource, groupCreate, ['--name', name])).rejects.toMatchObject({
+      errors: { name: ['Group with this name already exists.'] },
+    });
+    await runCli(t.dataSource, groupAddUser, ['--group', name, '--user', user.username]);
+    // A member of a group below a superuser group is a superuser.
+    expect((await get('/api/v3/core/groups/', await f.apiKey(user))).status).toBe(200);
+    expect(await lastEvent('group', String(made.pk))).toMatchObject({
+      action: 'model_updated',
+      context: { add_user: { pk: user.id, username: user.username } },
+    });
+    const roleName = unique('cli-r');
+    const role = await runCli(t.dataSource, roleCreate, [
+      '--name',
+      roleName,
+      '--permission',
+      'authentik_core.view_group',
+    ]);
+    expect(await lastEvent('role', String(role.pk))).toMatchObject({
+      action: 'model_created',
+      context: { permissions: ['authentik_core.view_group'] },
+    });
+    await expect(
+      runCli(t.dataSource, roleCreate, ['--name', unique('cli-r'), '--permission', 'authentik_core.fly']),
+    ).rejects.toMatchObject({ errors: { permissions: [expect.stringContaining('"authentik_core.fly"')] } });
+    // Another user (the first is a superuser now, through the parent group).
+    const holder = await f.user();
+    const key = await f.apiKey(holder);
+    expect((await get('/api/v3/core/groups/', key)).status).toBe(403);
+    await runCli(t.dataSource, roleAssign, ['--role', roleName, '--user', holder.username]);
+    expect(await lastEvent('user', holder.id)).toMatchObject({
+      action: 'model_updated',
+      context: { add_role: { pk: String(role.pk).replaceAll('-', ''), name: roleName } },
+    });
+    // The role's permission reaches the user's next request.
+    expect((await get('/api/v3/core/groups/', key)).status).toBe(200);
   });
 });
