@@ -456,6 +456,97 @@ describe('groups over HTTP', () => {
   });
 });
 
+describe('hostile input never gives a 500', () => {
+  it('NUL characters, huge numbers, wrong JSON types', async () => {
+    const nul = { name: ['Null characters are not allowed.'] };
+    expect((await send('POST', '/api/v3/core/groups/', { name: 'a\u0000b' }, adminKey)).body).toEqual(nul);
+    expect((await send('POST', '/api/v3/rbac/roles/', { name: 'a\u0000b' }, adminKey)).body).toEqual(nul);
+    expect(
+      (
+        await send(
+          'POST',
+          '/api/v3/core/groups/',
+          { name: unique('g'), attributes: { k: 'a\u0000' } },
+          adminKey,
+        )
+      ).body,
+    ).toEqual({
+      attributes: ['Null characters are not allowed.'],
+    });
+    expect((await get('/api/v3/core/groups/?name=a%00b', adminKey)).body).toEqual(nul);
+    expect((await get('/api/v3/rbac/roles/?name=a%00b', adminKey)).body).toEqual(nul);
+    expect((await get('/api/v3/core/groups/?members_by_username=a%00b', adminKey)).body).toEqual({
+      members_by_username: ['Null characters are not allowed.'],
+    });
+    expect(
+      (await get(`/api/v3/core/groups/?attributes=${encodeURIComponent('{"a":"\\u0000"}')}`, adminKey)).body,
+    ).toEqual({
+      attributes: ['Null characters are not allowed.'],
+    });
+    expect((await get('/api/v3/rbac/permissions/?role=a%00b', adminKey)).body).toEqual({
+      role: ['Null characters are not allowed.'],
+    });
+    expect((await get('/api/v3/rbac/roles/?users=99999999999999999999', adminKey)).body).toEqual({
+      users: ['Enter a number.'],
+    });
+    expect((await get('/api/v3/rbac/roles/?users=9999999999', adminKey)).status).toBe(200);
+    expect((await get('/api/v3/core/groups/?members_by_pk=99999999999', adminKey)).body).toEqual({
+      members_by_pk: ['Select a valid choice. 99999999999 is not one of the available choices.'],
+    });
+    expect(
+      (await send('POST', '/api/v3/core/groups/', { name: unique('g'), users: [1e30] }, adminKey)).status,
+    ).toBe(400);
+    expect(
+      (await send('POST', '/api/v3/core/groups/', { name: unique('g'), users: [99999999999] }, adminKey))
+        .body,
+    ).toEqual({
+      users: ['Invalid pk "99999999999" - object does not exist.'],
+    });
+    expect(
+      (await send('POST', '/api/v3/core/groups/', { name: 5, is_superuser: 'yes', roles: [1] }, adminKey))
+        .body,
+    ).toEqual({
+      is_superuser: ['Must be a valid boolean.'],
+      roles: ['Incorrect type. Expected pk value, received int.'],
+    });
+    expect(
+      (await send('POST', '/api/v3/core/groups/', { name: unique('g'), roles: ['not-a-uuid'] }, adminKey))
+        .body,
+    ).toEqual({
+      roles: ['Invalid pk "not-a-uuid" - object does not exist.'],
+    });
+    const numeric = Math.floor(Math.random() * 1e9) + 1e9;
+    const made = await send('POST', '/api/v3/rbac/roles/', { name: numeric }, adminKey);
+    expect(made.body).toEqual({ pk: expect.any(String), name: String(numeric) });
+    const role = await f.role([]);
+    expect(
+      (
+        await send(
+          'POST',
+          `/api/v3/rbac/permissions/assigned_by_roles/${role.id}/assign/`,
+          { permissions: 'x' },
+          adminKey,
+        )
+      ).body,
+    ).toEqual({
+      permissions: ['Expected a list of items but got type "str".'],
+    });
+    expect(
+      (
+        await send(
+          'POST',
+          `/api/v3/rbac/permissions/assigned_by_roles/${role.id}/assign/`,
+          { permissions: [''] },
+          adminKey,
+        )
+      ).body,
+    ).toEqual({
+      permissions: ['This field may not be blank.'],
+    });
+    expect((await get(`/api/v3/core/groups/${'a'.repeat(150)}/`, adminKey)).body).toEqual(NOT_FOUND);
+  });
+});
+
 describe('group permission matrix', () => {
   it.each([
     ['anonymous', null, { list: 403, retrieve: 403, create: 403, patch: 403, destroy: 403 }],

@@ -18,7 +18,16 @@ export function last(query: RawQuery, name: string): string | undefined {
 export function all(query: RawQuery, name: string): string[] {
   const value = query[name];
   const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
-  return values.filter((v) => v !== '');
+  const present = values.filter((v) => v !== '');
+  if (present.some((v) => v.includes('\0'))) throw filterError(name, FILTER_MESSAGES.nul);
+  return present;
+}
+
+/** A text filter's value (Django's forms.CharField refuses NUL characters, which PostgreSQL cannot store either). */
+export function text(query: RawQuery, name: string): string | undefined {
+  const value = last(query, name);
+  if (value !== undefined && value.includes('\0')) throw filterError(name, FILTER_MESSAGES.nul);
+  return value;
 }
 
 /**
@@ -49,6 +58,7 @@ export const FILTER_MESSAGES = {
   invalidPk: (value: string) => `“${value}” is not a valid value.`,
   number: 'Enter a number.',
   uuid: 'Enter a valid UUID.',
+  nul: 'Null characters are not allowed.',
 } as const;
 
 /** A string ValidationError raised in a filter method: DRF answers a bare list, `["message"]`. */
@@ -82,6 +92,8 @@ export function attributesParam(query: RawQuery, name = 'attributes'): Record<st
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw listError('filter: value must be key:value mapping');
   }
+  // PostgreSQL's text and jsonb cannot hold NUL: such a filter could match nothing, and would fail in the query.
+  if (value.includes('\\u0000') || value.includes('\0')) throw filterError(name, FILTER_MESSAGES.nul);
   return parsed as Record<string, unknown>;
 }
 

@@ -90,6 +90,8 @@ async function resolveRelations(
 ): Promise<Resolved> {
   const errors: ValidationErrorBody = { ...shapeErrors };
   const out: Resolved = {};
+  // DRF's CharField takes a number as its text.
+  if (typeof dto.name === 'number') dto.name = String(dto.name);
 
   if (dto.name !== undefined) {
     const taken = await manager.query<unknown[]>(

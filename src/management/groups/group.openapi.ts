@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import {
   BooleanField,
-  DictField,
+  field,
   IntegerField,
   integerItem,
   ListField,
@@ -80,16 +80,37 @@ function pythonName(value: unknown): string {
   return 'str';
 }
 
+/** DRF's ProhibitNullCharactersValidator on every CharField (PostgreSQL cannot store NUL in text or jsonb). */
+export const NUL_MESSAGE = 'Null characters are not allowed.';
+export const noNul = (value: string): string | null => (value.includes('\0') ? NUL_MESSAGE : null);
+
+/** Whether a JSON value holds a NUL character in a string or a key (jsonb refuses \u0000). */
+export function hasNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(hasNul);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([key, inner]) => key.includes('\0') || hasNul(inner));
+  }
+  return false;
+}
+
 export const ATTRIBUTES_MESSAGE = 'Value must be a dictionary, and not have any duplicate keys.';
 
 export class GroupRequest {
   // Grantry's groups.name is varchar(80) (authentik's is a TextField): the limit is checked like a max_length.
-  @StringField({ maxLength: 80 }) name!: string;
+  @StringField({ maxLength: 80, check: noNul }) name!: string;
   @BooleanField({ required: false, description: 'Users added to this group will be superusers.' })
   is_superuser?: boolean;
   @ListField(pkItem, { type: String, format: 'uuid' }, { required: false }) parents?: string[];
   @ListField(intPkItem, { type: 'integer' }, { required: false }) users?: number[];
-  @DictField({ required: false, message: ATTRIBUTES_MESSAGE }) attributes?: Record<string, unknown>;
+  @field('drfDict', { required: false }, { type: 'object', additionalProperties: {} }, (value) =>
+    value === null || typeof value !== 'object' || Array.isArray(value)
+      ? ATTRIBUTES_MESSAGE
+      : hasNul(value)
+        ? NUL_MESSAGE
+        : null,
+  )
+  attributes?: Record<string, unknown>;
   @ListField(pkItem, { type: String, format: 'uuid' }, { required: false }) roles?: string[];
 }
 

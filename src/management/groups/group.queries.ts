@@ -15,7 +15,7 @@ import {
   FILTER_MESSAGES,
   filterError,
   flag,
-  last,
+  text,
   nullBoolean,
   type RawQuery,
   searchTerms,
@@ -88,7 +88,7 @@ export class ListGroupsHandler implements IQueryHandler<ListGroupsQuery> {
       params.push(value);
       return `$${params.length}`;
     };
-    const name = last(query, 'name');
+    const name = text(query, 'name');
     if (name !== undefined && name !== '') where.push(`g.name = ${param(name)}`);
     const superuser = nullBoolean(query, 'is_superuser');
     if (superuser !== undefined) where.push(`g.is_superuser = ${param(superuser)}`);

@@ -10,7 +10,11 @@ import { MODEL_ENUM } from './model-enum';
 
 export class RoleRequest {
   // authentik's Role.name is a TextField(max_length=150): DRF checks the length.
-  @StringField({ maxLength: 150 }) name!: string;
+  @StringField({
+    maxLength: 150,
+    check: (value) => (value.includes('\0') ? 'Null characters are not allowed.' : null),
+  })
+  name!: string;
 }
 
 export class PatchedRoleRequest extends PartialType(RoleRequest, { skipNullProperties: false }) {}

@@ -107,6 +107,7 @@ export class CreateRoleHandler implements ICommandHandler<CreateRoleCommand> {
   async execute({ caller, body, permissions }: CreateRoleCommand): Promise<RoleDto> {
     if (!callerCan(caller, 'authentik_rbac.add_role')) throw permissionDenied();
     const dto = await validateBody(RoleRequest, body);
+    dto.name = String(dto.name); // DRF's CharField takes a number as its text
     const entries = checkPermissions(permissions);
     try {
       return await this.dataSource.transaction(async (manager) => {
@@ -158,6 +159,7 @@ export class UpdateRoleHandler implements ICommandHandler<UpdateRoleCommand> {
         const dto = partial
           ? await validateBody(PatchedRoleRequest, body)
           : await validateBody(RoleRequest, body);
+        if (dto.name !== undefined) dto.name = String(dto.name); // DRF's CharField takes a number as its text
         const name = dto.name ?? role.name;
         if (dto.name !== undefined) {
           await assertNameFree(manager, dto.name, role.pk);

@@ -13,7 +13,7 @@ import {
   FILTER_MESSAGES,
   filterError,
   integerParam,
-  last,
+  text,
   nullBoolean,
   type RawQuery,
   searchTerms,
@@ -74,7 +74,7 @@ export class ListRolesHandler implements IQueryHandler<ListRolesQuery> {
       params.push(value);
       return `$${params.length}`;
     };
-    const name = last(query, 'name');
+    const name = text(query, 'name');
     if (name !== undefined && name !== '') where.push(`r.name = ${param(name)}`);
     // `managed` is a choice among the managed values that exist; Grantry has no managed roles, so there is no valid
     // choice at all and any value is django-filter's 400.
@@ -101,7 +101,7 @@ export class ListRolesHandler implements IQueryHandler<ListRolesQuery> {
         where.push(`r.id IN (SELECT role_id FROM user_roles WHERE user_id = ${param(userId)})`);
       }
     }
-    const groupValue = last(query, 'groups');
+    const groupValue = text(query, 'groups');
     if (groupValue !== undefined && groupValue !== '') {
       // authentik may answer a malformed UUID with a 500; Grantry names the parameter.
       if (!isUuid(groupValue)) throw filterError('groups', FILTER_MESSAGES.uuid);
@@ -174,13 +174,13 @@ export class ListPermissionsHandler implements IQueryHandler<ListPermissionsQuer
   async execute({ query }: ListPermissionsQuery): Promise<Page<PermissionEntry>> {
     let rows: PermissionEntry[] = [...CATALOGUE];
     const exact = (param: string, pick: (entry: PermissionEntry) => string): void => {
-      const value = last(query, param);
+      const value = text(query, param);
       if (value !== undefined && value !== '') rows = rows.filter((entry) => pick(entry) === value);
     };
     exact('codename', (entry) => entry.codename);
     exact('content_type__model', (entry) => entry.model);
     exact('content_type__app_label', (entry) => entry.app_label);
-    const role = last(query, 'role');
+    const role = text(query, 'role');
     if (role !== undefined && role !== '') {
       const found = isUuid(role)
         ? await this.dataSource.query<{ permissions: string[] }[]>(
