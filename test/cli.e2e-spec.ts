@@ -431,8 +431,18 @@ describe('groups and roles', () => {
       'give exactly one of --user and --group',
     );
     expect(await failure(['role', 'create', '--name', unique('r'), '--permission', 'not a permission'])).toBe(
-      'not a permission codename (app_label.codename): not a permission',
+      'permissions: When assigning global permissions, codename must be given as app_label.codename',
     );
+    // Validated against the permission catalogue, through the same command as the API.
+    expect(
+      await failure(['role', 'create', '--name', unique('r'), '--permission', 'authentik_core.view_nothing']),
+    ).toBe(
+      'permissions: Unknown permission: "authentik_core.view_nothing". ' +
+        'GET /api/v3/rbac/permissions/ lists those Grantry knows.',
+    );
+    expect(
+      await failure(['role', 'create', '--name', role, '--permission', 'authentik_core.view_user']),
+    ).toBe('name: Role with this name already exists.');
   });
 });
 

@@ -12,34 +12,6 @@ const COMMITTED = path.resolve(__dirname, '..', 'openapi', 'schema.yml');
 /** authentik's schema excerpts: the token inventory, and the management API (issue 13). */
 const REFERENCES = ['authentik-oauth2-tokens.openapi.yml', 'authentik-management.openapi.yml'];
 
-/**
- * Management routes of the excerpt that have not landed yet (issue 13 lands in slices): their operations and the
- * components only they use are not checked. Emptied as the slices land; the final slice removes this list.
- */
-const PENDING_PATHS: readonly string[] = ['/core/groups/', '/rbac/'];
-const PENDING_SCHEMAS: readonly string[] = [
-  // used by groups only (Group.users_obj, add_user/remove_user)
-  'PartialUser',
-  'UserAccountRequest',
-  // groups
-  'Group',
-  'GroupRequest',
-  'PatchedGroupRequest',
-  'PaginatedGroupList',
-  'RelatedGroup',
-  // rbac
-  'RoleRequest',
-  'PatchedRoleRequest',
-  'PaginatedRoleList',
-  'Permission',
-  'PaginatedPermissionList',
-  'PermissionAssignRequest',
-  'PatchedPermissionAssignRequest',
-  'PermissionAssignResult',
-  'ModelEnum',
-];
-const pending = (route: string): boolean => PENDING_PATHS.some((prefix) => route.startsWith(prefix));
-
 /** Deliberate differences from the reference, each explained in the README. */
 const OMITTED_PROPERTIES: Record<string, string[]> = {};
 
@@ -105,46 +77,39 @@ describe('OpenAPI document', () => {
 
   describe.each(REFERENCES)('against %s', (file) => {
     const reference = parse(fs.readFileSync(path.resolve(__dirname, 'fixtures', file), 'utf8')) as Doc;
-    const operations = Object.entries(reference.paths)
-      .filter(([route]) => !pending(route))
-      .flatMap(([route, item]) =>
-        Object.entries(item).map(([method, operation]) => ({ route, method, operation })),
-      );
-
-    // (While every management path is pending, a placeholder row keeps `it.each` from refusing an empty table.)
-    it.each(
-      operations.length === 0
-        ? [['(no operation landed yet)', undefined] as const]
-        : operations.map((o) => [`${o.method.toUpperCase()} ${o.route}`, o] as const),
-    )('%s: same operation id, parameters and responses', (_name, o) => {
-      if (o === undefined) return;
-      const ours = served.paths[o.route]?.[o.method];
-      expect(ours).toBeDefined();
-      expect(ours?.operationId).toBe(o.operation.operationId);
-      expect(ours?.security).toEqual(o.operation.security);
-      const refParams = ((o.operation.parameters as Json[] | undefined) ?? []).map((p) =>
-        resolveParameter(reference, p),
-      );
-      const ourParams = ((ours?.parameters as Json[] | undefined) ?? []).map((p) =>
-        resolveParameter(served, p),
-      );
-      expect(ourParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true])).toEqual(
-        refParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true]),
-      );
-      const refResponses = o.operation.responses as Record<string, Json>;
-      const ourResponses = ours?.responses as Record<string, Json>;
-      expect(Object.keys(ourResponses).sort()).toEqual(Object.keys(refResponses).sort());
-      for (const [status, response] of Object.entries(refResponses)) {
-        expect([status, responseSchema(ourResponses[status], served)]).toEqual([
-          status,
-          responseSchema(response, reference),
-        ]);
-      }
-    });
-
-    const schemas = Object.entries(reference.components.schemas).filter(
-      ([name]) => !PENDING_SCHEMAS.includes(name),
+    const operations = Object.entries(reference.paths).flatMap(([route, item]) =>
+      Object.entries(item).map(([method, operation]) => ({ route, method, operation })),
     );
+
+    it.each(operations.map((o) => [`${o.method.toUpperCase()} ${o.route}`, o] as const))(
+      '%s: same operation id, parameters and responses',
+      (_name, o) => {
+        const ours = served.paths[o.route]?.[o.method];
+        expect(ours).toBeDefined();
+        expect(ours?.operationId).toBe(o.operation.operationId);
+        expect(ours?.security).toEqual(o.operation.security);
+        const refParams = ((o.operation.parameters as Json[] | undefined) ?? []).map((p) =>
+          resolveParameter(reference, p),
+        );
+        const ourParams = ((ours?.parameters as Json[] | undefined) ?? []).map((p) =>
+          resolveParameter(served, p),
+        );
+        expect(ourParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true])).toEqual(
+          refParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true]),
+        );
+        const refResponses = o.operation.responses as Record<string, Json>;
+        const ourResponses = ours?.responses as Record<string, Json>;
+        expect(Object.keys(ourResponses).sort()).toEqual(Object.keys(refResponses).sort());
+        for (const [status, response] of Object.entries(refResponses)) {
+          expect([status, responseSchema(ourResponses[status], served)]).toEqual([
+            status,
+            responseSchema(response, reference),
+          ]);
+        }
+      },
+    );
+
+    const schemas = Object.entries(reference.components.schemas);
 
     it.each(schemas.map(([name, schema]) => [name, schema] as const))(
       'component %s: every property with the same type',

@@ -3,13 +3,13 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
 import { QueryFailedError } from 'typeorm';
+import { ApiError, ValidationApiError } from '../common/errors/api-error';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
 import { type AppConfig, ConfigError, loadConfig } from '../config/config';
 import { withUntimedDataSource } from '../database/data-source-options';
 import { type DatabaseHandle, openDatabase } from '../database/database';
 import { EmbeddedPostgresError } from '../database/embedded-postgres';
 import { runMigrations } from '../database/migrations';
-import { ApiError, ValidationApiError } from '../common/errors/api-error';
 import { InputError } from '../identity/accounts';
 import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
@@ -150,10 +150,13 @@ function classify(error: unknown, verbose: boolean): { message: string; code: nu
   }
   // A management command's 400 (the CLI dispatches the API's commands): each field with its messages.
   if (error instanceof ValidationApiError) {
-    const fields = Object.entries(error.errors).map(
-      ([field, messages]) =>
-        `${field}: ${Array.isArray(messages) && messages.every((m) => typeof m === 'string') ? messages.join(' ') : JSON.stringify(messages)}`,
-    );
+    const fields = Object.entries(error.errors).map(([field, messages]) => {
+      const text =
+        Array.isArray(messages) && messages.every((m) => typeof m === 'string')
+          ? messages.join(' ')
+          : JSON.stringify(messages);
+      return field === 'non_field_errors' ? text : `${field}: ${text}`;
+    });
     return { message: fields.join('; '), code: EXIT_USAGE };
   }
   // A management command's 403/404: its detail.

@@ -1,4 +1,6 @@
-import { addUserToGroup, createGroup } from '../../identity/accounts';
+import { CLI_CALLER } from '../../common/auth/caller';
+import { findGroup, findUser } from '../../identity/accounts';
+import { CreateGroupCommand, GroupMembershipCommand } from '../../management/groups/group.commands';
 import { defineCommand } from '../args';
 
 export const groupCreate = defineCommand({
@@ -10,18 +12,30 @@ export const groupCreate = defineCommand({
     parent: { type: 'string', valueName: 'GROUP', description: 'name of the parent group' },
   },
   notes:
-    'JSON output: {"pk", "name", "is_superuser", "parent"}; as in authentik, "parent" is the parent\'s pk.',
+    'JSON output: {"pk", "name", "is_superuser", "parent"}; as in authentik, "parent" is the parent\'s pk.\n' +
+    'The same command as POST /api/v3/core/groups/: same checks, and a model_created event.',
   prepare(options) {
-    return async ({ dataSource }) => {
-      const group = await createGroup(dataSource.manager, {
-        name: options.name,
-        isSuperuser: options.superuser,
-        parent: options.parent,
-      });
+    return async ({ dataSource, bus }) => {
+      const parent =
+        options.parent === undefined ? undefined : await findGroup(dataSource.manager, options.parent);
+      const group = await (
+        await bus()
+      ).execute(
+        new CreateGroupCommand(CLI_CALLER, {
+          name: options.name,
+          is_superuser: options.superuser,
+          parents: parent === undefined ? [] : [parent.id],
+        }),
+      );
       return {
-        json: { pk: group.id, name: group.name, is_superuser: group.isSuperuser, parent: group.parentId },
+        json: {
+          pk: group.pk,
+          name: group.name,
+          is_superuser: group.is_superuser,
+          parent: group.parents[0] ?? null,
+        },
         text:
-          `Created group "${group.name}" (pk ${group.id}${group.isSuperuser ? ', superuser' : ''}` +
+          `Created group "${group.name}" (pk ${group.pk}${group.is_superuser ? ', superuser' : ''}` +
           `${options.parent === undefined ? '' : `, below "${options.parent}"`}).`,
       };
     };
@@ -35,9 +49,15 @@ export const groupAddUser = defineCommand({
     group: { type: 'string', valueName: 'GROUP', required: true, description: 'group name' },
     user: { type: 'string', valueName: 'USERNAME', required: true, description: 'username' },
   },
+  notes:
+    'The same command as POST /api/v3/core/groups/{group_uuid}/add_user/ (an event when it adds the user).',
   prepare(options) {
-    return async ({ dataSource }) => {
-      await addUserToGroup(dataSource.manager, options.user, options.group);
+    return async ({ dataSource, bus }) => {
+      const user = await findUser(dataSource.manager, options.user);
+      const group = await findGroup(dataSource.manager, options.group);
+      await (
+        await bus()
+      ).execute(new GroupMembershipCommand(CLI_CALLER, 'add_user', group.id, { pk: user.id }));
       return {
         json: { group: options.group, user: options.user },
         text: `"${options.user}" is a member of "${options.group}".`,

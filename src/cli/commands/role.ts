@@ -1,4 +1,6 @@
-import { assignRole, createRole } from '../../identity/accounts';
+import { CLI_CALLER } from '../../common/auth/caller';
+import { findGroup, findRole, findUser } from '../../identity/accounts';
+import { CreateRoleCommand, GrantRoleCommand } from '../../management/rbac/role.commands';
 import { ArgumentError, defineCommand } from '../args';
 
 export const roleCreate = defineCommand({
@@ -11,18 +13,23 @@ export const roleCreate = defineCommand({
       valueName: 'PERMISSION',
       required: true,
       multiple: true,
-      description: 'a permission codename, e.g. authentik_providers_oauth2.view_accesstoken',
+      description:
+        'a permission, app_label.codename, e.g. authentik_providers_oauth2.view_accesstoken ' +
+        '(GET /api/v3/rbac/permissions/ lists them)',
     },
   },
+  notes:
+    'The same command as POST /api/v3/rbac/roles/ followed by .../assigned_by_roles/{uuid}/assign/: unknown\n' +
+    'permissions are refused, and a model_created event is recorded.',
   prepare(options) {
-    return async ({ dataSource }) => {
-      const role = await createRole(dataSource.manager, {
-        name: options.name,
-        permissions: options.permission,
-      });
+    return async ({ bus }) => {
+      const role = await (
+        await bus()
+      ).execute(new CreateRoleCommand(CLI_CALLER, { name: options.name }, options.permission));
+      const permissions = [...new Set(options.permission)];
       return {
-        json: { pk: role.id, name: role.name, permissions: role.permissions },
-        text: `Created role "${role.name}" (pk ${role.id}) with ${role.permissions.join(', ')}.`,
+        json: { pk: role.pk, name: role.name, permissions },
+        text: `Created role "${role.name}" (pk ${role.pk}) with ${permissions.join(', ')}.`,
       };
     };
   },
@@ -42,8 +49,13 @@ export const roleAssign = defineCommand({
     if (target === undefined || (user !== undefined && group !== undefined)) {
       throw new ArgumentError('give exactly one of --user and --group');
     }
-    return async ({ dataSource }) => {
-      await assignRole(dataSource.manager, options.role, target);
+    return async ({ dataSource, bus }) => {
+      const role = await findRole(dataSource.manager, options.role);
+      const holder =
+        user !== undefined
+          ? { userId: (await findUser(dataSource.manager, user)).id }
+          : { groupId: (await findGroup(dataSource.manager, group ?? '')).id };
+      await (await bus()).execute(new GrantRoleCommand(CLI_CALLER, role.id, holder));
       return {
         json: { role: options.role, ...target },
         text: `${'user' in target ? `"${target.user}"` : `Group "${target.group}"`} holds role "${options.role}".`,
