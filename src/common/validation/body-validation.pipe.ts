@@ -1,8 +1,9 @@
-import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
+import { type ArgumentMetadata, HttpStatus, Injectable, type PipeTransform } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate, type ValidationError as ClassValidationError } from 'class-validator';
-import { ValidationApiError, type ValidationErrorBody } from '../errors/api-error';
+import { ApiError, ValidationApiError, type ValidationErrorBody } from '../errors/api-error';
 import { pythonType } from './fields';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
 
 /**
  * The one global pipe: a request body bound to a DTO class is checked with class-validator and answered, when it
@@ -24,6 +25,9 @@ export class BodyValidationPipe implements PipeTransform {
         non_field_errors: [`Invalid data. Expected a dictionary, but got ${pythonType(value)}.`],
       });
     }
+    // Refused before anything recurses into it: class-transformer (and PostgreSQL's jsonb) would overflow the stack.
+    if (nestsDeeperThan(value, MAX_JSON_DEPTH))
+      throw new ApiError(HttpStatus.BAD_REQUEST, 'JSON parse error.');
     const instance = plainToInstance(type, value) as object;
     const errors = await validate(instance, {
       whitelist: true,

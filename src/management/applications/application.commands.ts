@@ -9,7 +9,7 @@ import { ApplicationGroupEntity } from '../../providers/application-group.entity
 import { OAuth2ProviderEntity } from '../../providers/oauth2-provider.entity';
 import { RESERVED_SLUGS } from '../../providers/providers';
 import { isForeignKeyViolation, isUniqueViolation, noMatch, permissionDenied } from '../common/errors';
-import { validateBody } from '../providers/validate';
+import { validateBody } from '../common/validate-body';
 import {
   APPLICATION_APP,
   APPLICATION_MODEL,

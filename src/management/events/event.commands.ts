@@ -43,7 +43,7 @@ export class CreateEventHandler implements ICommandHandler<CreateEventCommand> {
 
   async execute({ caller, body }: CreateEventCommand): Promise<JsonBody> {
     if (!callerCan(caller, ADD_EVENT)) throw permissionDenied();
-    const dto = await validateBody(body, EventRequest);
+    const dto = await validateBody(EventRequest, body);
     const user = (cleanse(dto.user ?? {}) as Record<string, unknown>) ?? {};
     const username = typeof user.username === 'string' ? user.username.slice(0, 150) : '';
     const email = typeof user.email === 'string' ? user.email.slice(0, 254) : '';

@@ -4,7 +4,7 @@ import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError, type ValidationErrorBody } from '../../common/errors/api-error';
 import { isUuid } from '../../common/validation/fields';
 import { modelRef, recordEvent } from '../../events/record-event';
-import { validateBody, validateBodyCollecting } from '../common/deferred-body';
+import { validateBody, validateBodyCollecting } from '../common/validate-body';
 import {
   isForeignKeyViolation,
   isUniqueViolation,

@@ -19,7 +19,7 @@ import {
 } from '../../providers/oauth2-provider.entity';
 import { UserConsentEntity } from '../../providers/user-consent.entity';
 import { fieldError, isUniqueViolation, noMatch, permissionDenied } from '../common/errors';
-import { validateBody } from './validate';
+import { validateBody } from '../common/validate-body';
 import { OAuth2ProviderRequest, PatchedOAuth2ProviderRequest } from './provider.dto';
 import {
   CLIENT_ID_TAKEN,

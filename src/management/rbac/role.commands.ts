@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
 import { modelRef, recordEvent } from '../../events/record-event';
-import { validateBody } from '../common/deferred-body';
+import { validateBody } from '../common/validate-body';
 import { fieldError, isUniqueViolation, noMatch, nonFieldError, permissionDenied } from '../common/errors';
 import { findPermission, fullName, type PermissionEntry } from './permission-catalogue';
 import { PatchedRoleRequest, PermissionAssignRequest, RoleRequest } from './rbac.openapi';

@@ -295,8 +295,8 @@ export class UpdateTokenHandler implements ICommandHandler<UpdateTokenCommand> {
         const token = await lockVisible(manager, this.reader, caller, identifier);
         if (!isOwner(caller, token) && !callerCan(caller, CHANGE_TOKEN)) throw permissionDenied();
         const body: PatchedTokenRequest = await validateBody(
-          raw,
           partial ? PatchedTokenRequest : TokenRequest,
+          raw,
         );
         refuseManaged(body.managed);
         const errors: Record<string, string[]> = {};

@@ -1,5 +1,5 @@
 import { ValidationApiError } from '../../common/errors/api-error';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../common/validation/json-depth';
 import { parseAttributes, parseUserFilters, realCalendarDate } from './user-list-params';
 
 describe("parseAttributes (authentik's `attributes` filter)", () => {

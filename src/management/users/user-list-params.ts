@@ -5,7 +5,7 @@ import { type PageRequest, parsePage, parsePageSize } from '../../common/paginat
 import { isUuid, parseDateTime } from '../../common/validation/fields';
 import { USER_TYPES, type UserType } from '../../identity/user.entity';
 import { parseSearch, type RawQuery } from '../../oauth2/grants/list-params';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../common/validation/json-depth';
 
 /** authentik's UserSerializer fields usable in `ordering` (DRF's OrderingFilter default: the serializer's fields). */
 export const USER_ORDERING_FIELDS = [

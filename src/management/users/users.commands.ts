@@ -3,9 +3,8 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type Caller, callerCan, callerIsSuperuser } from '../../common/auth/caller';
-import { ApiError, ValidationApiError } from '../../common/errors/api-error';
+import { ValidationApiError } from '../../common/errors/api-error';
 import type { UserDto, UserRow } from '../../common/serializers/user';
-import { BodyValidationPipe } from '../../common/validation/body-validation.pipe';
 import { recordEvent, modelRef } from '../../events/record-event';
 import { hashPassword, passwordProblem } from '../../identity/password';
 import { UserEntity } from '../../identity/user.entity';
@@ -16,7 +15,7 @@ import {
   noMatch,
   permissionDenied,
 } from '../common/errors';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth';
+import { validateBody } from '../common/validate-body';
 import { PatchedUserRequest, UserRequest } from './users.dto';
 import { UserStore } from './user-store';
 
@@ -39,14 +38,6 @@ export const MESSAGES = {
 } as const;
 
 const ISA = 'internal_service_account';
-const pipe = new BodyValidationPipe();
-
-/** A request body checked exactly as the global pipe checks `@Body() dto: T` (DRF's 400 bodies). */
-async function validateBody<T>(type: new () => T, body: unknown): Promise<T> {
-  // Refused before anything recurses into it (the pipe's class-transformer would overflow the stack).
-  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw new ApiError(HttpStatus.BAD_REQUEST, 'JSON parse error.');
-  return (await pipe.transform(body, { type: 'body', metatype: type, data: undefined })) as T;
-}
 
 /** DRF's CharField trims surrounding whitespace before storing. */
 /** DRF's CharField: a number is read as its text (validated as such), surrounding whitespace is trimmed. */
