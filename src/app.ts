@@ -16,7 +16,7 @@ import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
 import { OUTSIDE_API_PREFIX, readsForm, readsJson } from './common/http/outside-api';
-import { BodyValidationPipe } from './common/validation/body-validation.pipe';
+import { BodyValidationPipe, MALFORMED_JSON } from './common/validation/body-validation.pipe';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -91,11 +91,13 @@ export async function createApp(
       done(null, readsForm(request.routeOptions.url) ? new URLSearchParams(body as string) : undefined),
   );
   // The management API's writes read JSON (readsJson), within MAX_BODY_BYTES, with Fastify's parser (which refuses
-  // __proto__ and constructor.prototype keys). An empty body is no data, as DRF treats it.
+  // __proto__ and constructor.prototype keys). An empty body is no data, as DRF treats it. A body that does not parse
+  // is handed on as MALFORMED_JSON and answered 400 only once the handler reads it (after authentication and the
+  // permission check), as DRF parses lazily.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (!readsJson(request.method, request.routeOptions.url) || body === '') return done(null, undefined);
-    void parseJson(request, body as string, done);
+    void parseJson(request, body as string, (error, parsed) => done(null, error ? MALFORMED_JSON : parsed));
   });
   let closing = false;
   fastify.addHook('preClose', (done) => {
