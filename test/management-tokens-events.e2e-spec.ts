@@ -1263,5 +1263,13 @@ describe('@goauthentik/api', () => {
       .eventsEventsUpdate({ eventUuid: created.pk, eventRequest: { action: EventActions.Login, app: 'x' } })
       .catch((e: unknown) => e);
     expect((put as ResponseError).response.status).toBe(405);
+    const patch = await events
+      .eventsEventsPartialUpdate({ eventUuid: created.pk, patchedEventRequest: { app: 'x' } })
+      .catch((e: unknown) => e);
+    expect((patch as ResponseError).response.status).toBe(405);
+    const destroy = await events.eventsEventsDestroy({ eventUuid: created.pk }).catch((e: unknown) => e);
+    expect((destroy as ResponseError).response.status).toBe(405);
+    expect((destroy as ResponseError).response.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+    expect((await events.eventsEventsRetrieve({ eventUuid: created.pk })).pk).toBe(created.pk);
   });
 });
