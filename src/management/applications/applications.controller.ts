@@ -1,3 +1,4 @@
+import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import type { ApplicationInput } from './application.commands';
 import {
   Body,
@@ -87,25 +88,10 @@ export class ApplicationsController {
   // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
   @ApiQuery({ name: 'superuser_full_list', required: false, type: Boolean })
   @ApiQuery({ name: 'slug', required: false, type: String })
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
-  @ApiQuery({
-    name: 'page_size',
-    required: false,
-    type: 'integer',
-    description: 'Number of results to return per page.',
-  })
-  @ApiQuery({
-    name: 'page',
-    required: false,
-    type: 'integer',
-    description: 'A page number within the paginated result set.',
-  })
-  @ApiQuery({
-    name: 'ordering',
-    required: false,
-    type: String,
-    description: 'Which field to use when ordering the results.',
-  })
+  @SearchQuery()
+  @PageSizeQuery()
+  @PageQuery()
+  @OrderingQuery()
   @ApiQuery({ name: 'only_with_launch_url', required: false, type: Boolean })
   @ApiQuery({ name: 'name', required: false, type: String })
   @ApiQuery({ name: 'meta_publisher', required: false, type: String })

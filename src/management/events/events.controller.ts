@@ -1,3 +1,4 @@
+import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import { Body, Controller, Delete, Get, Param, Patch, Post, Put, Query, Req } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import {
@@ -56,25 +57,10 @@ export class EventsController {
   @ApiOperation({ operationId: 'events_events_list', description: DESCRIPTION })
   // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
   @ApiQuery({ name: 'username', required: false, type: String, description: 'Username' })
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
-  @ApiQuery({
-    name: 'page_size',
-    required: false,
-    type: 'integer',
-    description: 'Number of results to return per page.',
-  })
-  @ApiQuery({
-    name: 'page',
-    required: false,
-    type: 'integer',
-    description: 'A page number within the paginated result set.',
-  })
-  @ApiQuery({
-    name: 'ordering',
-    required: false,
-    type: String,
-    description: 'Which field to use when ordering the results.',
-  })
+  @SearchQuery()
+  @PageSizeQuery()
+  @PageQuery()
+  @OrderingQuery()
   @ApiQuery({
     name: 'context_model_pk',
     required: false,

@@ -1,3 +1,4 @@
+import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import {
   Body,
   Controller,
@@ -105,25 +106,10 @@ export class GroupsController {
   @Get()
   @ApiOperation({ operationId: 'core_groups_list', description: 'Group Viewset' })
   // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
-  @ApiQuery({
-    name: 'page_size',
-    required: false,
-    type: 'integer',
-    description: 'Number of results to return per page.',
-  })
-  @ApiQuery({
-    name: 'page',
-    required: false,
-    type: 'integer',
-    description: 'A page number within the paginated result set.',
-  })
-  @ApiQuery({
-    name: 'ordering',
-    required: false,
-    type: String,
-    description: 'Which field to use when ordering the results.',
-  })
+  @SearchQuery()
+  @PageSizeQuery()
+  @PageQuery()
+  @OrderingQuery()
   @ApiQuery({ name: 'name', required: false, type: String })
   @ApiQuery({ name: 'members_by_username', required: false, type: String, isArray: true })
   @ApiQuery({ name: 'members_by_pk', required: false, type: 'integer', isArray: true })

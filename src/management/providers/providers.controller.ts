@@ -1,3 +1,4 @@
+import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import type { ProviderInput } from './provider-store';
 import {
   Body,
@@ -95,7 +96,7 @@ export class ProvidersController {
     enumName: 'SubModeEnum',
   })
   @stringQuery('signing_key', 'uuid')
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
+  @SearchQuery()
   @stringQuery('refresh_token_validity')
   @ApiQuery({
     name: 'property_mappings',
@@ -106,24 +107,9 @@ export class ProvidersController {
     explode: true,
     style: 'form',
   })
-  @ApiQuery({
-    name: 'page_size',
-    required: false,
-    type: 'integer',
-    description: 'Number of results to return per page.',
-  })
-  @ApiQuery({
-    name: 'page',
-    required: false,
-    type: 'integer',
-    description: 'A page number within the paginated result set.',
-  })
-  @ApiQuery({
-    name: 'ordering',
-    required: false,
-    type: String,
-    description: 'Which field to use when ordering the results.',
-  })
+  @PageSizeQuery()
+  @PageQuery()
+  @OrderingQuery()
   @ApiQuery({ name: 'name', required: false, type: String })
   @ApiQuery({
     name: 'issuer_mode',

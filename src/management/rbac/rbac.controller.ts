@@ -1,3 +1,4 @@
+import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import {
   Body,
   Controller,
@@ -68,26 +69,7 @@ const apply =
   (target, key, descriptor) => {
     for (const decorator of decorators) decorator(target, key, descriptor);
   };
-const paging = [
-  ApiQuery({
-    name: 'ordering',
-    required: false,
-    type: String,
-    description: 'Which field to use when ordering the results.',
-  }),
-  ApiQuery({
-    name: 'page',
-    required: false,
-    type: 'integer',
-    description: 'A page number within the paginated result set.',
-  }),
-  ApiQuery({
-    name: 'page_size',
-    required: false,
-    type: 'integer',
-    description: 'Number of results to return per page.',
-  }),
-];
+const paging = [OrderingQuery(), PageQuery(), PageSizeQuery()];
 
 function listMethod(request: FastifyRequest, principal: Principal, permission: string, allow: string): never {
   if (!hasPermission(principal, permission)) throw permissionDenied();
@@ -108,7 +90,7 @@ export class RolesController {
   @ApiOperation({ operationId: 'rbac_roles_list', description: 'Role viewset' })
   // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
   @ApiQuery({ name: 'users', required: false, type: 'integer' })
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
+  @SearchQuery()
   @apply(paging)
   @ApiQuery({ name: 'name', required: false, type: String })
   @ApiQuery({ name: 'managed__isnull', required: false, type: Boolean })
@@ -235,7 +217,7 @@ export class PermissionsController {
     operationId: 'rbac_permissions_list',
     description: 'Read-only list of all permissions, filterable by model and app',
   })
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
+  @SearchQuery()
   @ApiQuery({ name: 'role', required: false, type: String })
   @apply(paging)
   @ApiQuery({ name: 'content_type__model', required: false, type: String })

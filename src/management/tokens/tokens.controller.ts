@@ -1,3 +1,4 @@
+import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import {
   Body,
   Controller,
@@ -79,25 +80,10 @@ export class TokensController {
   @ApiOperation({ operationId: 'core_tokens_list', description: DESCRIPTION })
   // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
   @ApiQuery({ name: 'user__username', required: false, type: String })
-  @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
-  @ApiQuery({
-    name: 'page_size',
-    required: false,
-    type: 'integer',
-    description: 'Number of results to return per page.',
-  })
-  @ApiQuery({
-    name: 'page',
-    required: false,
-    type: 'integer',
-    description: 'A page number within the paginated result set.',
-  })
-  @ApiQuery({
-    name: 'ordering',
-    required: false,
-    type: String,
-    description: 'Which field to use when ordering the results.',
-  })
+  @SearchQuery()
+  @PageSizeQuery()
+  @PageQuery()
+  @OrderingQuery()
   @ApiQuery({ name: 'managed', required: false, type: String })
   @ApiQuery({ name: 'intent', required: false, enum: INTENT_ENUM, enumName: 'IntentEnum' })
   @ApiQuery({ name: 'identifier', required: false, type: String })
