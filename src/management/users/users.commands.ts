@@ -1,6 +1,15 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, type EntityTarget, In, IsNull, Not } from 'typeorm';
+import { isUuid } from '../../common/validation/fields';
+import { ApiTokenEntity } from '../../identity/api-token.entity';
+import { GroupEntity } from '../../identity/group.entity';
+import { RoleEntity } from '../../identity/role.entity';
+import { AccessTokenEntity } from '../../oauth2/access-tokens/access-token.entity';
+import { AuthorizationCodeEntity } from '../../oauth2/authorization-codes/authorization-code.entity';
+import { DeviceTokenEntity } from '../../oauth2/issuance/store/device-token.entity';
+import { RefreshTokenEntity } from '../../oauth2/refresh-tokens/refresh-token.entity';
+import { SessionEntity } from '../../sessions/session.entity';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type Caller, callerCan, callerIsSuperuser } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
@@ -82,35 +91,35 @@ function cascadeContext(cascade: Cascade): Record<string, unknown> {
 /**
  * Cuts a user off: ends their browser sessions and deletes their OAuth2 grants (authentik's `user_deactivated`
  * signal deletes access, refresh and device tokens; Grantry also ends the sessions on PUT, and drops pending
- * authorization codes). One statement, so the counts come back in one round trip inside the caller's transaction.
+ * authorization codes), inside the caller's transaction, counting each.
  */
 async function cutOff(manager: EntityManager, userId: number): Promise<Cascade> {
-  const [row] = await manager.query<Cascade[]>(
-    `WITH s AS (UPDATE sessions SET ended = now() WHERE user_id = $1 AND ended IS NULL RETURNING 1),
-          a AS (DELETE FROM oauth2_access_tokens WHERE user_id = $1 RETURNING 1),
-          r AS (DELETE FROM oauth2_refresh_tokens WHERE user_id = $1 RETURNING 1),
-          d AS (DELETE FROM oauth2_device_tokens WHERE user_id = $1 RETURNING 1),
-          c AS (DELETE FROM oauth2_authorization_codes WHERE user_id = $1 RETURNING 1)
-     SELECT (SELECT count(*) FROM s)::int AS sessions, (SELECT count(*) FROM a)::int AS access_tokens,
-            (SELECT count(*) FROM r)::int AS refresh_tokens, (SELECT count(*) FROM d)::int AS device_tokens,
-            (SELECT count(*) FROM c)::int AS authorization_codes`,
-    [userId],
-  );
-  if (!row) throw new Error('cascade counts missing');
-  return row;
+  const ended = await manager.update(SessionEntity, { userId, ended: IsNull() }, { ended: () => 'now()' });
+  const deleted = async (entity: EntityTarget<{ userId: number | null }>): Promise<number> =>
+    (await manager.delete(entity, { userId })).affected ?? 0;
+  return {
+    sessions: ended.affected ?? 0,
+    access_tokens: await deleted(AccessTokenEntity),
+    refresh_tokens: await deleted(RefreshTokenEntity),
+    device_tokens: await deleted(DeviceTokenEntity),
+    authorization_codes: await deleted(AuthorizationCodeEntity),
+  };
 }
 
 const SUPERUSER_LOCK = "hashtext('grantry.active_superusers')";
 
 /**
  * Serializes the writes that may remove an active superuser (deactivation, demotion, deletion), so two of them
- * cannot each leave the other as "the last one" and both commit.
+ * cannot each leave the other as "the last one" and both commit. (SQL: TypeORM has no advisory locks.)
  */
 async function lockSuperusers(manager: EntityManager): Promise<void> {
   await manager.query(`SELECT pg_advisory_xact_lock(${SUPERUSER_LOCK})`);
 }
 
-/** 400 when no active superuser is left (checked after the write, inside its transaction). */
+/**
+ * 400 when no active superuser is left (checked after the write, inside its transaction). SQL: superuser status
+ * through the group tree is in the user's stored document (kept by triggers), which no entity maps.
+ */
 async function requireActiveSuperuser(manager: EntityManager): Promise<void> {
   const [row] = await manager.query<{ ok: boolean }[]>(
     `SELECT EXISTS (SELECT 1 FROM users u JOIN user_documents d ON d.user_id = u.id
@@ -159,11 +168,11 @@ async function checkFields(
 ): Promise<void> {
   const errors: Record<string, string[]> = {};
   if (input.username !== undefined) {
-    const [row] = await manager.query<{ taken: boolean }[]>(
-      'SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND id IS DISTINCT FROM $2) AS taken',
-      [input.username, exceptId ?? null],
-    );
-    if (row?.taken) errors.username = [MESSAGES.unique];
+    const taken = await manager.existsBy(UserEntity, {
+      username: input.username,
+      ...(exceptId === undefined ? {} : { id: Not(exceptId) }),
+    });
+    if (taken) errors.username = [MESSAGES.unique];
   }
   for (const [key, table] of [
     ['groups', 'groups'],
@@ -178,41 +187,44 @@ async function checkFields(
   if (Object.keys(errors).length > 0) throw new ValidationApiError(errors);
 }
 
-/** The first of `pks` (as given) with no row in `table`. Integers never name a UUID-keyed row. */
+/** The first of `pks` (as given) with no row in `table`. Integers and malformed UUIDs never name a row. */
 async function firstMissing(
   manager: EntityManager,
   table: 'groups' | 'roles',
   pks: string[],
 ): Promise<string | undefined> {
-  const rows = await manager.query<{ n: string }[]>(
-    `SELECT v.n::text AS n FROM unnest($1::text[]) WITH ORDINALITY AS v(pk, n)
-      WHERE v.pk !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
-         OR NOT EXISTS (SELECT 1 FROM ${table} t WHERE t.id = v.pk::uuid)
-      ORDER BY v.n LIMIT 1`,
-    [pks],
-  );
-  const index = rows[0] ? Number(rows[0].n) - 1 : -1;
-  return index >= 0 ? pks[index] : undefined;
+  const uuids = [...new Set(pks.filter(isUuid).map((pk) => pk.toLowerCase()))];
+  const found =
+    uuids.length === 0
+      ? []
+      : await manager.find(table === 'groups' ? GroupEntity : RoleEntity, {
+          select: { id: true },
+          where: { id: In(uuids) },
+        });
+  const existing = new Set(found.map((row) => row.id));
+  return pks.find((pk) => !isUuid(pk) || !existing.has(canonicalUuid(pk)));
 }
 
-/** DRF's `.set()`: the user's `table` rows become exactly `pks` (unknown ones were refused before). */
+/** A UUID as PostgreSQL prints it (lower case, dashed), for comparing with loaded ids. */
+function canonicalUuid(pk: string): string {
+  const hex = pk.replaceAll('-', '').toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** DRF's `.set()`: the user's groups (or roles) become exactly `pks` (unknown ones were refused before). */
 async function setRelated(
   manager: EntityManager,
-  table: 'user_groups' | 'user_roles',
+  relation: 'groups' | 'roles',
   userId: number,
   pks: string[],
 ): Promise<void> {
-  const column = table === 'user_groups' ? 'group_id' : 'role_id';
-  await manager.query(`DELETE FROM ${table} WHERE user_id = $1 AND ${column} <> ALL($2::uuid[])`, [
-    userId,
-    pks,
-  ]);
-  if (pks.length > 0) {
-    await manager.query(
-      `INSERT INTO ${table} (user_id, ${column}) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
-      [userId, pks],
-    );
-  }
+  const related = manager.createQueryBuilder().relation(UserEntity, relation).of(userId);
+  const current = new Set((await related.loadMany<{ id: string }>()).map((row) => row.id));
+  const wanted = new Set(pks.map(canonicalUuid));
+  await related.addAndRemove(
+    [...wanted].filter((id) => !current.has(id)),
+    [...current].filter((id) => !wanted.has(id)),
+  );
 }
 
 /** A write that lost a race: a duplicate username, or a group/role deleted after the check. */
@@ -288,8 +300,7 @@ export class SetUserPasswordCommand extends Command<void> {
 /** authentik's get_object under ObjectFilter: no `view_user` is 403, then a missing user is 404. */
 async function findVisible(dataSource: DataSource, caller: Caller, id: number): Promise<void> {
   if (!callerCan(caller, PERMS.view)) throw permissionDenied();
-  const [row] = await dataSource.query<unknown[]>('SELECT 1 FROM users WHERE id = $1', [id]);
-  if (!row) throw noMatch('User');
+  if (!(await dataSource.manager.existsBy(UserEntity, { id }))) throw noMatch('User');
 }
 
 interface LockedUser {
@@ -300,6 +311,7 @@ interface LockedUser {
   is_superuser: boolean;
 }
 
+/** The user, locked for the write; SQL for the superuser flag through the group tree, kept in the stored document. */
 async function lockUser(manager: EntityManager, id: number): Promise<LockedUser> {
   const [row] = await manager.query<LockedUser[]>(
     `SELECT u.id, u.username, u.type, u.is_active, COALESCE((d.doc->>'is_superuser')::boolean, false) AS is_superuser
@@ -341,18 +353,19 @@ export class CreateUserHandler implements ICommandHandler<CreateUserCommand> {
           }),
         );
         if (input.last_login) await setLastLogin(manager, user.id, input.last_login);
-        await setRelated(manager, 'user_groups', user.id, input.groups ?? []);
-        await setRelated(manager, 'user_roles', user.id, input.roles ?? []);
+        await setRelated(manager, 'groups', user.id, input.groups ?? []);
+        await setRelated(manager, 'roles', user.id, input.roles ?? []);
         await recordEvent(manager, caller, {
           action: 'model_created',
           model: userRef(user.id, user.username),
           objectUserId: user.id,
         });
         if (hash !== undefined) {
-          await manager.query('UPDATE users SET password = $2, password_change_date = now() WHERE id = $1', [
-            user.id,
-            hash,
-          ]);
+          await manager.update(
+            UserEntity,
+            { id: user.id },
+            { password: hash, passwordChangeDate: () => 'now()' },
+          );
           await recordEvent(manager, caller, {
             action: 'password_set',
             model: userRef(user.id, user.username),
@@ -420,8 +433,8 @@ export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
         if (input.last_login === null) changes.lastLogin = null;
         await manager.getRepository(UserEntity).update({ id }, { ...changes, lastUpdated: () => 'now()' });
         if (input.last_login) await setLastLogin(manager, id, input.last_login);
-        if (input.groups !== undefined) await setRelated(manager, 'user_groups', id, input.groups);
-        if (input.roles !== undefined) await setRelated(manager, 'user_roles', id, input.roles);
+        if (input.groups !== undefined) await setRelated(manager, 'groups', id, input.groups);
+        if (input.roles !== undefined) await setRelated(manager, 'roles', id, input.roles);
 
         const isActive = input.is_active ?? before.is_active;
         const cascade = isActive ? undefined : await cutOff(manager, id);
@@ -450,7 +463,13 @@ export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
  */
 async function setLastLogin(manager: EntityManager, id: number, value: string): Promise<void> {
   const zoned = /(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value) ? value : `${value}Z`;
-  await manager.query('UPDATE users SET last_login = $2::timestamptz WHERE id = $1', [id, zoned]);
+  await manager
+    .createQueryBuilder()
+    .update(UserEntity)
+    .set({ lastLogin: () => 'CAST(:lastLogin AS timestamptz)' })
+    .setParameter('lastLogin', zoned)
+    .where('id = :id', { id })
+    .execute();
 }
 
 @CommandHandler(DeleteUserCommand)
@@ -467,11 +486,7 @@ export class DeleteUserHandler implements ICommandHandler<DeleteUserCommand> {
       if (guard) await lockSuperusers(manager);
       const cascade = await cutOff(manager, id);
       // The rest goes by foreign key (ON DELETE CASCADE): API tokens, memberships, consents, the document.
-      const [tokens] = await manager.query<{ n: number }[]>(
-        'SELECT count(*)::int AS n FROM api_tokens WHERE user_id = $1',
-        [id],
-      );
-      cascade.api_tokens = tokens?.n ?? 0;
+      cascade.api_tokens = await manager.countBy(ApiTokenEntity, { userId: id });
       await manager.getRepository(UserEntity).delete({ id });
       if (guard) await requireActiveSuperuser(manager);
       // Grantry keeps the user's events (authentik's gdpr_compliance would delete them): they are the audit trail.
