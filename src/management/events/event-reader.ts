@@ -1,3 +1,4 @@
+import { Where } from '../common/where';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ValidationApiError } from '../../common/errors/api-error';
@@ -118,21 +119,6 @@ export function parseEventListParams(query: RawQuery, config: AppConfig): EventL
     filters: parseEventFilters(query),
     search: parseSearch(query.search),
   };
-}
-
-class Where {
-  readonly params: unknown[] = [];
-  private readonly clauses: string[] = [];
-  param(value: unknown): string {
-    this.params.push(value);
-    return `$${this.params.length}`;
-  }
-  add(clause: string): void {
-    this.clauses.push(clause);
-  }
-  toString(): string {
-    return this.clauses.length > 0 ? `WHERE ${this.clauses.join(' AND ')}` : '';
-  }
 }
 
 interface EventRow {

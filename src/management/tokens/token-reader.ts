@@ -1,3 +1,4 @@
+import { Where } from '../common/where';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type Caller, callerCan, callerUserId } from '../../common/auth/caller';
@@ -140,21 +141,6 @@ export function parseTokenListParams(query: RawQuery, config: AppConfig): TokenL
 /** `%`, `_` and `\` in a search term are literal. */
 function likePattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
-class Where {
-  readonly params: unknown[] = [];
-  private readonly clauses: string[] = [];
-  param(value: unknown): string {
-    this.params.push(value);
-    return `$${this.params.length}`;
-  }
-  add(clause: string): void {
-    this.clauses.push(clause);
-  }
-  toString(): string {
-    return this.clauses.length > 0 ? `WHERE ${this.clauses.join(' AND ')}` : '';
-  }
 }
 
 /** What a token row reads as, for the serializer. */

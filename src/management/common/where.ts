@@ -1,0 +1,22 @@
+/**
+ * A WHERE clause built from conditions and numbered parameters, for the list queries that are hand-written for speed
+ * (the token and event lists; see their readers for the measurements).
+ */
+export class Where {
+  readonly params: unknown[] = [];
+  private readonly clauses: string[] = [];
+
+  /** Adds a parameter and answers its placeholder (`$3`). */
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  add(clause: string): void {
+    this.clauses.push(clause);
+  }
+
+  toString(): string {
+    return this.clauses.length > 0 ? `WHERE ${this.clauses.join(' AND ')}` : '';
+  }
+}
