@@ -83,14 +83,16 @@ describe('Swagger UI in headless Chromium', () => {
     const { page, pageErrors } = await openDocs(key);
     const shownTags = await page
       .locator('.opblock-tag-section h3 .opblock-tag, .opblock-tag-section h3')
-      .evaluateAll((nodes) =>
+      .evaluateAll((nodes: { getAttribute(name: string): string | null }[]) =>
         nodes.map((node) => node.getAttribute('data-tag')).filter((tag): tag is string => tag !== null),
       );
     expect([...new Set(shownTags)].sort()).toEqual(tags);
     // Swagger UI renders every tag's operations when the tag is expanded (docExpansion 'list', the default).
     const shownIds = await page
       .locator('.opblock .opblock-summary-operation-id')
-      .evaluateAll((nodes) => nodes.map((node) => node.textContent?.trim() ?? ''));
+      .evaluateAll((nodes: { textContent: string | null }[]) =>
+        nodes.map((node) => node.textContent?.trim() ?? ''),
+      );
     expect(shownIds.sort()).toEqual(operations.map((operation) => operation.operationId).sort());
     expect(pageErrors).toEqual([]);
   });
