@@ -308,12 +308,12 @@ export async function cli<T>(url: string, args: string[]): Promise<T> {
 export interface SeedParameters {
   k: number;
   users: number;
+  /** audit_events rows (the events API); absent in markers written before it was seeded. */
+  events: number;
   providers: number;
   access_tokens: number;
   refresh_tokens: number;
   authorization_codes: number;
-  /** audit_events rows (the events API); absent in markers written before it was seeded. */
-  events: number;
 }
 
 interface Credential {
