@@ -13,6 +13,9 @@
  * It also serves the issuance bare loop (bench/issuance-baseline.ts): POST /application/o/token/ and
  * /application/o/introspect/, from the same pool.
  *
+ * It also serves the management API's users and events lists (issue 13): GET /api/v3/core/users/ (is_active,
+ * groups_by_name, search) and GET /api/v3/events/events/ (actions, username), default ordering only.
+ *
  * Environment: DATABASE_URL (required), PORT (default 9100), HOST (127.0.0.1), POOL_SIZE (10), PAGE_SIZE_DEFAULT
  * (20), PAGE_SIZE_MAX (100), AVATARS (initials), SECRET_KEY (to open the providers' signing keys; issuance only).
  */
@@ -33,6 +36,7 @@ import { formatIdToken } from '../src/common/serializers/id-token';
 import { type ProviderRow, toProviderDto } from '../src/common/serializers/provider';
 import { isoFromSql, isoSql } from '../src/common/serializers/timestamps';
 import { toUserDto, type UserRow } from '../src/common/serializers/user';
+import { parseSearch } from '../src/oauth2/grants/list-params';
 import { type Answer, IssuanceBaseline } from './issuance-baseline';
 
 /** authentik's paginated list as an object, for JSON.stringify (Grantry itself writes the text, see JsonBody). */
@@ -424,6 +428,195 @@ class Baseline {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The management API's users and events lists (issue 13), the same straightforward way: bearer check, COUNT(*)
+// with the WHERE, one SELECT ... ORDER BY ... LIMIT/OFFSET, and for users one query for the page's groups and roles.
+
+const VIEW_USER = 'authentik_core.view_user';
+const VIEW_EVENT = 'authentik_events.view_event';
+const PERMISSION_DENIED = 'You do not have permission to perform this action.';
+
+/** Django's NullBooleanSelect: `true`/`True`/`false`/`False`, anything else is no filter. */
+function nullBoolean(value: string | undefined): boolean | undefined {
+  if (value === 'true' || value === 'True') return true;
+  if (value === 'false' || value === 'False') return false;
+  return undefined;
+}
+
+/** The user columns the User JSON needs, by hand (groups and roles come from GROUPS_SQL for the page). */
+const USER_LIST_COLUMNS = `u.id, u.uuid, u.username, u.name, u.email, u.is_active, ${isoSql('u.last_login')} AS last_login,
+  ${isoSql('u.date_joined')} AS date_joined, ${isoSql('u.password_change_date')} AS password_change_date,
+  ${isoSql('u.last_updated')} AS last_updated, u.path, u.type, u.attributes`;
+
+/**
+ * The events' served columns: the action mapping and the derived context are the database's own functions
+ * (migration TokensEvents), which a developer writing this by hand would call rather than re-implement.
+ */
+const EVENT_COLUMNS = `e.event_uuid::text AS pk, e.actor, e.actor_user_id, e.actor_username, e.actor_email,
+  grantry_event_action(e.action) AS action, e.app,
+  grantry_event_context(e.action, e.model, e.object_pk, e.actor_user_id, e.actor_username, e.context) AS context,
+  e.client_ip, ${isoSql('e.created')} AS created, ${isoSql('e.expires')} AS expires`;
+
+class Management {
+  private installId = '';
+  private readonly avatars = new AvatarResolver(process.env.AVATARS ?? 'initials');
+  private readonly pageSizeDefault = Number(process.env.PAGE_SIZE_DEFAULT ?? 20);
+  private readonly pageSizeMax = Number(process.env.PAGE_SIZE_MAX ?? 100);
+
+  constructor(private readonly pool: Pool) {}
+
+  async init(): Promise<void> {
+    const { rows } = await this.pool.query<{ install_id: string }>(
+      'SELECT install_id FROM install WHERE id = 1',
+    );
+    this.installId = rows[0]?.install_id ?? '';
+  }
+
+  private page(query: Query): { request: ReturnType<typeof parsePage>; size: number } {
+    return {
+      request: parsePage(last(query, 'page')),
+      size: parsePageSize(last(query, 'page_size'), this.pageSizeDefault, this.pageSizeMax),
+    };
+  }
+
+  async users(principal: Principal, query: Query): Promise<unknown> {
+    if (!principal.isSuperuser && !principal.permissions.has(VIEW_USER)) throw detail(403, PERMISSION_DENIED);
+    const { request, size } = this.page(query);
+    const where = new Where();
+    const isActive = nullBoolean(last(query, 'is_active'));
+    if (isActive !== undefined) where.clauses.push(`u.is_active = ${where.param(isActive)}`);
+    const groups = query.getAll('groups_by_name').filter(Boolean);
+    if (groups.length > 0) {
+      where.clauses.push(`EXISTS (SELECT 1 FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+                                   WHERE ug.user_id = u.id AND g.name = ANY(${where.param(groups)}::text[]))`);
+    }
+    for (const term of parseSearch(query.getAll('search'))) {
+      const p = where.param(likePattern(term));
+      where.clauses.push(
+        `(u.username ILIKE ${p} OR u.name ILIKE ${p} OR u.email ILIKE ${p} OR u.uuid::text ILIKE ${p})`,
+      );
+    }
+    const counted = await this.pool.query<{ count: string }>(
+      `SELECT count(*) AS count FROM users u ${where.toString()}`,
+      where.params,
+    );
+    const count = Number(counted.rows[0]?.count ?? 0);
+    if (count === 0 && groups.length > 0) {
+      const { rows } = await this.pool.query<{ name: string }>(
+        `SELECT x AS name FROM unnest($1::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.name = x)`,
+        [groups],
+      );
+      if (rows[0]) {
+        throw new HttpError(400, {
+          groups_by_name: [`Select a valid choice. ${rows[0].name} is not one of the available choices.`],
+        });
+      }
+    }
+    const pages = totalPages(count, size);
+    const page = request === 'last' ? pages : request;
+    if (page > pages) throw detail(404, INVALID_PAGE);
+    if (count === 0) return paginated(page, count, size, []);
+    const limit = where.param(size);
+    const offset = where.param((page - 1) * size);
+    // Usernames are unique: ORDER BY username alone gives authentik's default order.
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${USER_LIST_COLUMNS} FROM users u ${where.toString()}
+        ORDER BY u.username LIMIT ${limit} OFFSET ${offset}`,
+      where.params,
+    );
+    const { rows: groupRows } = await this.pool.query<{
+      id: number;
+      is_superuser: boolean;
+      groups: UserRow['groups'];
+      roles: UserRow['roles'];
+    }>(GROUPS_SQL, [rows.map((row) => row.id as number)]);
+    const groupsOf = new Map(groupRows.map((row) => [row.id, row]));
+    const flag = (name: string): boolean => (last(query, name) ?? 'true').toLowerCase() === 'true';
+    const context = {
+      installId: this.installId,
+      avatars: this.avatars,
+      includeGroups: flag('include_groups'),
+      includeRoles: flag('include_roles'),
+    };
+    return paginated(
+      page,
+      count,
+      size,
+      rows.map((row) => {
+        const related = groupsOf.get(row.id as number);
+        const user = {
+          ...row,
+          is_superuser: related?.is_superuser ?? false,
+          groups: related?.groups ?? [],
+          roles: related?.roles ?? [],
+        } as unknown as UserRow;
+        return toUserDto(user, context);
+      }),
+    );
+  }
+
+  async events(principal: Principal, query: Query): Promise<unknown> {
+    if (!principal.isSuperuser && !principal.permissions.has(VIEW_EVENT))
+      throw detail(403, PERMISSION_DENIED);
+    const { request, size } = this.page(query);
+    const where = new Where();
+    // Events past `expires` are hidden until they are cleaned up.
+    where.clauses.push('e.expires > now()');
+    const actions = query.getAll('actions').filter(Boolean);
+    if (actions.length > 0)
+      where.clauses.push(`grantry_event_action(e.action) = ANY(${where.param(actions)})`);
+    const username = last(query, 'username');
+    if (username) {
+      const p = where.param(username);
+      where.clauses.push(`(e.actor_username = ${p} OR e.context->>'username' = ${p})`);
+    }
+    const counted = await this.pool.query<{ count: string }>(
+      `SELECT count(*) AS count FROM audit_events e ${where.toString()}`,
+      where.params,
+    );
+    const count = Number(counted.rows[0]?.count ?? 0);
+    const pages = totalPages(count, size);
+    const page = request === 'last' ? pages : request;
+    if (page > pages) throw detail(404, INVALID_PAGE);
+    if (count === 0) return paginated(page, count, size, []);
+    const limit = where.param(size);
+    const offset = where.param((page - 1) * size);
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${EVENT_COLUMNS} FROM audit_events e ${where.toString()}
+        ORDER BY e.created DESC, e.id DESC LIMIT ${limit} OFFSET ${offset}`,
+      where.params,
+    );
+    return paginated(
+      page,
+      count,
+      size,
+      rows.map((row) => {
+        let user: unknown = {};
+        if (row.actor !== null) user = row.actor;
+        else if (row.actor_user_id !== null)
+          user = { pk: row.actor_user_id, username: row.actor_username, email: row.actor_email };
+        else if (row.actor_username === 'grantry-cli') user = { username: 'grantry-cli' };
+        return {
+          pk: row.pk,
+          user,
+          action: row.action,
+          app: row.app,
+          context: row.context,
+          client_ip: row.client_ip,
+          created: isoFromSql(row.created as string | null),
+          expires: isoFromSql(row.expires as string | null),
+          brand: {},
+        };
+      }),
+    );
+  }
+}
+
+const MANAGEMENT_ROUTES: Record<string, 'users' | 'events'> = {
+  '/api/v3/core/users/': 'users',
+  '/api/v3/events/events/': 'events',
+};
+
 const ROUTE = /^\/api\/v3\/oauth2\/(access_tokens|refresh_tokens|authorization_codes)(?:\/([^/]+))?\/?$/;
 
 /** The form body of a POST (the token and introspection endpoints; at most 64 KiB). */
@@ -445,6 +638,7 @@ const ISSUANCE_ROUTES = new Set(['/application/o/token/', '/application/o/intros
 
 async function handle(
   baseline: Baseline,
+  management: Management,
   issuance: IssuanceBaseline,
   request: http.IncomingMessage,
 ): Promise<[number, unknown] | Answer> {
@@ -457,6 +651,12 @@ async function handle(
     return path === '/application/o/token/'
       ? issuance.token(request, form)
       : issuance.introspect(request, form);
+  }
+  const managed = MANAGEMENT_ROUTES[path];
+  if (managed) {
+    if (request.method !== 'GET') throw detail(405, `Method "${request.method}" not allowed.`);
+    const principal = await baseline.authenticate(request.headers.authorization);
+    return [200, await management[managed](principal, url.searchParams)];
   }
   const match = ROUTE.exec(path);
   const kind = match ? KINDS[match[1] ?? ''] : undefined;
@@ -492,10 +692,12 @@ async function main(): Promise<void> {
   pool.on('error', () => undefined);
   const baseline = new Baseline(pool);
   await baseline.init();
+  const management = new Management(pool);
+  await management.init();
   const issuance = new IssuanceBaseline(pool, connectionString, process.env.SECRET_KEY);
   await issuance.init();
   const server = http.createServer((request, response) => {
-    handle(baseline, issuance, request)
+    handle(baseline, management, issuance, request)
       .catch((error: unknown): [number, unknown] => {
         const known = asHttpError(error);
         if (known) return [known.status, known.body];

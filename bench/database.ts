@@ -308,6 +308,8 @@ export async function cli<T>(url: string, args: string[]): Promise<T> {
 export interface SeedParameters {
   k: number;
   users: number;
+  /** audit_events rows (the events API); absent in markers written before it was seeded. */
+  events: number;
   providers: number;
   access_tokens: number;
   refresh_tokens: number;
@@ -361,7 +363,7 @@ export async function migrate(url: string): Promise<string[]> {
 
 async function tableCounts(url: string): Promise<Record<string, number>> {
   const rows: Record<string, number> = {};
-  for (const table of ['users', 'oauth2_providers', ...GRANT_TABLES]) {
+  for (const table of ['users', 'oauth2_providers', ...GRANT_TABLES, 'audit_events']) {
     const [row] = await query<{ n: string }>(url, `SELECT count(*)::text AS n FROM ${table}`);
     rows[table] = Number(row?.n ?? 0);
   }
@@ -369,7 +371,7 @@ async function tableCounts(url: string): Promise<Record<string, number>> {
 }
 
 export async function vacuumAnalyze(url: string): Promise<void> {
-  for (const table of GRANT_TABLES) await query(url, `VACUUM ANALYZE ${table}`);
+  for (const table of [...GRANT_TABLES, 'audit_events']) await query(url, `VACUUM ANALYZE ${table}`);
   await query(url, 'ANALYZE');
 }
 
@@ -411,7 +413,8 @@ export async function ensureSeeded(
   }
   options.log(
     `seeding ${wanted.users} users, ${wanted.providers} providers, ${wanted.access_tokens} access tokens, ` +
-      `${wanted.refresh_tokens} refresh tokens, ${wanted.authorization_codes} authorization codes (seed ${wanted.k})...`,
+      `${wanted.refresh_tokens} refresh tokens, ${wanted.authorization_codes} authorization codes, ` +
+      `${wanted.events} events (seed ${wanted.k})...`,
   );
   const started = performance.now();
   const result = await cli<{ seconds: number }>(url, [
@@ -428,6 +431,8 @@ export async function ensureSeeded(
     String(wanted.refresh_tokens),
     '--authorization-codes',
     String(wanted.authorization_codes),
+    '--events',
+    String(wanted.events),
   ]);
   options.log(`seed command done in ${result.seconds} s; VACUUM ANALYZE...`);
   await vacuumAnalyze(url);

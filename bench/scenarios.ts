@@ -29,7 +29,8 @@ export interface ScenarioInfo {
 }
 
 export interface Scenario extends ScenarioInfo {
-  kind: Kind;
+  /** The grant table of a token API scenario; absent for the management API's. */
+  kind?: Kind;
   as: 'admin' | 'owner';
 }
 
@@ -191,4 +192,108 @@ export function buildScenarios(data: KindData[]): Scenario[] {
     });
   }
   return scenarios;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The management API (issue 13): users at 100,000 and events at 1,000,000
+
+/** Facts about users and audit_events that the management scenarios are built from. */
+export interface ManagementData {
+  users: number;
+  /** A seeded user's handle (`first.last`) in username and e-mail, matching about 0.1 % of the users. */
+  search: { term: string; rows: number; target: number };
+  inactive: number;
+  /** A small group (direct members only, as the filter matches) and how many users are in it. */
+  group: { name: string; rows: number };
+  events: number;
+  modelDeleted: number;
+  /** The seeded user acting in the most live events. */
+  actor: { username: string; rows: number };
+}
+
+export async function managementData(url: string): Promise<ManagementData> {
+  const [counts] = await query<{ users: string; inactive: string; events: string; deleted: string }>(
+    url,
+    `SELECT (SELECT count(*) FROM users)::text AS users,
+            (SELECT count(*) FROM users WHERE NOT is_active)::text AS inactive,
+            (SELECT count(*) FROM audit_events WHERE expires > now())::text AS events,
+            (SELECT count(*) FROM audit_events
+              WHERE expires > now() AND grantry_event_action(action) = 'model_deleted')::text AS deleted`,
+  );
+  const users = Number(counts?.users ?? 0);
+  const target = Math.max(1, Math.round(users * 0.001));
+  const [handle] = await query<{ term: string; n: string }>(
+    url,
+    `SELECT h AS term, count(*)::text AS n
+       FROM (SELECT substring(username FROM '^seed-[0-9]+-([a-z]+\\.[a-z-]+)-[0-9]+$') AS h FROM users) x
+      WHERE h IS NOT NULL GROUP BY h ORDER BY abs(count(*) - $1), h LIMIT 1`,
+    [target],
+  );
+  const [group] = await query<{ name: string; n: string }>(
+    url,
+    `SELECT g.name, count(*)::text AS n FROM groups g JOIN user_groups ug ON ug.group_id = g.id
+      WHERE g.name LIKE 'seed-%' GROUP BY g.name ORDER BY abs(count(*) - $1), g.name LIMIT 1`,
+    [Math.round(users * 0.01)],
+  );
+  const [actor] = await query<{ username: string; n: string }>(
+    url,
+    `SELECT actor_username AS username, count(*)::text AS n FROM audit_events
+      WHERE expires > now() AND actor_username LIKE 'seed-%'
+      GROUP BY actor_username ORDER BY count(*) DESC, actor_username LIMIT 1`,
+  );
+  return {
+    users,
+    search: { term: handle?.term ?? 'nothing-matches-this', rows: Number(handle?.n ?? 0), target },
+    inactive: Number(counts?.inactive ?? 0),
+    group: { name: group?.name ?? 'nothing', rows: Number(group?.n ?? 0) },
+    events: Number(counts?.events ?? 0),
+    modelDeleted: Number(counts?.deleted ?? 0),
+    actor: { username: actor?.username ?? 'nobody', rows: Number(actor?.n ?? 0) },
+  };
+}
+
+/** Issue 13: each at least 3x the straightforward SQL's throughput. */
+export const MANAGEMENT_TARGET = 3;
+
+export function buildManagementScenarios(d: ManagementData): Scenario[] {
+  const users = '/api/v3/core/users/';
+  const events = '/api/v3/events/events/';
+  const share = (n: number, of: number): string => `${((100 * n) / Math.max(1, of)).toFixed(2)} %`;
+  const add = (name: string, path: string, note: string): Scenario => ({
+    name,
+    paths: [path],
+    target: MANAGEMENT_TARGET,
+    load: true,
+    as: 'admin',
+    note,
+  });
+  return [
+    add('users: list page 1', users, `${d.users} users`),
+    add(
+      `users: search "${d.search.term}"`,
+      `${users}?search=${encodeURIComponent(d.search.term)}`,
+      `${d.search.rows} users carry the handle (${share(d.search.rows, d.users)}; aim ${d.search.target})`,
+    ),
+    add(
+      'users: filter is_active=false',
+      `${users}?is_active=false`,
+      `not selective: ${d.inactive} users (${share(d.inactive, d.users)})`,
+    ),
+    add(
+      `users: filter groups_by_name=${d.group.name}`,
+      `${users}?groups_by_name=${encodeURIComponent(d.group.name)}`,
+      `selective: ${d.group.rows} direct members (${share(d.group.rows, d.users)})`,
+    ),
+    add('events: list page 1', events, `${d.events} live events (default ordering -created)`),
+    add(
+      'events: filter actions=model_deleted',
+      `${events}?actions=model_deleted`,
+      `${d.modelDeleted} live events (${share(d.modelDeleted, d.events)}; incl. the legacy grant_deleted and token_revoked)`,
+    ),
+    add(
+      `events: filter username=${d.actor.username}`,
+      `${events}?username=${encodeURIComponent(d.actor.username)}`,
+      `the seeded user with the most events: ${d.actor.rows} (${share(d.actor.rows, d.events)})`,
+    ),
+  ];
 }

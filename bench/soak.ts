@@ -101,7 +101,10 @@ function parseOptions(): Options {
 function seedParameters(scale: number): SeedParameters {
   return {
     k: 1,
-    users: Math.max(50, Math.round(10_000 * scale)),
+    users: Math.max(50, Math.round(100_000 * scale)),
+    // Before `providers`: bench_meta keeps this as jsonb, which orders keys by length, and the marker is compared as
+    // JSON text, so the keys must already be in that order.
+    events: Math.round(1_000_000 * scale),
     providers: Math.max(10, Math.round(100 * scale)),
     access_tokens: Math.round(1_000_000 * scale),
     refresh_tokens: Math.round(1_000_000 * scale),

@@ -14,6 +14,7 @@ import { DeviceThrottle1764750000000 } from './1764750000000-DeviceThrottle';
 import { Events1764800000000 } from './1764800000000-Events';
 import { ApplicationMeta1764830000000 } from './1764830000000-ApplicationMeta';
 import { TokensEvents1764840000000 } from './1764840000000-TokensEvents';
+import { ManagementBench1764850000000 } from './1764850000000-ManagementBench';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Events1764800000000,
   ApplicationMeta1764830000000,
   TokensEvents1764840000000,
+  ManagementBench1764850000000,
 ];

@@ -162,6 +162,67 @@ function toEventJson(row: EventRow): string {
 }
 
 /**
+ * The live count of a list filtered by actions at most, from `row_counts` (migration ManagementBench: per served
+ * action, kept by triggers) minus the expired rows not yet cleaned up (audit_events_expires_idx, index-only), in the
+ * list's REPEATABLE READ snapshot; undefined for other filters. At 1,000,000 events `count(*) ... WHERE expires >
+ * now()` read the whole table for every page (bench/RESULTS.md, "Management API (issue 13)").
+ */
+function keptCountSql(
+  filters: EventFilters,
+  search: string[],
+): { sql: string; params: unknown[] } | undefined {
+  const { actionLike, actions, ...rest } = filters;
+  if (search.length > 0 || Object.values(rest).some((value) => value !== undefined)) return undefined;
+  const where = new Where();
+  const keys = new Where();
+  for (const list of [actionLike, actions]) {
+    if (list === undefined) continue;
+    const p = where.param(list);
+    keys.add(`key = ANY(${p}::text[])`);
+    where.add(`${ACTION_SQL} = ANY(${p}::text[])`);
+  }
+  where.add('e.expires <= now()');
+  const kept = keys.toString().replace(/^WHERE /, 'AND ');
+  return {
+    sql: `SELECT ((SELECT coalesce(sum(delta), 0) FROM row_counts WHERE table_name = 'audit_events' ${kept})
+                - (SELECT count(*) FROM audit_events e ${where.toString()}))::int AS n`,
+    params: where.params,
+  };
+}
+
+/**
+ * `username=` alone, in the default order: its two halves (the actor, or a failed sign-in's `context.username`) each
+ * read in order from their own index and merged, instead of fetching and sorting every matching row; the count from
+ * audit_events_actor_username_live_idx (migration ManagementBench), index-only, plus the few failed sign-ins. For a
+ * user with 3,000 events the OR read every one of them from the heap, twice per page (bench/RESULTS.md,
+ * "Management API (issue 13)").
+ */
+function usernameOnly(
+  filters: EventFilters,
+  search: string[],
+  order: string[],
+): { username: string; count: string; page: (offset: number, size: number) => string } | undefined {
+  const { username, ...rest } = filters;
+  if (username === undefined || username.includes('\0') || search.length > 0) return undefined;
+  if (Object.values(rest).some((value) => value !== undefined)) return undefined;
+  if (order.join(', ') !== 'e.created DESC, e.id DESC') return undefined;
+  const half = (match: string, reach: number): string =>
+    `(SELECT e.id, e.created FROM audit_events e WHERE ${match} AND e.expires > now()
+       ORDER BY e.created DESC, e.id DESC LIMIT ${reach})`;
+  return {
+    username,
+    count: `SELECT ((SELECT count(*) FROM audit_events e WHERE e.actor_username = $1 AND e.expires > now())
+                  + (SELECT count(*) FROM audit_events e
+                      WHERE e.context->>'username' = $1 AND e.actor_username <> $1 AND e.expires > now()))::int AS n`,
+    page: (offset, size) =>
+      `SELECT m.id, row_number() OVER (ORDER BY m.created DESC, m.id DESC) AS ord
+         FROM (${half('e.actor_username = $1', offset + size)}
+               UNION ${half(`e.context->>'username' = $1`, offset + size)}) m
+        ORDER BY m.created DESC, m.id DESC LIMIT ${size} OFFSET ${offset}`,
+  };
+}
+
+/**
  * The event log as authentik's Event. A page is two statements whatever its size (count, page); every filter is a
  * condition on audit_events' own columns or on the IMMUTABLE mapping functions their expression indexes cover.
  */
@@ -221,22 +282,26 @@ export class EventReader {
     // Ties end on the row id, in the direction of the last term: `-created` reads the created index backwards
     // (an incremental sort settles equal timestamps) instead of sorting every matching row.
     if (pkAt < 0) order.push(`e.id ${(terms.at(-1)?.descending ?? true) ? 'DESC' : 'ASC'}`);
+    const byUser = usernameOnly(params.filters, params.search, order);
     return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
-      const [counted] = await manager.query<{ n: number }[]>(
-        `SELECT count(*)::int AS n FROM audit_events e ${where.toString()}`,
-        where.params,
-      );
+      const counting = keptCountSql(params.filters, params.search) ??
+        (byUser && { sql: byUser.count, params: [byUser.username] }) ?? {
+          sql: `SELECT count(*)::int AS n FROM audit_events e ${where.toString()}`,
+          params: where.params,
+        };
+      const [counted] = await manager.query<{ n: number }[]>(counting.sql, counting.params);
       const count = counted?.n ?? 0;
       const page = resolvePage(params.page, count, params.pageSize);
+      const offset = (page - 1) * params.pageSize;
       // The page's ids first, then their served columns: a deep page skips rows without building their JSON.
+      const ids = byUser
+        ? byUser.page(offset, params.pageSize)
+        : `SELECT e.id, row_number() OVER (ORDER BY ${order.join(', ')}) AS ord
+             FROM audit_events e ${where.toString()}
+            ORDER BY ${order.join(', ')} LIMIT ${params.pageSize} OFFSET ${offset}`;
       const rows = await manager.query<EventRow[]>(
-        `SELECT ${COLUMNS} FROM audit_events e
-           JOIN (SELECT e.id, row_number() OVER (ORDER BY ${order.join(', ')}) AS ord
-                   FROM audit_events e ${where.toString()}
-                  ORDER BY ${order.join(', ')} LIMIT ${params.pageSize} OFFSET ${(page - 1) * params.pageSize}
-                ) page ON page.id = e.id
-          ORDER BY page.ord`,
-        where.params,
+        `SELECT ${COLUMNS} FROM audit_events e JOIN (${ids}) page ON page.id = e.id ORDER BY page.ord`,
+        byUser ? [byUser.username] : where.params,
       );
       return paginatedBody(page, count, params.pageSize, rows.map(toEventJson));
     });

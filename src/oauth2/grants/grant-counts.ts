@@ -28,7 +28,28 @@ export async function foldGrantCounts(dataSource: DataSource): Promise<number> {
       folded += await foldTable(manager, table);
     });
   }
+  for (const table of ROW_COUNT_TABLES) {
+    await dataSource.transaction(async (manager) => {
+      folded += await foldRowCounts(manager, table);
+    });
+  }
   return folded;
+}
+
+/** The tables whose counts `row_counts` keeps (migration ManagementBench), folded with the grant counts. */
+const ROW_COUNT_TABLES = ['users', 'audit_events'];
+
+/** As foldTable, for `row_counts`: one row per table and key. */
+async function foldRowCounts(manager: EntityManager, table: string): Promise<number> {
+  await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+  const [row] = await manager.query<{ folded: string }[]>(
+    `WITH folded AS (DELETE FROM row_counts WHERE table_name = $1 RETURNING key, delta),
+          summed AS (INSERT INTO row_counts (table_name, key, delta)
+                     SELECT $1, key, sum(delta) FROM folded GROUP BY key HAVING sum(delta) <> 0)
+     SELECT count(*)::text AS folded FROM folded`,
+    [table],
+  );
+  return Number(row?.folded ?? 0);
 }
 
 async function foldTable(manager: EntityManager, table: string): Promise<number> {
@@ -48,6 +69,7 @@ function foldExclusively(dataSource: DataSource): Promise<JobRun<number> | undef
   return runExclusively(dataSource, BackgroundJob.grantCountsFold, async (manager) => {
     let folded = 0;
     for (const table of GRANT_TABLES) folded += await foldTable(manager, table);
+    for (const table of ROW_COUNT_TABLES) folded += await foldRowCounts(manager, table);
     return folded;
   });
 }
