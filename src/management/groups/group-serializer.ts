@@ -87,7 +87,7 @@ let installId: Promise<string> | undefined;
 
 async function getInstallId(manager: EntityManager): Promise<string> {
   installId ??= manager
-    .findOneBy(InstallEntity, { id: 1 })
+    .findOne(InstallEntity, { select: { installId: true }, where: { id: 1 } })
     .then((install) => install?.installId ?? '')
     .catch((error: unknown) => {
       installId = undefined;
