@@ -1,4 +1,7 @@
-import type { EntityManager } from 'typeorm';
+import { type EntityManager, In } from 'typeorm';
+import { GroupEntity } from '../../identity/group.entity';
+import { InstallEntity } from '../../identity/install.entity';
+import { UserEntity } from '../../identity/user.entity';
 import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
 import { numPk, userUid } from '../../common/serializers/user';
 
@@ -61,20 +64,12 @@ export const DEFAULT_INCLUDES: GroupIncludes = {
   inheritedRoles: false,
 };
 
-interface GroupRow {
-  id: string;
-  name: string;
-  is_superuser: boolean;
-  attributes: Record<string, unknown>;
-  parent_id: string | null;
-}
-
-const related = (row: GroupRow): RelatedGroupDto => ({
-  pk: row.id,
-  name: row.name,
-  is_superuser: row.is_superuser,
-  attributes: row.attributes,
-  group_uuid: row.id,
+const related = (group: GroupEntity): RelatedGroupDto => ({
+  pk: group.id,
+  name: group.name,
+  is_superuser: group.isSuperuser,
+  attributes: group.attributes,
+  group_uuid: group.id,
 });
 
 function groupBy<T, K>(rows: readonly T[], key: (row: T) => K): Map<K, T[]> {
@@ -92,13 +87,19 @@ let installId: Promise<string> | undefined;
 
 async function getInstallId(manager: EntityManager): Promise<string> {
   installId ??= manager
-    .query<{ install_id: string }[]>('SELECT install_id FROM install WHERE id = 1')
-    .then((rows) => rows[0]?.install_id ?? '')
+    .findOne(InstallEntity, { select: { installId: true }, where: { id: 1 } })
+    .then((install) => install?.installId ?? '')
     .catch((error: unknown) => {
       installId = undefined;
       throw error;
     });
   return installId;
+}
+
+interface RoleRow {
+  group_id: string;
+  id: string;
+  name: string;
 }
 
 /**
@@ -112,83 +113,65 @@ export async function loadGroups(
 ): Promise<GroupDto[]> {
   if (ids.length === 0) return [];
   const list = [...ids];
-  const rows = await manager.query<GroupRow[]>(
-    'SELECT id, name, is_superuser, attributes, parent_id FROM groups WHERE id = ANY($1::uuid[])',
-    [list],
-  );
-  const parentIds = [...new Set(rows.flatMap((row) => (row.parent_id ? [row.parent_id] : [])))];
   // One after another: a transaction's connection runs one query at a time.
-  const parents = await (includes.parents && parentIds.length > 0
-    ? manager.query<GroupRow[]>(
-        'SELECT id, name, is_superuser, attributes, parent_id FROM groups WHERE id = ANY($1::uuid[])',
-        [parentIds],
-      )
-    : Promise.resolve([] as GroupRow[]));
-  const children = await manager.query<GroupRow[]>(
-    `SELECT id, name, is_superuser, attributes, parent_id FROM groups
-        WHERE parent_id = ANY($1::uuid[]) ORDER BY name, id`,
-    [list],
-  );
-  const members = await (includes.users
-    ? manager.query<(PartialUserRow & { group_id: string })[]>(
-        `SELECT ug.group_id, u.id, u.username, u.name, u.is_active, ${isoSql('u.last_login')} AS last_login,
-                  u.email, u.attributes
-             FROM user_groups ug JOIN users u ON u.id = ug.user_id
-            WHERE ug.group_id = ANY($1::uuid[]) ORDER BY u.id`,
-        [list],
-      )
-    : manager.query<{ group_id: string; id: number }[]>(
-        'SELECT group_id, user_id AS id FROM user_groups WHERE group_id = ANY($1::uuid[]) ORDER BY user_id',
-        [list],
-      ));
-  const roles = await manager.query<{ group_id: string; id: string; name: string }[]>(
-    `SELECT gr.group_id, r.id, r.name FROM group_roles gr JOIN roles r ON r.id = gr.role_id
-        WHERE gr.group_id = ANY($1::uuid[]) ORDER BY r.name, r.id`,
-    [list],
-  );
-  const inherited = await (includes.inheritedRoles
-    ? manager.query<{ group_id: string; id: string; name: string }[]>(
-        // UNION (not UNION ALL) ends the walk even on a cyclic tree written before cycles were refused.
-        `WITH RECURSIVE ancestors (group_id, ancestor_id) AS (
-             SELECT id, parent_id FROM groups WHERE id = ANY($1::uuid[]) AND parent_id IS NOT NULL
-             UNION
-             SELECT a.group_id, g.parent_id FROM ancestors a JOIN groups g ON g.id = a.ancestor_id
-              WHERE g.parent_id IS NOT NULL
-           )
-           SELECT DISTINCT a.group_id, r.id, r.name
-             FROM ancestors a JOIN group_roles gr ON gr.group_id = a.ancestor_id JOIN roles r ON r.id = gr.role_id
-            WHERE NOT EXISTS (SELECT 1 FROM group_roles d WHERE d.group_id = a.group_id AND d.role_id = r.id)
-            ORDER BY r.name, r.id`,
-        [list],
-      )
-    : Promise.resolve([] as { group_id: string; id: string; name: string }[]));
+  const groups = await manager
+    .createQueryBuilder(GroupEntity, 'g')
+    .leftJoinAndSelect('g.roles', 'r')
+    .where('g.id IN (:...ids)', { ids: list })
+    .orderBy('r.name')
+    .addOrderBy('r.id')
+    .getMany();
+  const parentIds = [...new Set(groups.flatMap((group) => (group.parentId ? [group.parentId] : [])))];
+  const parents =
+    includes.parents && parentIds.length > 0 ? await manager.findBy(GroupEntity, { id: In(parentIds) }) : [];
+  const children = await manager.find(GroupEntity, {
+    where: { parentId: In(list) },
+    order: { name: 'ASC', id: 'ASC' },
+  });
+  const members = manager
+    .createQueryBuilder()
+    .select('ug.group_id', 'group_id')
+    .addSelect('ug.user_id', 'id')
+    .from('user_groups', 'ug')
+    .where('ug.group_id IN (:...ids)', { ids: list })
+    .orderBy('ug.user_id');
+  if (includes.users) {
+    members
+      .innerJoin(UserEntity, 'u', 'u.id = ug.user_id')
+      .addSelect('u.username', 'username')
+      .addSelect('u.name', 'name')
+      .addSelect('u.is_active', 'is_active')
+      // Microseconds kept: a Date would lose them (see isoSql).
+      .addSelect(isoSql('u.last_login'), 'last_login')
+      .addSelect('u.email', 'email')
+      .addSelect('u.attributes', 'attributes');
+  }
+  const memberRows = await members.getRawMany<PartialUserRow & { group_id: string }>();
+  const inherited = includes.inheritedRoles ? await inheritedRoles(manager, list) : [];
   const install = includes.users ? await getInstallId(manager) : '';
-  const byId = new Map(rows.map((row) => [row.id, row]));
-  const parentById = new Map(parents.map((row) => [row.id, row]));
-  const childrenOf = groupBy(children, (row) => row.parent_id);
-  const membersOf = groupBy(members as { group_id: string; id: number }[], (row) => row.group_id);
-  const rolesOf = groupBy(roles, (row) => row.group_id);
+  const byId = new Map(groups.map((group) => [group.id, group]));
+  const parentById = new Map(parents.map((group) => [group.id, group]));
+  const childrenOf = groupBy(children, (group) => group.parentId);
+  const membersOf = groupBy(memberRows, (row) => row.group_id);
   const inheritedOf = groupBy(inherited, (row) => row.group_id);
   const out: GroupDto[] = [];
   for (const id of list) {
-    const row = byId.get(id);
-    if (!row) continue;
-    const parent = row.parent_id === null ? undefined : parentById.get(row.parent_id);
+    const group = byId.get(id);
+    if (!group) continue;
+    const parent = group.parentId === null ? undefined : parentById.get(group.parentId);
     const groupMembers = membersOf.get(id) ?? [];
     const groupChildren = childrenOf.get(id) ?? [];
-    const groupRoles = (rolesOf.get(id) ?? []).map((role) => ({ pk: role.id, name: role.name }));
+    const groupRoles = (group.roles ?? []).map((role) => ({ pk: role.id, name: role.name }));
     out.push({
-      pk: row.id,
-      num_pk: numPk(row.id),
-      name: row.name,
-      is_superuser: row.is_superuser,
-      parents: row.parent_id === null ? [] : [row.parent_id],
+      pk: group.id,
+      num_pk: numPk(group.id),
+      name: group.name,
+      is_superuser: group.isSuperuser,
+      parents: group.parentId === null ? [] : [group.parentId],
       parents_obj: includes.parents ? (parent ? [related(parent)] : []) : null,
       users: groupMembers.map((member) => member.id),
-      users_obj: includes.users
-        ? (groupMembers as unknown as PartialUserRow[]).map((user) => partialUser(user, install))
-        : null,
-      attributes: row.attributes,
+      users_obj: includes.users ? groupMembers.map((user) => partialUser(user, install)) : null,
+      attributes: group.attributes,
       roles: groupRoles.map((role) => role.pk),
       roles_obj: groupRoles,
       inherited_roles_obj: includes.inheritedRoles
@@ -199,6 +182,27 @@ export async function loadGroups(
     });
   }
   return out;
+}
+
+/**
+ * The roles each group inherits from its ancestors (those it does not hold itself). Raw SQL: the ancestry walk is a
+ * recursive CTE, which TypeORM's query builder cannot express (no WITH RECURSIVE ... UNION).
+ */
+function inheritedRoles(manager: EntityManager, ids: string[]): Promise<RoleRow[]> {
+  return manager.query<RoleRow[]>(
+    // UNION (not UNION ALL) ends the walk even on a cyclic tree written before cycles were refused.
+    `WITH RECURSIVE ancestors (group_id, ancestor_id) AS (
+         SELECT id, parent_id FROM groups WHERE id = ANY($1::uuid[]) AND parent_id IS NOT NULL
+         UNION
+         SELECT a.group_id, g.parent_id FROM ancestors a JOIN groups g ON g.id = a.ancestor_id
+          WHERE g.parent_id IS NOT NULL
+       )
+       SELECT DISTINCT a.group_id, r.id, r.name
+         FROM ancestors a JOIN group_roles gr ON gr.group_id = a.ancestor_id JOIN roles r ON r.id = gr.role_id
+        WHERE NOT EXISTS (SELECT 1 FROM group_roles d WHERE d.group_id = a.group_id AND d.role_id = r.id)
+        ORDER BY r.name, r.id`,
+    [ids],
+  );
 }
 
 interface PartialUserRow {

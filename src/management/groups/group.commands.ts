@@ -1,9 +1,14 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, In, Not } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError, type ValidationErrorBody } from '../../common/errors/api-error';
 import { isUuid } from '../../common/validation/fields';
 import { modelRef, recordEvent } from '../../events/record-event';
+import { GroupEntity } from '../../identity/group.entity';
+import { RoleEntity } from '../../identity/role.entity';
+import { UserEntity } from '../../identity/user.entity';
+import { addLinks } from '../common/join-tables';
 import { validateBody, validateBodyCollecting } from '../common/validate-body';
 import {
   isForeignKeyViolation,
@@ -14,7 +19,7 @@ import {
 } from '../common/errors';
 import { GroupRequest, PatchedGroupRequest, UserAccountRequest } from './group.openapi';
 import { DEFAULT_INCLUDES, type GroupDto, type GroupIncludes, loadGroups } from './group-serializer';
-import { parseGroupId } from './group.queries';
+import { isInt4, parseGroupId } from './group.queries';
 
 export const GROUP_NAME_TAKEN = 'Group with this name already exists.';
 export const TOO_MANY_PARENTS =
@@ -68,6 +73,8 @@ export class GroupMembershipCommand extends Command<void> {
   }
 }
 
+type GroupChanges = QueryDeepPartialEntity<GroupEntity>;
+
 const groupRef = (id: string, name: string) => modelRef('authentik_core', 'group', id, name);
 
 interface Resolved {
@@ -94,11 +101,11 @@ async function resolveRelations(
   if (typeof dto.name === 'number') dto.name = String(dto.name);
 
   if (dto.name !== undefined) {
-    const taken = await manager.query<unknown[]>(
-      'SELECT 1 FROM groups WHERE name = $1 AND ($2::uuid IS NULL OR id <> $2::uuid)',
-      [dto.name, current?.id ?? null],
+    const taken = await manager.existsBy(
+      GroupEntity,
+      current ? { name: dto.name, id: Not(current.id) } : { name: dto.name },
     );
-    if (taken.length > 0) errors.name = [GROUP_NAME_TAKEN];
+    if (taken) errors.name = [GROUP_NAME_TAKEN];
   }
 
   // authentik's validate_is_superuser: setting true on create, or changing the value, needs the matching permission.
@@ -118,9 +125,7 @@ async function resolveRelations(
       errors.parents = [TOO_MANY_PARENTS];
     } else if (parents.length === 1) {
       const parent = parents[0] ?? '';
-      const exists =
-        isUuid(parent) &&
-        (await manager.query<unknown[]>('SELECT 1 FROM groups WHERE id = $1', [parent])).length > 0;
+      const exists = isUuid(parent) && (await manager.existsBy(GroupEntity, { id: parent }));
       if (!exists) errors.parents = [invalidPk(parent)];
       else if (current && (await wouldCycle(manager, current.id, parent))) errors.parents = [PARENT_CYCLE];
       else out.parentId = parent;
@@ -141,11 +146,12 @@ async function resolveRelations(
       ids.push(id);
     }
     if (!errors.users) {
-      const found = await manager.query<{ id: number }[]>(
-        'SELECT id FROM users WHERE id = ANY($1::bigint[])',
-        [ids],
-      );
-      const known = new Set(found.map((row) => row.id));
+      const lookup = ids.filter(isInt4);
+      const found =
+        lookup.length > 0
+          ? await manager.find(UserEntity, { select: { id: true }, where: { id: In(lookup) } })
+          : [];
+      const known = new Set(found.map((user) => user.id));
       const missing = ids.find((id) => !known.has(id));
       if (missing !== undefined) errors.users = [invalidPk(missing)];
       else out.users = [...new Set(ids)];
@@ -157,10 +163,11 @@ async function resolveRelations(
     if (bad !== undefined) {
       errors.roles = [invalidPk(bad)];
     } else {
-      const found = await manager.query<{ id: string }[]>('SELECT id FROM roles WHERE id = ANY($1::uuid[])', [
-        dto.roles,
-      ]);
-      const known = new Set(found.map((row) => row.id));
+      const found =
+        dto.roles.length > 0
+          ? await manager.find(RoleEntity, { select: { id: true }, where: { id: In(dto.roles) } })
+          : [];
+      const known = new Set(found.map((role) => role.id));
       const missing = dto.roles.find((role) => !known.has(role.toLowerCase()));
       if (missing !== undefined) errors.roles = [invalidPk(missing)];
       else out.roles = [...new Set(dto.roles.map((role) => role.toLowerCase()))];
@@ -173,7 +180,8 @@ async function resolveRelations(
 
 /**
  * Whether making `parentId` the parent of `groupId` closes a loop (the parent is the group or one of its descendants).
- * authentik has no such check (a cyclic DAG makes its ancestry walks loop); Grantry refuses it.
+ * authentik has no such check (a cyclic DAG makes its ancestry walks loop); Grantry refuses it. Raw SQL: walking the
+ * ancestors takes a recursive CTE, which TypeORM's query builder cannot express.
  */
 async function wouldCycle(manager: EntityManager, groupId: string, parentId: string): Promise<boolean> {
   if (groupId === parentId) return true;
@@ -189,30 +197,33 @@ async function wouldCycle(manager: EntityManager, groupId: string, parentId: str
   return rows.length > 0;
 }
 
-/** Serializes changes to the group tree, so two concurrent re-parentings cannot together form a cycle. */
+/**
+ * Serializes changes to the group tree, so two concurrent re-parentings cannot together form a cycle. Raw SQL: a
+ * transaction-scoped advisory lock is a PostgreSQL function TypeORM has no API for (its row locks would not do: the
+ * cycle is made of rows neither transaction writes).
+ */
 async function lockGroupTree(manager: EntityManager): Promise<void> {
   await manager.query(`SELECT pg_advisory_xact_lock(hashtext('grantry.groups.parent_id'))`);
 }
 
 async function writeRelations(manager: EntityManager, groupId: string, resolved: Resolved): Promise<void> {
-  if (resolved.users !== undefined) {
-    await manager.query('DELETE FROM user_groups WHERE group_id = $1 AND NOT (user_id = ANY($2::int[]))', [
-      groupId,
-      resolved.users,
-    ]);
-    await manager.query(
-      `INSERT INTO user_groups (user_id, group_id) SELECT unnest($2::int[]), $1 ON CONFLICT DO NOTHING`,
-      [groupId, resolved.users],
+  // The join tables are set to the lists: pairs no longer listed deleted (all of them for an empty list), new ones
+  // added (the others left alone).
+  const { users, roles } = resolved;
+  if (users !== undefined) {
+    await manager.delete('user_groups', { group_id: groupId, user_id: Not(In(users)) });
+    await addLinks(
+      manager,
+      'user_groups',
+      users.map((userId) => ({ user_id: userId, group_id: groupId })),
     );
   }
-  if (resolved.roles !== undefined) {
-    await manager.query('DELETE FROM group_roles WHERE group_id = $1 AND NOT (role_id = ANY($2::uuid[]))', [
-      groupId,
-      resolved.roles,
-    ]);
-    await manager.query(
-      `INSERT INTO group_roles (group_id, role_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
-      [groupId, resolved.roles],
+  if (roles !== undefined) {
+    await manager.delete('group_roles', { group_id: groupId, role_id: Not(In(roles)) });
+    await addLinks(
+      manager,
+      'group_roles',
+      roles.map((roleId) => ({ group_id: groupId, role_id: roleId })),
     );
   }
 }
@@ -245,11 +256,13 @@ export class CreateGroupHandler implements ICommandHandler<CreateGroupCommand> {
         const resolved = await resolveRelations(manager, caller, dto, undefined, false, shapeErrors);
         // Reached only without errors, so the name passed its checks.
         const name = dto.name ?? '';
-        const [row] = await manager.query<{ id: string }[]>(
-          `INSERT INTO groups (name, is_superuser, attributes, parent_id) VALUES ($1, $2, $3, $4) RETURNING id`,
-          [name, dto.is_superuser ?? false, JSON.stringify(dto.attributes ?? {}), resolved.parentId ?? null],
-        );
-        const id = row?.id ?? '';
+        const inserted = await manager.insert(GroupEntity, {
+          name,
+          isSuperuser: dto.is_superuser ?? false,
+          attributes: (dto.attributes ?? {}) as GroupChanges['attributes'],
+          parentId: resolved.parentId ?? null,
+        });
+        const id = (inserted.identifiers[0] as Pick<GroupEntity, 'id'> | undefined)?.id ?? '';
         await writeRelations(manager, id, resolved);
         await recordEvent(manager, caller, { action: 'model_created', model: groupRef(id, name) });
         const [group] = await loadGroups(manager, [id], includes);
@@ -268,16 +281,16 @@ async function findForWrite(
   caller: Caller,
   rawId: string,
   permission: string,
-): Promise<{ id: string; name: string; is_superuser: boolean }> {
+): Promise<Pick<GroupEntity, 'id' | 'name' | 'isSuperuser'>> {
   if (!callerCan(caller, 'authentik_core.view_group')) throw permissionDenied();
-  const id = parseGroupId(rawId);
-  const [row] = await manager.query<{ id: string; name: string; is_superuser: boolean }[]>(
-    'SELECT id, name, is_superuser FROM groups WHERE id = $1 FOR UPDATE',
-    [id],
-  );
-  if (!row) throw noMatch('Group');
+  const group = await manager.findOne(GroupEntity, {
+    select: { id: true, name: true, isSuperuser: true },
+    where: { id: parseGroupId(rawId) },
+    lock: { mode: 'pessimistic_write' },
+  });
+  if (!group) throw noMatch('Group');
   if (!callerCan(caller, permission)) throw permissionDenied();
-  return row;
+  return group;
 }
 
 @CommandHandler(UpdateGroupCommand)
@@ -296,22 +309,16 @@ export class UpdateGroupHandler implements ICommandHandler<UpdateGroupCommand> {
           manager,
           caller,
           dto,
-          { id: current.id, isSuperuser: current.is_superuser },
+          { id: current.id, isSuperuser: current.isSuperuser },
           !partial,
           shapeErrors,
         );
-        const sets: string[] = [];
-        const params: unknown[] = [current.id];
-        const set = (column: string, value: unknown): void => {
-          params.push(value);
-          sets.push(`${column} = $${params.length}`);
-        };
-        if (dto.name !== undefined) set('name', dto.name);
-        if (dto.is_superuser !== undefined) set('is_superuser', dto.is_superuser);
-        if (dto.attributes !== undefined) set('attributes', JSON.stringify(dto.attributes));
-        if (resolved.parentId !== undefined) set('parent_id', resolved.parentId);
-        if (sets.length > 0)
-          await manager.query(`UPDATE groups SET ${sets.join(', ')} WHERE id = $1`, params);
+        const changes: GroupChanges = {};
+        if (dto.name !== undefined) changes.name = dto.name;
+        if (dto.is_superuser !== undefined) changes.isSuperuser = dto.is_superuser;
+        if (dto.attributes !== undefined) changes.attributes = dto.attributes as GroupChanges['attributes'];
+        if (resolved.parentId !== undefined) changes.parentId = resolved.parentId;
+        if (Object.keys(changes).length > 0) await manager.update(GroupEntity, { id: current.id }, changes);
         await writeRelations(manager, current.id, resolved);
         await recordEvent(manager, caller, {
           action: 'model_updated',
@@ -334,16 +341,13 @@ export class DeleteGroupHandler implements ICommandHandler<DeleteGroupCommand> {
   async execute({ caller, id }: DeleteGroupCommand): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const current = await findForWrite(manager, caller, id, 'authentik_core.delete_group');
-      const [members] = await manager.query<{ count: number }[]>(
-        'SELECT count(*)::int AS count FROM user_groups WHERE group_id = $1',
-        [current.id],
-      );
+      const memberships = await manager.countBy(UserEntity, { groups: { id: current.id } });
       // Child groups survive, without a parent (groups.parent_id is ON DELETE SET NULL), as in authentik.
-      await manager.query('DELETE FROM groups WHERE id = $1', [current.id]);
+      await manager.delete(GroupEntity, { id: current.id });
       await recordEvent(manager, caller, {
         action: 'model_deleted',
         model: groupRef(current.id, current.name),
-        context: { deleted: { memberships: members?.count ?? 0 } },
+        context: { deleted: { memberships } },
       });
     });
   }
@@ -357,10 +361,11 @@ export class GroupMembershipHandler implements ICommandHandler<GroupMembershipCo
     const groupId = parseGroupId(id);
     await this.dataSource.transaction(async (manager) => {
       // FOR SHARE: the group cannot be deleted under us, while concurrent add/remove calls still run side by side.
-      const [group] = await manager.query<{ id: string; name: string }[]>(
-        'SELECT id, name FROM groups WHERE id = $1 FOR SHARE',
-        [groupId],
-      );
+      const group = await manager.findOne(GroupEntity, {
+        select: { id: true, name: true },
+        where: { id: groupId },
+        lock: { mode: 'pessimistic_read' },
+      });
       if (!group) throw noMatch('Group');
       const permission =
         action === 'add_user' ? 'authentik_core.add_user_to_group' : 'authentik_core.remove_user_from_group';
@@ -371,23 +376,19 @@ export class GroupMembershipHandler implements ICommandHandler<GroupMembershipCo
       if (Math.abs(dto.pk) > 2 ** 31 - 1) throw notFound();
       // FOR NO KEY UPDATE, the lock the user_documents trigger takes next (migration Documents): taking it now makes
       // concurrent calls for one user wait for each other instead of deadlocking on a shared lock's upgrade.
-      const [user] = await manager.query<{ id: number; username: string }[]>(
-        'SELECT id, username FROM users WHERE id = $1 FOR NO KEY UPDATE',
-        [dto.pk],
-      );
+      const user = await manager.findOne(UserEntity, {
+        select: { id: true, username: true },
+        where: { id: dto.pk },
+        lock: { mode: 'for_no_key_update' },
+      });
       if (!user) throw notFound();
+      const link = { user_id: user.id, group_id: group.id };
       const changed =
         action === 'add_user'
-          ? await manager.query<unknown[]>(
-              'INSERT INTO user_groups (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1',
-              [user.id, group.id],
-            )
-          : await manager.query<unknown[]>(
-              'DELETE FROM user_groups WHERE user_id = $1 AND group_id = $2 RETURNING 1',
-              [user.id, group.id],
-            );
+          ? await addLinks(manager, 'user_groups', [link])
+          : ((await manager.delete('user_groups', link)).affected ?? 0);
       // Idempotent: a call that changes nothing writes nothing, so it leaves no event either.
-      if (changed.length > 0) {
+      if (changed > 0) {
         await recordEvent(manager, caller, {
           action: 'model_updated',
           model: groupRef(group.id, group.name),

@@ -1,12 +1,14 @@
 import { Inject } from '@nestjs/common';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { parseOrdering, withPrimaryKey } from '../../common/list-query/ordering';
 import { pagination, parsePage, parsePageSize, resolvePage } from '../../common/pagination/pagination';
 import type { Pagination } from '../../common/pagination/pagination';
 import { isUuid } from '../../common/validation/fields';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { GroupEntity } from '../../identity/group.entity';
+import { UserEntity } from '../../identity/user.entity';
 import { noMatch, notFound, permissionDenied } from '../common/errors';
 import {
   all,
@@ -67,9 +69,12 @@ type OrderField = 'pk' | 'name' | 'is_superuser' | 'attributes';
 const ORDER_COLUMNS: Record<OrderField, string> = {
   pk: 'g.id',
   name: 'g.name',
-  is_superuser: 'g.is_superuser',
+  is_superuser: 'g.isSuperuser',
   attributes: 'g.attributes',
 };
+
+/** users.id is a PostgreSQL integer: a larger pk names no user (and must not reach the query, where it fails). */
+export const isInt4 = (value: number): boolean => Math.abs(value) <= 2 ** 31 - 1;
 
 @QueryHandler(ListGroupsQuery)
 export class ListGroupsHandler implements IQueryHandler<ListGroupsQuery> {
@@ -82,60 +87,74 @@ export class ListGroupsHandler implements IQueryHandler<ListGroupsQuery> {
     // No object-level permissions in Grantry: without the global view permission, authentik's ObjectFilter has
     // nothing to show and answers 403.
     if (!callerCan(caller, 'authentik_core.view_group')) throw permissionDenied();
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const param = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
+    const manager = this.dataSource.manager;
+    const builder = manager.createQueryBuilder(GroupEntity, 'g').select('g.id', 'id');
     const name = text(query, 'name');
-    if (name !== undefined && name !== '') where.push(`g.name = ${param(name)}`);
+    if (name !== undefined && name !== '') builder.andWhere('g.name = :name', { name });
     const superuser = nullBoolean(query, 'is_superuser');
-    if (superuser !== undefined) where.push(`g.is_superuser = ${param(superuser)}`);
+    if (superuser !== undefined) builder.andWhere('g.isSuperuser = :superuser', { superuser });
 
     const memberPks = all(query, 'members_by_pk');
     if (memberPks.length > 0) {
       const bad = memberPks.find((pk) => !/^\s*[+-]?\d+\s*$/.test(pk) || !Number.isSafeInteger(Number(pk)));
       if (bad !== undefined) throw filterError('members_by_pk', FILTER_MESSAGES.invalidPk(bad));
       const ids = memberPks.map((pk) => Number(pk));
-      const found = await this.dataSource.query<{ id: number }[]>(
-        'SELECT id FROM users WHERE id = ANY($1::bigint[])',
-        [ids],
-      );
-      const known = new Set(found.map((row) => row.id));
+      const lookup = ids.filter(isInt4);
+      const found =
+        lookup.length > 0
+          ? await manager.find(UserEntity, { select: { id: true }, where: { id: In(lookup) } })
+          : [];
+      const known = new Set(found.map((user) => user.id));
       const missing = ids.find((id) => !known.has(id));
       if (missing !== undefined) throw filterError('members_by_pk', FILTER_MESSAGES.choice(String(missing)));
-      where.push(
-        `EXISTS (SELECT 1 FROM user_groups ug WHERE ug.group_id = g.id AND ug.user_id = ANY(${param(ids)}::int[]))`,
+      builder.andWhere(
+        (qb) =>
+          `g.id IN ${qb
+            .subQuery()
+            .select('ug.group_id')
+            .from('user_groups', 'ug')
+            .where('ug.user_id IN (:...memberPks)')
+            .getQuery()}`,
+        { memberPks: ids },
       );
     }
     const memberNames = all(query, 'members_by_username');
     if (memberNames.length > 0) {
-      const found = await this.dataSource.query<{ username: string }[]>(
-        'SELECT username FROM users WHERE username = ANY($1::text[])',
-        [memberNames],
-      );
-      const known = new Set(found.map((row) => row.username));
+      const found = await manager.find(UserEntity, {
+        select: { username: true },
+        where: { username: In(memberNames) },
+      });
+      const known = new Set(found.map((user) => user.username));
       const missing = memberNames.find((username) => !known.has(username));
       if (missing !== undefined) throw filterError('members_by_username', FILTER_MESSAGES.choice(missing));
-      where.push(
-        `EXISTS (SELECT 1 FROM user_groups ug JOIN users u ON u.id = ug.user_id
-                  WHERE ug.group_id = g.id AND u.username = ANY(${param(memberNames)}::text[]))`,
+      builder.andWhere(
+        (qb) =>
+          `g.id IN ${qb
+            .subQuery()
+            .select('ug.group_id')
+            .from('user_groups', 'ug')
+            .innerJoin(UserEntity, 'u', 'u.id = ug.user_id')
+            .where('u.username IN (:...memberNames)')
+            .getQuery()}`,
+        { memberNames },
       );
     }
     const attributes = attributesParam(query);
     if (attributes) {
-      // Django's `attributes__a__b=v`: the JSON value at path a.b equals v.
-      for (const [key, value] of Object.entries(attributes)) {
-        where.push(
-          `g.attributes #> ${param(key.split('__'))}::text[] = ${param(JSON.stringify(value))}::jsonb`,
-        );
-      }
+      // Django's `attributes__a__b=v`: the JSON value at path a.b equals v. PostgreSQL's jsonb path operator `#>`,
+      // which TypeORM's query builder has no expression for.
+      Object.entries(attributes).forEach(([key, value], i) =>
+        builder.andWhere(`g.attributes #> CAST(:path${i} AS text[]) = CAST(:value${i} AS jsonb)`, {
+          [`path${i}`]: key.split('__'),
+          [`value${i}`]: JSON.stringify(value),
+        }),
+      );
     }
-    for (const term of searchTerms(query)) {
-      const pattern = param(containsPattern(term));
-      where.push(`(g.name ILIKE ${pattern} OR g.is_superuser::text ILIKE ${pattern})`);
-    }
+    searchTerms(query).forEach((term, i) =>
+      builder.andWhere(`(g.name ILIKE :search${i} OR CAST(g.isSuperuser AS text) ILIKE :search${i})`, {
+        [`search${i}`]: containsPattern(term),
+      }),
+    );
 
     const ordering = withPrimaryKey(
       parseOrdering<OrderField>(
@@ -145,24 +164,19 @@ export class ListGroupsHandler implements IQueryHandler<ListGroupsQuery> {
       ),
       'pk',
     );
-    const orderBy = ordering
-      .map((term) => `${ORDER_COLUMNS[term.field]} ${term.descending ? 'DESC' : 'ASC'}`)
-      .join(', ');
-    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const pageRequest = parsePage(query.page);
     const pageSize = parsePageSize(query.page_size, this.config.pageSizeDefault, this.config.pageSizeMax);
-    const [countRow] = await this.dataSource.query<{ count: number }[]>(
-      `SELECT count(*)::int AS count FROM groups g ${whereSql}`,
-      params,
-    );
-    const count = countRow?.count ?? 0;
+    const count = await builder.getCount();
     const page = resolvePage(pageRequest, count, pageSize);
-    const rows = await this.dataSource.query<{ id: string }[]>(
-      `SELECT g.id FROM groups g ${whereSql} ORDER BY ${orderBy} LIMIT ${pageSize} OFFSET ${(page - 1) * pageSize}`,
-      params,
-    );
+    for (const term of ordering) {
+      builder.addOrderBy(ORDER_COLUMNS[term.field], term.descending ? 'DESC' : 'ASC');
+    }
+    const rows = await builder
+      .offset((page - 1) * pageSize)
+      .limit(pageSize)
+      .getRawMany<{ id: string }>();
     const results = await loadGroups(
-      this.dataSource.manager,
+      manager,
       rows.map((row) => row.id),
       parseIncludes(query),
     );

@@ -1,10 +1,14 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, Not } from 'typeorm';
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
 import { modelRef, recordEvent } from '../../events/record-event';
+import { GroupEntity } from '../../identity/group.entity';
+import { RoleEntity } from '../../identity/role.entity';
+import { UserEntity } from '../../identity/user.entity';
 import { validateBody } from '../common/validate-body';
 import { fieldError, isUniqueViolation, noMatch, nonFieldError, permissionDenied } from '../common/errors';
+import { addLinks } from '../common/join-tables';
 import { findPermission, fullName, type PermissionEntry } from './permission-catalogue';
 import { PatchedRoleRequest, PermissionAssignRequest, RoleRequest } from './rbac.openapi';
 import { parseRoleId, type RoleDto } from './role.queries';
@@ -93,11 +97,8 @@ function nameTaken(error: unknown): boolean {
 }
 
 async function assertNameFree(manager: EntityManager, name: string, except: string | null): Promise<void> {
-  const rows = await manager.query<unknown[]>(
-    'SELECT 1 FROM roles WHERE name = $1 AND ($2::uuid IS NULL OR id <> $2::uuid)',
-    [name, except],
-  );
-  if (rows.length > 0) throw fieldError('name', ROLE_NAME_TAKEN);
+  const taken = await manager.existsBy(RoleEntity, except === null ? { name } : { name, id: Not(except) });
+  if (taken) throw fieldError('name', ROLE_NAME_TAKEN);
 }
 
 @CommandHandler(CreateRoleCommand)
@@ -112,11 +113,13 @@ export class CreateRoleHandler implements ICommandHandler<CreateRoleCommand> {
     try {
       return await this.dataSource.transaction(async (manager) => {
         await assertNameFree(manager, dto.name, null);
-        const [role] = await manager.query<RoleDto[]>(
-          'INSERT INTO roles (name, permissions) VALUES ($1, $2) RETURNING id AS pk, name',
-          [dto.name, entries.map(fullName)],
-        );
-        if (!role) throw new Error('role insert returned nothing');
+        const inserted = await manager.insert(RoleEntity, {
+          name: dto.name,
+          permissions: entries.map(fullName),
+        });
+        const pk = (inserted.identifiers[0] as Pick<RoleEntity, 'id'> | undefined)?.id;
+        if (pk === undefined) throw new Error('role insert returned nothing');
+        const role: RoleDto = { pk, name: dto.name };
         await recordEvent(manager, caller, {
           action: 'model_created',
           model: roleRef(role.pk, role.name),
@@ -137,15 +140,17 @@ async function findForWrite(
   caller: Caller,
   rawId: string,
   permission: string,
-): Promise<{ pk: string; name: string; permissions: string[] }> {
+): Promise<RoleEntity> {
   if (!callerCan(caller, 'authentik_rbac.view_role')) throw permissionDenied();
-  const [role] = await manager.query<{ pk: string; name: string; permissions: string[] }[]>(
-    'SELECT id AS pk, name, permissions FROM roles WHERE id = $1 FOR UPDATE',
-    [parseRoleId(rawId)],
-  );
+  const role = await lockRole(manager, parseRoleId(rawId));
   if (!role) throw noMatch('Role');
   if (!callerCan(caller, permission)) throw permissionDenied();
   return role;
+}
+
+/** The role, locked FOR UPDATE until the transaction ends (concurrent writes to one role run one after another). */
+function lockRole(manager: EntityManager, id: string): Promise<RoleEntity | null> {
+  return manager.findOne(RoleEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
 }
 
 @CommandHandler(UpdateRoleCommand)
@@ -162,11 +167,11 @@ export class UpdateRoleHandler implements ICommandHandler<UpdateRoleCommand> {
         if (dto.name !== undefined) dto.name = String(dto.name); // DRF's CharField takes a number as its text
         const name = dto.name ?? role.name;
         if (dto.name !== undefined) {
-          await assertNameFree(manager, dto.name, role.pk);
-          await manager.query('UPDATE roles SET name = $2 WHERE id = $1', [role.pk, dto.name]);
+          await assertNameFree(manager, dto.name, role.id);
+          await manager.update(RoleEntity, { id: role.id }, { name: dto.name });
         }
-        await recordEvent(manager, caller, { action: 'model_updated', model: roleRef(role.pk, name) });
-        return { pk: role.pk, name };
+        await recordEvent(manager, caller, { action: 'model_updated', model: roleRef(role.id, name) });
+        return { pk: role.id, name };
       });
     } catch (error) {
       if (nameTaken(error)) throw fieldError('name', ROLE_NAME_TAKEN);
@@ -182,17 +187,14 @@ export class DeleteRoleHandler implements ICommandHandler<DeleteRoleCommand> {
   async execute({ caller, id }: DeleteRoleCommand): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const role = await findForWrite(manager, caller, id, 'authentik_rbac.delete_role');
-      const [holders] = await manager.query<{ users: number; groups: number }[]>(
-        `SELECT (SELECT count(*)::int FROM user_roles WHERE role_id = $1) AS users,
-                (SELECT count(*)::int FROM group_roles WHERE role_id = $1) AS groups`,
-        [role.pk],
-      );
+      const userRoles = await manager.countBy(UserEntity, { roles: { id: role.id } });
+      const groupRoles = await manager.countBy(GroupEntity, { roles: { id: role.id } });
       // user_roles and group_roles rows go with it (ON DELETE CASCADE): its holders lose its permissions at once.
-      await manager.query('DELETE FROM roles WHERE id = $1', [role.pk]);
+      await manager.delete(RoleEntity, { id: role.id });
       await recordEvent(manager, caller, {
         action: 'model_deleted',
-        model: roleRef(role.pk, role.name),
-        context: { deleted: { user_roles: holders?.users ?? 0, group_roles: holders?.groups ?? 0 } },
+        model: roleRef(role.id, role.name),
+        context: { deleted: { user_roles: userRoles, group_roles: groupRoles } },
       });
     });
   }
@@ -205,10 +207,7 @@ export class AssignRolePermissionsHandler implements ICommandHandler<AssignRoleP
   async execute({ caller, action, id, body }: AssignRolePermissionsCommand): Promise<{ id: string }[]> {
     return this.dataSource.transaction(async (manager) => {
       // authentik's @permission_required: the role must exist (404) before the permission (403) and the body (400).
-      const [role] = await manager.query<{ pk: string; name: string; permissions: string[] }[]>(
-        'SELECT id AS pk, name, permissions FROM roles WHERE id = $1 FOR UPDATE',
-        [parseRoleId(id)],
-      );
+      const role = await lockRole(manager, parseRoleId(id));
       if (!role) throw noMatch('Role');
       const permission =
         action === 'assign'
@@ -227,10 +226,10 @@ export class AssignRolePermissionsHandler implements ICommandHandler<AssignRoleP
           ? [...new Set([...role.permissions, ...names])]
           : role.permissions.filter((held) => !names.includes(held));
       if (next.length !== role.permissions.length || next.some((value, i) => value !== role.permissions[i])) {
-        await manager.query('UPDATE roles SET permissions = $2 WHERE id = $1', [role.pk, next]);
+        await manager.update(RoleEntity, { id: role.id }, { permissions: next });
         await recordEvent(manager, caller, {
           action: 'model_updated',
-          model: roleRef(role.pk, role.name),
+          model: roleRef(role.id, role.name),
           context: { [action === 'assign' ? 'permissions_assigned' : 'permissions_unassigned']: names },
         });
       }
@@ -245,47 +244,44 @@ export class GrantRoleHandler implements ICommandHandler<GrantRoleCommand> {
 
   async execute({ caller, roleId, target }: GrantRoleCommand): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const [role] = await manager.query<{ id: string; name: string }[]>(
-        'SELECT id, name FROM roles WHERE id = $1 FOR SHARE',
-        [roleId],
-      );
+      // FOR SHARE: the role cannot be deleted under us, while other grants of it still run side by side.
+      const role = await manager.findOne(RoleEntity, {
+        select: { id: true, name: true },
+        where: { id: roleId },
+        lock: { mode: 'pessimistic_read' },
+      });
       if (!role) throw noMatch('Role');
+      const rolePk = { pk: role.id.replaceAll('-', ''), name: role.name };
       if ('userId' in target) {
         if (!callerCan(caller, 'authentik_core.change_user')) throw permissionDenied();
-        const [user] = await manager.query<{ id: number; name: string }[]>(
-          // The lock the user_documents trigger takes next (see GroupMembershipHandler).
-          'SELECT id, name FROM users WHERE id = $1 FOR NO KEY UPDATE',
-          [target.userId],
-        );
+        // FOR NO KEY UPDATE: the lock the user_documents trigger takes next (see GroupMembershipHandler).
+        const user = await manager.findOne(UserEntity, {
+          select: { id: true, name: true },
+          where: { id: target.userId },
+          lock: { mode: 'for_no_key_update' },
+        });
         if (!user) throw noMatch('User');
-        const added = await manager.query<unknown[]>(
-          'INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1',
-          [user.id, role.id],
-        );
-        if (added.length > 0) {
+        if ((await addLinks(manager, 'user_roles', [{ user_id: user.id, role_id: role.id }])) > 0) {
           await recordEvent(manager, caller, {
             action: 'model_updated',
             model: modelRef('authentik_core', 'user', user.id, user.name),
-            context: { add_role: { pk: role.id.replaceAll('-', ''), name: role.name } },
+            context: { add_role: rolePk },
             objectUserId: user.id,
           });
         }
       } else {
         if (!callerCan(caller, 'authentik_core.change_group')) throw permissionDenied();
-        const [group] = await manager.query<{ id: string; name: string }[]>(
-          'SELECT id, name FROM groups WHERE id = $1 FOR SHARE',
-          [target.groupId],
-        );
+        const group = await manager.findOne(GroupEntity, {
+          select: { id: true, name: true },
+          where: { id: target.groupId },
+          lock: { mode: 'pessimistic_read' },
+        });
         if (!group) throw noMatch('Group');
-        const added = await manager.query<unknown[]>(
-          'INSERT INTO group_roles (group_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1',
-          [group.id, role.id],
-        );
-        if (added.length > 0) {
+        if ((await addLinks(manager, 'group_roles', [{ group_id: group.id, role_id: role.id }])) > 0) {
           await recordEvent(manager, caller, {
             action: 'model_updated',
             model: modelRef('authentik_core', 'group', group.id, group.name),
-            context: { add_role: { pk: role.id.replaceAll('-', ''), name: role.name } },
+            context: { add_role: rolePk },
           });
         }
       }

@@ -6,6 +6,7 @@ import { parseOrdering, withPrimaryKey } from '../../common/list-query/ordering'
 import { pagination, parsePage, parsePageSize, resolvePage } from '../../common/pagination/pagination';
 import { isUuid } from '../../common/validation/fields';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { RoleEntity } from '../../identity/role.entity';
 import { noMatch, notFound, permissionDenied } from '../common/errors';
 import {
   all,
@@ -68,37 +69,40 @@ export class ListRolesHandler implements IQueryHandler<ListRolesQuery> {
 
   async execute({ caller, query }: ListRolesQuery): Promise<Page<RoleDto>> {
     if (!callerCan(caller, 'authentik_rbac.view_role')) throw permissionDenied();
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const param = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
+    const builder = this.dataSource.manager
+      .createQueryBuilder(RoleEntity, 'r')
+      .select('r.id', 'pk')
+      .addSelect('r.name', 'name');
     const name = text(query, 'name');
-    if (name !== undefined && name !== '') where.push(`r.name = ${param(name)}`);
+    if (name !== undefined && name !== '') builder.andWhere('r.name = :name', { name });
     // `managed` is a choice among the managed values that exist; Grantry has no managed roles, so there is no valid
     // choice at all and any value is django-filter's 400.
     const managed = all(query, 'managed');
     if (managed[0] !== undefined) throw filterError('managed', FILTER_MESSAGES.choice(managed[0]));
     // Every Grantry role is unmanaged: managed__isnull=false matches none.
-    if (nullBoolean(query, 'managed__isnull') === false) where.push('false');
+    if (nullBoolean(query, 'managed__isnull') === false) builder.andWhere('false');
 
     const inherited = nullBoolean(query, 'inherited') === true;
     const userId = integerParam(query, 'users');
     if (userId !== undefined) {
-      if (Math.abs(userId) > 2 ** 31 - 1) where.push('false');
+      if (Math.abs(userId) > 2 ** 31 - 1) builder.andWhere('false');
       else if (inherited) {
-        // The user's roles, direct and through every group and ancestor group (authentik's User.all_roles()).
-        where.push(`r.id IN (
-          WITH RECURSIVE member_of (id) AS (
-            SELECT group_id FROM user_groups WHERE user_id = ${param(userId)}
-            UNION
-            SELECT g.parent_id FROM groups g JOIN member_of m ON g.id = m.id WHERE g.parent_id IS NOT NULL
-          )
-          SELECT role_id FROM user_roles WHERE user_id = ${param(userId)}
-          UNION SELECT gr.role_id FROM group_roles gr JOIN member_of m ON gr.group_id = m.id)`);
+        // The user's roles, direct and through every group and ancestor group (authentik's User.all_roles()). A
+        // recursive CTE walks the group tree: TypeORM's query builder has no WITH RECURSIVE ... UNION.
+        builder.andWhere(
+          `r.id IN (
+            WITH RECURSIVE member_of (id) AS (
+              SELECT group_id FROM user_groups WHERE user_id = :userId
+              UNION
+              SELECT g.parent_id FROM groups g JOIN member_of m ON g.id = m.id WHERE g.parent_id IS NOT NULL
+            )
+            SELECT role_id FROM user_roles WHERE user_id = :userId
+            UNION SELECT gr.role_id FROM group_roles gr JOIN member_of m ON gr.group_id = m.id)`,
+          { userId },
+        );
       } else {
-        where.push(`r.id IN (SELECT role_id FROM user_roles WHERE user_id = ${param(userId)})`);
+        // (user_id, role_id) is the join table's key: the join adds no duplicate row.
+        builder.innerJoin('user_roles', 'ur', 'ur.role_id = r.id AND ur.user_id = :userId', { userId });
       }
     }
     const groupValue = text(query, 'groups');
@@ -106,40 +110,42 @@ export class ListRolesHandler implements IQueryHandler<ListRolesQuery> {
       // authentik may answer a malformed UUID with a 500; Grantry names the parameter.
       if (!isUuid(groupValue)) throw filterError('groups', FILTER_MESSAGES.uuid);
       if (inherited) {
-        where.push(`r.id IN (
-          WITH RECURSIVE up (id) AS (
-            SELECT ${param(groupValue)}::uuid
-            UNION
-            SELECT g.parent_id FROM groups g JOIN up ON g.id = up.id WHERE g.parent_id IS NOT NULL
-          )
-          SELECT gr.role_id FROM group_roles gr JOIN up ON gr.group_id = up.id)`);
+        // The group's roles and its ancestors' (recursive CTE, as above).
+        builder.andWhere(
+          `r.id IN (
+            WITH RECURSIVE up (id) AS (
+              SELECT CAST(:groupId AS uuid)
+              UNION
+              SELECT g.parent_id FROM groups g JOIN up ON g.id = up.id WHERE g.parent_id IS NOT NULL
+            )
+            SELECT gr.role_id FROM group_roles gr JOIN up ON gr.group_id = up.id)`,
+          { groupId: groupValue },
+        );
       } else {
-        where.push(`r.id IN (SELECT role_id FROM group_roles WHERE group_id = ${param(groupValue)}::uuid)`);
+        builder.innerJoin('group_roles', 'gr', 'gr.role_id = r.id AND gr.group_id = :groupId', {
+          groupId: groupValue,
+        });
       }
     }
-    for (const term of searchTerms(query)) where.push(`r.name ILIKE ${param(containsPattern(term))}`);
+    searchTerms(query).forEach((term, i) =>
+      builder.andWhere(`r.name ILIKE :search${i}`, { [`search${i}`]: containsPattern(term) }),
+    );
 
     const ordering = withPrimaryKey(
       parseOrdering<'pk' | 'name'>(query.ordering, ['pk', 'name'], [{ field: 'name', descending: false }]),
       'pk',
     );
-    const orderBy = ordering
-      .map((term) => `${term.field === 'pk' ? 'r.id' : 'r.name'} ${term.descending ? 'DESC' : 'ASC'}`)
-      .join(', ');
-    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const pageRequest = parsePage(query.page);
     const pageSize = parsePageSize(query.page_size, this.config.pageSizeDefault, this.config.pageSizeMax);
-    const [countRow] = await this.dataSource.query<{ count: number }[]>(
-      `SELECT count(*)::int AS count FROM roles r ${whereSql}`,
-      params,
-    );
-    const count = countRow?.count ?? 0;
+    const count = await builder.getCount();
     const page = resolvePage(pageRequest, count, pageSize);
-    const results = await this.dataSource.query<RoleDto[]>(
-      `SELECT r.id AS pk, r.name FROM roles r ${whereSql} ORDER BY ${orderBy}
-        LIMIT ${pageSize} OFFSET ${(page - 1) * pageSize}`,
-      params,
-    );
+    for (const term of ordering) {
+      builder.addOrderBy(term.field === 'pk' ? 'r.id' : 'r.name', term.descending ? 'DESC' : 'ASC');
+    }
+    const results = await builder
+      .offset((page - 1) * pageSize)
+      .limit(pageSize)
+      .getRawMany<RoleDto>();
     return { pagination: pagination(page, count, pageSize), results, autocomplete: {} };
   }
 }
@@ -150,11 +156,12 @@ export class RetrieveRoleHandler implements IQueryHandler<RetrieveRoleQuery> {
 
   async execute({ caller, id }: RetrieveRoleQuery): Promise<RoleDto> {
     if (!callerCan(caller, 'authentik_rbac.view_role')) throw permissionDenied();
-    const [role] = await this.dataSource.query<RoleDto[]>('SELECT id AS pk, name FROM roles WHERE id = $1', [
-      parseRoleId(id),
-    ]);
+    const role = await this.dataSource.manager.findOne(RoleEntity, {
+      select: { id: true, name: true },
+      where: { id: parseRoleId(id) },
+    });
     if (!role) throw noMatch('Role');
-    return role;
+    return { pk: role.id, name: role.name };
   }
 }
 
@@ -183,13 +190,13 @@ export class ListPermissionsHandler implements IQueryHandler<ListPermissionsQuer
     const role = text(query, 'role');
     if (role !== undefined && role !== '') {
       const found = isUuid(role)
-        ? await this.dataSource.query<{ permissions: string[] }[]>(
-            'SELECT permissions FROM roles WHERE id = $1',
-            [role],
-          )
-        : [];
-      if (!found[0]) throw filterError('role', FILTER_MESSAGES.modelChoice);
-      const held = new Set(found[0].permissions.map((name) => findPermission(name)?.id));
+        ? await this.dataSource.manager.findOne(RoleEntity, {
+            select: { permissions: true },
+            where: { id: role },
+          })
+        : null;
+      if (!found) throw filterError('role', FILTER_MESSAGES.modelChoice);
+      const held = new Set(found.permissions.map((name) => findPermission(name)?.id));
       rows = rows.filter((entry) => held.has(entry.id));
     }
     for (const term of searchTerms(query)) {
