@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, Raw } from 'typeorm';
 import { BackgroundJob, PeriodicTask, runExclusively } from '../../database/background-jobs';
+import { ApiTokenEntity } from '../../identity/api-token.entity';
 
 /** Copies live ten minutes; a sweep a minute keeps a forgotten one at most eleven minutes in the table. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -19,12 +20,14 @@ export class TokenKeyCopySweep implements OnApplicationBootstrap, OnApplicationS
   /** How many copies were destroyed, or undefined when another instance is sweeping right now. */
   async sweep(): Promise<number | undefined> {
     const run = await runExclusively(this.dataSource, BackgroundJob.tokenKeyCopySweep, async (manager) => {
-      const [row] = await manager.query<{ n: number }[]>(
-        `WITH swept AS (UPDATE api_tokens SET key_copy = NULL, key_copy_until = NULL
-                         WHERE key_copy_until <= now() RETURNING 1)
-         SELECT count(*)::int AS n FROM swept`,
-      );
-      return row?.n ?? 0;
+      // `now()` is the database's clock, the one view_key/ compares the copy's time with.
+      const swept = await manager
+        .getRepository(ApiTokenEntity)
+        .update(
+          { keyCopyUntil: Raw((column) => `${column} <= now()`) },
+          { keyCopy: null, keyCopyUntil: null },
+        );
+      return swept.affected ?? 0;
     });
     return run?.result;
   }

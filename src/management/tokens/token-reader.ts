@@ -1,6 +1,5 @@
-import { Where } from '../common/where';
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import { type Caller, callerCan, callerUserId } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
 import { type OrderTerm, parseOrdering, withPrimaryKey } from '../../common/list-query/ordering';
@@ -11,6 +10,8 @@ import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
 import { toUserDto, type UserRow } from '../../common/serializers/user';
 import { parseDateTime } from '../../common/validation/fields';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
+import { ApiTokenEntity } from '../../identity/api-token.entity';
+import { InstallEntity } from '../../identity/install.entity';
 import { INTENT_ENUM } from './token.openapi';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
@@ -36,13 +37,14 @@ const ORDER_FIELDS = [
   'expiring',
 ] as const;
 type OrderField = (typeof ORDER_FIELDS)[number];
+/** Ordering terms as the entity's property paths (alias `t`); PostgreSQL's default NULLS placement, as before. */
 const ORDER_COLUMNS: Record<OrderField, string | null> = {
   pk: 't.id',
   // Grantry has no managed tokens: every row's `managed` is null, so ordering by it is a no-op.
   managed: null,
   identifier: 't.identifier',
   intent: 't.intent',
-  user: 't.user_id',
+  user: 't.userId',
   description: 't.description',
   expires: 't.expires',
   expiring: 't.expiring',
@@ -154,7 +156,27 @@ interface TokenRow {
   expiring: boolean;
 }
 
-const COLUMNS = `t.id, t.identifier, t.intent, t.user_id, t.description, ${isoSql('t.expires')} AS expires, t.expiring`;
+type TokenQuery = SelectQueryBuilder<ApiTokenEntity>;
+
+/**
+ * authentik's ObjectFilter with owner_field `user`: a caller with view_token sees every token (undefined), others
+ * only their own (their user id; null, matching nothing, for a caller that is no user).
+ */
+export function visibleOwner(caller: Caller): number | null | undefined {
+  return callerCan(caller, VIEW_TOKEN) ? undefined : callerUserId(caller);
+}
+
+/** The serializer's columns; `expires` as text, so PostgreSQL's microseconds survive (a JavaScript Date drops them). */
+function selectRow(builder: TokenQuery): TokenQuery {
+  return builder
+    .select('t.id', 'id')
+    .addSelect('t.identifier', 'identifier')
+    .addSelect('t.intent', 'intent')
+    .addSelect('t.userId', 'user_id')
+    .addSelect('t.description', 'description')
+    .addSelect(isoSql('t.expires'), 'expires')
+    .addSelect('t.expiring', 'expiring');
+}
 
 /**
  * Reads tokens as authentik's Token: a page costs three statements whatever its size (count, page, the page's owners'
@@ -172,52 +194,54 @@ export class TokenReader {
     this.avatars = new AvatarResolver(config.avatars);
   }
 
-  /** The visibility rule (authentik's ObjectFilter with owner_field `user`): view_token sees all, others their own. */
-  where(caller: Caller, filters: TokenFilters, search: string[]): Where {
-    const where = new Where();
-    if (!callerCan(caller, VIEW_TOKEN)) where.add(`t.user_id = ${where.param(callerUserId(caller))}`);
-    const exact = (column: string, value: string | undefined): void => {
+  /** The visible tokens passing the filters and search, joined to their owners (for `user__username`). */
+  private visible(
+    manager: EntityManager,
+    caller: Caller,
+    filters: TokenFilters,
+    search: string[],
+  ): TokenQuery {
+    const builder = manager.createQueryBuilder(ApiTokenEntity, 't').innerJoin('t.user', 'u');
+    const owner = visibleOwner(caller);
+    if (owner !== undefined) builder.andWhere('t.userId = :owner', { owner });
+    const exact = (column: string, name: string, value: string | undefined): void => {
       if (value === undefined) return;
-      if (hasNul(value)) where.add('false');
-      else where.add(`${column} = ${where.param(value)}`);
+      if (hasNul(value)) builder.andWhere('false');
+      else builder.andWhere(`${column} = :${name}`, { [name]: value });
     };
-    exact('t.identifier', filters.identifier);
-    exact('t.intent', filters.intent);
-    exact('u.username', filters.username);
-    exact('t.description', filters.description);
+    exact('t.identifier', 'identifier', filters.identifier);
+    exact('t.intent', 'intent', filters.intent);
+    exact('u.username', 'username', filters.username);
+    exact('t.description', 'description', filters.description);
     // Grantry has no managed tokens: any `managed=` value matches nothing.
-    if (filters.managed !== undefined) where.add('false');
-    if (filters.expires !== undefined) where.add(`t.expires = ${where.param(filters.expires)}`);
-    if (filters.expiring !== undefined) where.add(`t.expiring = ${where.param(filters.expiring)}`);
-    for (const term of search) {
-      const p = where.param(likePattern(term));
-      where.add(
-        `(t.identifier ILIKE ${p} OR t.intent ILIKE ${p} OR u.username ILIKE ${p} OR t.description ILIKE ${p})`,
-      );
+    if (filters.managed !== undefined) builder.andWhere('false');
+    if (filters.expires !== undefined) builder.andWhere('t.expires = :expires', { expires: filters.expires });
+    if (filters.expiring !== undefined) {
+      builder.andWhere('t.expiring = :expiring', { expiring: filters.expiring });
     }
-    return where;
+    search.forEach((term, i) => {
+      const p = `:search${i}`;
+      builder.andWhere(
+        `(t.identifier ILIKE ${p} OR t.intent ILIKE ${p} OR u.username ILIKE ${p} OR t.description ILIKE ${p})`,
+        { [`search${i}`]: likePattern(term) },
+      );
+    });
+    return builder;
   }
 
   async list(caller: Caller, params: TokenListParams): Promise<JsonBody> {
-    const where = this.where(caller, params.filters, params.search);
-    const from = `FROM api_tokens t JOIN users u ON u.id = t.user_id ${where.toString()}`;
     return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
-      const [counted] = await manager.query<{ n: number }[]>(
-        `SELECT count(*)::int AS n ${from}`,
-        where.params,
-      );
-      const count = counted?.n ?? 0;
+      const builder = this.visible(manager, caller, params.filters, params.search);
+      const count = await builder.getCount();
       const page = resolvePage(params.page, count, params.pageSize);
-      const order = params.ordering
-        .flatMap((term) => {
-          const column = ORDER_COLUMNS[term.field];
-          return column === null ? [] : [`${column} ${term.descending ? 'DESC' : 'ASC'}`];
-        })
-        .join(', ');
-      const rows = await manager.query<TokenRow[]>(
-        `SELECT ${COLUMNS} ${from} ORDER BY ${order} LIMIT ${params.pageSize} OFFSET ${(page - 1) * params.pageSize}`,
-        where.params,
-      );
+      for (const term of params.ordering) {
+        const column = ORDER_COLUMNS[term.field];
+        if (column !== null) builder.addOrderBy(column, term.descending ? 'DESC' : 'ASC');
+      }
+      const rows = await selectRow(builder)
+        .offset((page - 1) * params.pageSize)
+        .limit(params.pageSize)
+        .getRawMany<TokenRow>();
       const results = await this.serialize(manager, rows, params.flags);
       return paginatedBody(page, count, params.pageSize, results);
     });
@@ -232,19 +256,18 @@ export class TokenReader {
     search: string[] = [],
   ): Promise<TokenRow | undefined> {
     if (hasNul(identifier) || identifier.length > 255) return undefined;
-    const where = this.where(caller, filters, search);
-    where.add(`t.identifier = ${where.param(identifier)}`);
-    const [row] = await manager.query<TokenRow[]>(
-      `SELECT ${COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id ${where.toString()}`,
-      where.params,
-    );
-    return row;
+    const builder = this.visible(manager, caller, filters, search).andWhere('t.identifier = :lookup', {
+      lookup: identifier,
+    });
+    return selectRow(builder).getRawOne<TokenRow>();
   }
 
   /** A token by id as authentik's Token JSON (after a write, inside its transaction). */
   async byId(manager: EntityManager, id: string, flags: NestingFlags): Promise<JsonBody> {
-    const rows = await manager.query<TokenRow[]>(`SELECT ${COLUMNS} FROM api_tokens t WHERE t.id = $1`, [id]);
-    const [json] = await this.serialize(manager, rows, flags);
+    const row = await selectRow(manager.createQueryBuilder(ApiTokenEntity, 't'))
+      .where('t.id = :id', { id })
+      .getRawOne<TokenRow>();
+    const [json] = await this.serialize(manager, row ? [row] : [], flags);
     if (json === undefined) throw new Error(`token ${id} vanished inside its own transaction`);
     return new JsonBody([json]);
   }
@@ -258,6 +281,7 @@ export class TokenReader {
   private async serialize(manager: EntityManager, rows: TokenRow[], flags: NestingFlags): Promise<string[]> {
     if (rows.length === 0) return [];
     const ids = [...new Set(rows.map((row) => row.user_id))];
+    // Raw: `user_documents` (the users' stored API documents, kept by the users module) has no entity.
     const docs = await manager.query<{ user_id: number; doc: UserRow }[]>(
       'SELECT user_id, doc FROM user_documents WHERE user_id = ANY($1)',
       [ids],
@@ -278,11 +302,9 @@ export class TokenReader {
 
   private async getInstallId(manager: EntityManager): Promise<string> {
     if (this.installId === undefined) {
-      const [row] = await manager.query<{ install_id: string }[]>(
-        'SELECT install_id FROM install WHERE id = 1',
-      );
-      if (!row) throw new Error('install row missing: migrations not applied');
-      this.installId = row.install_id;
+      const install = await manager.findOneBy(InstallEntity, { id: 1 });
+      if (!install) throw new Error('install row missing: migrations not applied');
+      this.installId = install.installId;
     }
     return this.installId;
   }

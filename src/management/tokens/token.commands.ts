@@ -14,7 +14,7 @@ import { Sealer } from '../../keys/sealing';
 import { isUniqueViolation, noMatch, permissionDenied } from '../common/errors';
 import { PatchedTokenRequest, TokenRequest } from './token.openapi';
 import { validateBody } from '../common/validate-body';
-import { type NestingFlags, TokenReader } from './token-reader';
+import { type NestingFlags, TokenReader, visibleOwner } from './token-reader';
 import {
   DEFAULT_TOKEN_DURATION_MS,
   generateTokenKey,
@@ -125,6 +125,7 @@ interface OwnerFacts {
 }
 
 async function ownerFacts(manager: EntityManager, userId: number): Promise<OwnerFacts> {
+  // Raw: `user_documents` (the users' stored API documents, kept by the users module) has no entity.
   const [row] = await manager.query<
     { doc: { attributes: Record<string, unknown>; groups: { attributes: Record<string, unknown> }[] } }[]
   >('SELECT doc FROM user_documents WHERE user_id = $1', [userId]);
@@ -264,16 +265,20 @@ export class CreateTokenHandler implements ICommandHandler<CreateTokenCommand> {
 /** The visible token, locked for a write; 404 when the caller cannot see it (authentik's get_object). */
 async function lockVisible(
   manager: EntityManager,
-  reader: TokenReader,
   caller: Caller,
   identifier: string,
 ): Promise<ApiTokenEntity> {
-  const row = await reader.one(manager, caller, identifier);
-  if (!row) throw noMatch('Token');
-  const token = await manager.findOne(ApiTokenEntity, {
-    where: { id: row.id },
-    lock: { mode: 'pessimistic_write' },
+  if (identifier.includes('\0') || identifier.length > 255) throw noMatch('Token');
+  const tokens = manager.getRepository(ApiTokenEntity);
+  const owner = visibleOwner(caller);
+  if (owner === null) throw noMatch('Token');
+  // Found, then locked by id: the lock waits for a concurrent write on the token and reads what it left.
+  const visible = await tokens.findOne({
+    select: { id: true },
+    where: owner === undefined ? { identifier } : { identifier, userId: owner },
   });
+  if (!visible) throw noMatch('Token');
+  const token = await tokens.findOne({ where: { id: visible.id }, lock: { mode: 'pessimistic_write' } });
   if (!token) throw noMatch('Token');
   return token;
 }
@@ -292,7 +297,7 @@ export class UpdateTokenHandler implements ICommandHandler<UpdateTokenCommand> {
   async execute({ caller, identifier, raw, partial, flags }: UpdateTokenCommand): Promise<JsonBody> {
     try {
       return await this.dataSource.transaction(async (manager) => {
-        const token = await lockVisible(manager, this.reader, caller, identifier);
+        const token = await lockVisible(manager, caller, identifier);
         if (!isOwner(caller, token) && !callerCan(caller, CHANGE_TOKEN)) throw permissionDenied();
         const body: PatchedTokenRequest = await validateBody(
           partial ? PatchedTokenRequest : TokenRequest,
@@ -373,14 +378,11 @@ export class UpdateTokenHandler implements ICommandHandler<UpdateTokenCommand> {
 
 @CommandHandler(DeleteTokenCommand)
 export class DeleteTokenHandler implements ICommandHandler<DeleteTokenCommand> {
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly reader: TokenReader,
-  ) {}
+  constructor(private readonly dataSource: DataSource) {}
 
   async execute({ caller, identifier }: DeleteTokenCommand): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const token = await lockVisible(manager, this.reader, caller, identifier);
+      const token = await lockVisible(manager, caller, identifier);
       if (!isOwner(caller, token) && !callerCan(caller, DELETE_TOKEN)) throw permissionDenied();
       await manager.delete(ApiTokenEntity, { id: token.id });
       await recordEvent(manager, caller, {
@@ -408,8 +410,8 @@ export class ViewTokenKeyHandler implements ICommandHandler<ViewTokenKeyCommand>
       // authentik gives the creator the object permission view_token_key; Grantry lets the owner view.
       if (!callerCan(caller, VIEW_TOKEN_KEY) && !isOwner(caller, token)) throw permissionDenied();
       // One statement takes the copy and destroys it, so of two concurrent calls exactly one gets it; a copy past
-      // its ten minutes is refused here even before the sweep deletes it. (Hand-written: TypeORM's update cannot
-      // return the old value of a column it clears.)
+      // its ten minutes is refused here even before the sweep deletes it.
+      // Kept as SQL: TypeORM's update returns only the new value of a column it clears (null), never the old one.
       // (TypeORM answers an UPDATE's RETURNING rows as [rows, affected].)
       const [rows] = await manager.query<[{ key_copy: Buffer }[], number]>(
         `UPDATE api_tokens t SET key_copy = NULL, key_copy_until = NULL
@@ -439,7 +441,6 @@ export class SetTokenKeyHandler implements ICommandHandler<SetTokenKeyCommand> {
   constructor(
     private readonly dataSource: DataSource,
     private readonly sealer: Sealer,
-    private readonly reader: TokenReader,
   ) {}
 
   async execute({ caller, identifier, key }: SetTokenKeyCommand): Promise<void> {
@@ -447,7 +448,7 @@ export class SetTokenKeyHandler implements ICommandHandler<SetTokenKeyCommand> {
       .transaction(async (manager) => {
         // authentik's @permission_required runs get_object (owner filter: 404) before its 403, and both before the
         // body is read.
-        const token = await lockVisible(manager, this.reader, caller, identifier);
+        const token = await lockVisible(manager, caller, identifier);
         if (!callerCan(caller, SET_TOKEN_KEY)) throw permissionDenied();
         if (typeof key !== 'string' || key.trim() === '' || key.includes('\0') || key.length > 4096) {
           throw new EmptyBadRequest();
