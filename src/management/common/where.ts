@@ -1,6 +1,6 @@
 /**
- * A WHERE clause built from conditions and numbered parameters, for the list queries that are hand-written for speed
- * (the token and event lists; see their readers for the measurements).
+ * A WHERE clause built from conditions and numbered parameters, for the event list, hand-written for speed at a
+ * million events (see bench/RESULTS.md, "Management API (issue 13)", and event-reader.ts).
  */
 export class Where {
   readonly params: unknown[] = [];
