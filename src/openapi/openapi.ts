@@ -11,8 +11,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Grantry')
     .setDescription(
-      "OAuth2 grant inventory: authentik's /api/v3 token endpoints, wire-compatible. Authenticate with an API " +
-        'token or an OAuth2 access token with the goauthentik.io/api scope.',
+      "OAuth2 grant inventory and provider: authentik's /api/v3 token endpoints and its management API (users, " +
+        'groups, roles and permissions, OAuth2 providers, applications, API tokens, events), wire-compatible. ' +
+        'Authenticate with an API token or an OAuth2 access token with the goauthentik.io/api scope.',
     )
     .setVersion(process.env.npm_package_version ?? '0.1.0')
     .addServer('/api/v3/')
