@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
 import { QueryFailedError } from 'typeorm';
-import { ApiError, ValidationApiError } from '../common/errors/api-error';
+import { ApiError, EmptyBadRequest, ValidationApiError } from '../common/errors/api-error';
 import { isDatabaseUnavailable } from '../common/errors/database-errors';
 import { type AppConfig, ConfigError, loadConfig } from '../config/config';
 import { withUntimedDataSource } from '../database/data-source-options';
@@ -159,6 +159,8 @@ function classify(error: unknown, verbose: boolean): { message: string; code: nu
     });
     return { message: fields.join('; '), code: EXIT_USAGE };
   }
+  // A management command's bare 400 (set_password/, set_key/): the reason it carries for the CLI.
+  if (error instanceof EmptyBadRequest) return { message: error.message, code: EXIT_USAGE };
   // A management command's 403/404: its detail.
   if (error instanceof ApiError) {
     return { message: (error.getResponse() as { detail: string }).detail, code: EXIT_USAGE };

@@ -26,6 +26,17 @@ export class ValidationApiError extends HttpException {
   }
 }
 
+/**
+ * DRF's bare `Response(status=400)` (authentik's set_password/ and set_key/): a 400 with no body at all. `reason`
+ * is what the CLI prints; the API sends nothing.
+ */
+export class EmptyBadRequest extends HttpException {
+  constructor(reason = 'bad request') {
+    super('', HttpStatus.BAD_REQUEST);
+    this.message = reason;
+  }
+}
+
 export const DETAIL = {
   notAuthenticated: 'Authentication credentials were not provided.',
   tokenInvalid: 'Token invalid/expired',

@@ -1,12 +1,13 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ApiError, DETAIL } from './api-error';
+import { ApiError, DETAIL, EmptyBadRequest } from './api-error';
 import { isCircuitOpen, isDatabaseUnavailable } from './database-errors';
 
 export interface ErrorResponse {
   status: number;
-  body: Record<string, unknown>;
+  /** Undefined: no body at all (EmptyBadRequest). */
+  body: Record<string, unknown> | undefined;
   headers?: Record<string, string>;
 }
 
@@ -17,6 +18,7 @@ export function toErrorResponse(
   log: Logger | undefined,
   requestId?: string,
 ): ErrorResponse {
+  if (error instanceof EmptyBadRequest) return { status: HttpStatus.BAD_REQUEST, body: undefined };
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const response = error.getResponse();
@@ -112,6 +114,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const { status, body, headers } = toErrorResponse(error, request.method, this.log, request.id);
     if (headers) void reply.headers(headers);
-    void reply.status(status).type('application/json').send(body);
+    if (body === undefined) void reply.status(status).send();
+    else void reply.status(status).type('application/json').send(body);
   }
 }

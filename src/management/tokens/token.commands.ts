@@ -4,7 +4,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type Caller, callerCan, callerIsSuperuser, callerUserId } from '../../common/auth/caller';
 import { sha256 } from '../../common/crypto/secrets';
-import { ApiError, ValidationApiError } from '../../common/errors/api-error';
+import { ApiError, ValidationApiError, EmptyBadRequest } from '../../common/errors/api-error';
 import type { JsonBody } from '../../common/serializers/json-body';
 import { parseDateTime } from '../../common/validation/fields';
 import { recordEvent, modelRef } from '../../events/record-event';
@@ -34,13 +34,6 @@ const IDENTIFIER_TAKEN = 'Token with this identifier already exists.';
 const KEY_GONE =
   "This token's key was shown once (view_key/ answers within 10 minutes of the token's creation or of its last " +
   'set_key/, and only once); it can no longer be viewed. Set a new key with set_key/.';
-
-/** DRF's `Response(status=400)`: a 400 with an empty body (set_key/ with a missing or blank key). */
-export class EmptyBadRequest extends Error {
-  constructor() {
-    super('bad request');
-  }
-}
 
 /** The row's identity bound into its sealed key copy: a copy moved to another row does not open. */
 function keyCopyAad(id: string): string {
@@ -451,7 +444,7 @@ export class SetTokenKeyHandler implements ICommandHandler<SetTokenKeyCommand> {
         const token = await lockVisible(manager, caller, identifier);
         if (!callerCan(caller, SET_TOKEN_KEY)) throw permissionDenied();
         if (typeof key !== 'string' || key.trim() === '' || key.includes('\0') || key.length > 4096) {
-          throw new EmptyBadRequest();
+          throw new EmptyBadRequest('the key must be a non-blank string');
         }
         const until = new Date(Date.now() + KEY_VIEW_WINDOW_MS);
         await manager.update(
@@ -476,7 +469,8 @@ export class SetTokenKeyHandler implements ICommandHandler<SetTokenKeyCommand> {
       })
       .catch((error: unknown) => {
         // The key is another token's: refused like a blank one, saying nothing about that token.
-        if (isUniqueViolation(error, 'api_tokens_key_hash_key')) throw new EmptyBadRequest();
+        if (isUniqueViolation(error, 'api_tokens_key_hash_key'))
+          throw new EmptyBadRequest('the key must be a non-blank string');
         throw error;
       });
   }

@@ -1,4 +1,3 @@
-import { HttpException, HttpStatus } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager, type EntityTarget, In, IsNull, Not } from 'typeorm';
 import { isUuid } from '../../common/validation/fields';
@@ -12,7 +11,7 @@ import { RefreshTokenEntity } from '../../oauth2/refresh-tokens/refresh-token.en
 import { SessionEntity } from '../../sessions/session.entity';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type Caller, callerCan, callerIsSuperuser } from '../../common/auth/caller';
-import { ValidationApiError } from '../../common/errors/api-error';
+import { EmptyBadRequest, ValidationApiError } from '../../common/errors/api-error';
 import type { UserDto, UserRow } from '../../common/serializers/user';
 import { recordEvent, modelRef } from '../../events/record-event';
 import { hashPassword, passwordProblem } from '../../identity/password';
@@ -52,15 +51,6 @@ const ISA = 'internal_service_account';
 /** DRF's CharField: a number is read as its text (validated as such), surrounding whitespace is trimmed. */
 const trim = (value: string | number | undefined): string | undefined =>
   value === undefined ? undefined : String(value).trim();
-
-/** `set_password`'s 400: authentik answers `Response(status=400)`, no body at all. */
-export class EmptyBadRequest extends HttpException {
-  constructor() {
-    super('', HttpStatus.BAD_REQUEST);
-    // For the CLI's message; the API sends no body.
-    this.message = 'the password must be 8 to 1024 characters long and not blank';
-  }
-}
 
 /** The rows a deactivation or deletion ended or deleted, for the event's context and the caller. */
 export interface Cascade {
@@ -514,7 +504,7 @@ export class SetUserPasswordHandler implements ICommandHandler<SetUserPasswordCo
         : undefined;
     // authentik answers any invalid body with an empty 400; Grantry's length rules (8 to 1024) apply too.
     if (typeof password !== 'string' || password.trim() === '' || passwordProblem(password) !== undefined) {
-      throw new EmptyBadRequest();
+      throw new EmptyBadRequest('the password must be 8 to 1024 characters long and not blank');
     }
     const hash = await hashPassword(password);
     await this.dataSource.transaction(async (manager) => {
