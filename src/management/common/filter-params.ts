@@ -1,3 +1,4 @@
+import { lastValue, type RawQuery } from '../../common/list-query/query-params';
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { ValidationApiError } from '../../common/errors/api-error';
 
@@ -6,12 +7,9 @@ import { ValidationApiError } from '../../common/errors/api-error';
  * `FilterSet`s: Django form fields, reference §1.3). Fastify gives a repeated parameter as an array.
  */
 
-export type RawQuery = Record<string, string | string[] | undefined>;
-
 /** The last value of a parameter (Django's QueryDict.get), or undefined. */
 export function last(query: RawQuery, name: string): string | undefined {
-  const value = query[name];
-  return Array.isArray(value) ? value[value.length - 1] : value;
+  return lastValue(query[name]);
 }
 
 /** Every non-empty value of a repeated parameter. */
@@ -106,7 +104,4 @@ export function searchTerms(query: RawQuery): string[] {
     .filter((term) => term !== '');
 }
 
-/** A LIKE pattern matching `term` literally anywhere. */
-export function containsPattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
+export { type RawQuery, likePattern as containsPattern } from '../../common/list-query/query-params';

@@ -1,3 +1,4 @@
+import { lastValue, type RawQuery } from '../../common/list-query/query-params';
 import { HttpStatus } from '@nestjs/common';
 import { ApiError, ValidationApiError } from '../../common/errors/api-error';
 import { parsePage, parsePageSize, type PageRequest } from '../../common/pagination/pagination';
@@ -7,13 +8,6 @@ import { noMatch, notFound } from '../common/errors';
  * Query-string reading shared by the provider and application lists (django-filter and DRF semantics as authentik's
  * `filterset_fields` views have them, reference §1.3).
  */
-export type RawQuery = Record<string, string | string[] | undefined>;
-
-/** QueryDict.get: the last value of a repeated parameter. */
-export function lastValue(raw: string | string[] | undefined): string | undefined {
-  return Array.isArray(raw) ? raw[raw.length - 1] : raw;
-}
-
 /** An exact filter: empty or absent means no filter. NUL characters cannot be stored, so they match nothing. */
 export function exactFilter(query: RawQuery, name: string): string | undefined {
   const value = lastValue(query[name]);
@@ -55,11 +49,6 @@ export function searchTerms(query: RawQuery): string[] {
     .filter((term) => term !== '');
 }
 
-/** LIKE pattern for icontains. */
-export function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
-}
-
 export interface PageParams {
   page: PageRequest;
   pageSize: number;
@@ -90,3 +79,5 @@ export function listMethodNotAllowed(method: string, allowed: boolean, allow: st
   }
   return new ApiError(HttpStatus.METHOD_NOT_ALLOWED, `Method "${method}" not allowed.`, { allow });
 }
+
+export { lastValue, type RawQuery, likePattern } from '../../common/list-query/query-params';

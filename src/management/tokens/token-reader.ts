@@ -1,3 +1,5 @@
+import { parseSearch } from '../../oauth2/grants/list-params';
+import { lastValue as last, type RawQuery, likePattern } from '../../common/list-query/query-params';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import { type Caller, callerCan, callerUserId } from '../../common/auth/caller';
@@ -14,14 +16,7 @@ import { ApiTokenEntity } from '../../identity/api-token.entity';
 import { InstallEntity } from '../../identity/install.entity';
 import { INTENT_ENUM } from './token.openapi';
 
-export type RawQuery = Record<string, string | string[] | undefined>;
-
 export const VIEW_TOKEN = 'authentik_core.view_token';
-
-/** The last value of a repeated query parameter, as Django's QueryDict.get. */
-export function last(raw: string | string[] | undefined): string | undefined {
-  return Array.isArray(raw) ? raw[raw.length - 1] : raw;
-}
 
 /** PostgreSQL text cannot hold NUL: a value with one matches nothing (an exact filter) or loses it (search). */
 const hasNul = (value: string): boolean => value.includes('\0');
@@ -115,16 +110,6 @@ export function parseTokenFilters(query: RawQuery): TokenFilters {
   return filters;
 }
 
-/** DRF SearchFilter terms: split on whitespace and commas (NULs stripped, as authentik's QLSearch does). */
-export function parseSearch(raw: string | string[] | undefined): string[] {
-  const value = last(raw)?.replaceAll('\0', '');
-  if (!value) return [];
-  return value
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .slice(0, 10);
-}
-
 export function parseTokenListParams(query: RawQuery, config: AppConfig): TokenListParams {
   const ordering = parseOrdering(query.ordering, ORDER_FIELDS, [
     { field: 'identifier', descending: false },
@@ -138,11 +123,6 @@ export function parseTokenListParams(query: RawQuery, config: AppConfig): TokenL
     search: parseSearch(query.search),
     flags: nestingFlags(query),
   };
-}
-
-/** `%`, `_` and `\` in a search term are literal. */
-function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /** What a token row reads as, for the serializer. */
@@ -309,3 +289,6 @@ export class TokenReader {
     return this.installId;
   }
 }
+
+export { parseSearch } from '../../oauth2/grants/list-params';
+export { lastValue as last, type RawQuery } from '../../common/list-query/query-params';

@@ -1,3 +1,4 @@
+import { lastValue as last } from '../../common/list-query/query-params';
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { ValidationApiError } from '../../common/errors/api-error';
 import { type OrderTerm, parseOrdering, withPrimaryKey } from '../../common/list-query/ordering';
@@ -102,10 +103,6 @@ export interface UserListParams {
   search: string[];
   includeGroups: boolean;
   includeRoles: boolean;
-}
-
-function last(raw: string | string[] | undefined): string | undefined {
-  return Array.isArray(raw) ? raw[raw.length - 1] : raw;
 }
 
 function all(raw: string | string[] | undefined): string[] {

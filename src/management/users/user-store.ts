@@ -7,7 +7,7 @@ import { AvatarResolver } from '../../common/serializers/avatar';
 import type { JsonBody } from '../../common/serializers/json-body';
 import { toUserDto, type UserDto, type UserRow } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
-import { likePattern } from '../../oauth2/grants/grant-store';
+import { likePattern } from '../../common/list-query/query-params';
 import {
   type AttributeCondition,
   invalidChoice,
@@ -69,9 +69,6 @@ export class UserWhere {
   }
 }
 
-/** `%`, `_` and `\` in a LIKE pattern's text are literal. */
-const escapeLike = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 function attributeSql(where: UserWhere, condition: AttributeCondition): string | undefined {
   const path = where.param(condition.path);
   const node = `(u.attributes #> ${path}::text[])`;
@@ -83,7 +80,7 @@ function attributeSql(where: UserWhere, condition: AttributeCondition): string |
       if (typeof value !== 'string') return `${node} = ${where.param(JSON.stringify(value))}::jsonb`;
       return `lower(${node} #>> '{}') = lower(${where.param(value)})`;
     case 'icontains':
-      return `(${node} #>> '{}') ILIKE ${where.param(`%${escapeLike(String(value))}%`)}`;
+      return `(${node} #>> '{}') ILIKE ${where.param(likePattern(String(value)))}`;
     case 'isnull':
       // Django's `key__isnull=True` means "the key is absent".
       return value ? `${node} IS NULL` : `${node} IS NOT NULL`;

@@ -1,3 +1,4 @@
+import { likePattern } from '../../common/list-query/query-params';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Principal } from '../../common/auth/principal';
@@ -136,11 +137,6 @@ class Where {
 function integerLiteral(value: number): string {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`not a row count: ${value}`);
   return String(value);
-}
-
-/** `%`, `_` and `\` in a search term are literal. */
-export function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /**
@@ -556,3 +552,5 @@ export class GrantStore {
     });
   }
 }
+
+export { likePattern } from '../../common/list-query/query-params';

@@ -1,10 +1,9 @@
+import { lastValue as last, type RawQuery } from '../../common/list-query/query-params';
 import { HttpStatus } from '@nestjs/common';
 import { ApiError, DETAIL, ValidationApiError } from '../../common/errors/api-error';
 import { type OrderTerm, parseOrdering, withPrimaryKey } from '../../common/list-query/ordering';
 import { type PageRequest, parsePage, parsePageSize } from '../../common/pagination/pagination';
 import { type GrantKind, type OrderingField, orderingFields } from './grant-kind';
-
-export type RawQuery = Record<string, string | string[] | undefined>;
 
 /** The `user` / `provider` filters: an id to check for existence, or nothing. */
 export interface FilterParams {
@@ -27,10 +26,6 @@ export interface ListParams {
 
 export const INVALID_CHOICE = 'Select a valid choice. That choice is not one of the available choices.';
 const MAX_INT4 = 2_147_483_647;
-
-function last(raw: string | string[] | undefined): string | undefined {
-  return Array.isArray(raw) ? raw[raw.length - 1] : raw;
-}
 
 /** django-filter's ModelChoiceFilter: empty means no filter; anything not an existing pk is an invalid choice. */
 export function parseFilters(query: RawQuery): FilterParams {
@@ -106,3 +101,5 @@ export function parseId(raw: string): number {
   if (id < 1 || id > MAX_INT4) throw new ApiError(HttpStatus.NOT_FOUND, DETAIL.notFound);
   return id;
 }
+
+export { type RawQuery } from '../../common/list-query/query-params';
