@@ -1,3 +1,4 @@
+import { unvalidated } from '../common/validate-body';
 import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import type { ApplicationInput } from './application.commands';
 import {
@@ -122,7 +123,7 @@ export class ApplicationsController {
   ): Promise<unknown> {
     return (
       await this.commandBus.execute(
-        new CreateApplicationCommand(apiCaller(principal, request), unvalidated(body)),
+        new CreateApplicationCommand(apiCaller(principal, request), unvalidated<ApplicationInput>(body)),
       )
     ).body;
   }
@@ -157,7 +158,7 @@ export class ApplicationsController {
     const caller = apiCaller(principal, request);
     return (
       await this.commandBus.execute(
-        new UpdateApplicationCommand(caller, slugParam(slug), unvalidated(body), false),
+        new UpdateApplicationCommand(caller, slugParam(slug), unvalidated<ApplicationInput>(body), false),
       )
     ).body;
   }
@@ -177,7 +178,7 @@ export class ApplicationsController {
     const caller = apiCaller(principal, request);
     return (
       await this.commandBus.execute(
-        new UpdateApplicationCommand(caller, slugParam(slug), unvalidated(body), true),
+        new UpdateApplicationCommand(caller, slugParam(slug), unvalidated<ApplicationInput>(body), true),
       )
     ).body;
   }
@@ -218,12 +219,4 @@ export class ApplicationsController {
   @Post(':slug') @ApiExcludeEndpoint() postItem(@Req() r: FastifyRequest): never {
     throw methodNotAllowed(r.method, 'GET, PUT, PATCH, DELETE, HEAD, OPTIONS');
   }
-}
-
-/**
- * The body as the command's input type, not yet checked: the handler validates it (validateBody) after the permission
- * check, so a caller without the permission gets 403 rather than a 400 about the fields, as DRF answers.
- */
-function unvalidated(body: unknown): ApplicationInput {
-  return body as ApplicationInput;
 }

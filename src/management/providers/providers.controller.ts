@@ -1,3 +1,4 @@
+import { unvalidated } from '../common/validate-body';
 import { OrderingQuery, PageQuery, PageSizeQuery, SearchQuery } from '../common/list-openapi';
 import type { ProviderInput } from './provider-store';
 import {
@@ -152,7 +153,7 @@ export class ProvidersController {
   ): Promise<unknown> {
     return (
       await this.commandBus.execute(
-        new CreateProviderCommand(apiCaller(principal, request), unvalidated(body)),
+        new CreateProviderCommand(apiCaller(principal, request), unvalidated<ProviderInput>(body)),
       )
     ).body;
   }
@@ -185,8 +186,11 @@ export class ProvidersController {
   ): Promise<unknown> {
     const caller = apiCaller(principal, request);
     const pk = parseIntegerPk(id, 'OAuth2Provider');
-    return (await this.commandBus.execute(new UpdateProviderCommand(caller, pk, unvalidated(body), false)))
-      .body;
+    return (
+      await this.commandBus.execute(
+        new UpdateProviderCommand(caller, pk, unvalidated<ProviderInput>(body), false),
+      )
+    ).body;
   }
 
   @Patch(':id')
@@ -203,8 +207,11 @@ export class ProvidersController {
   ): Promise<unknown> {
     const caller = apiCaller(principal, request);
     const pk = parseIntegerPk(id, 'OAuth2Provider');
-    return (await this.commandBus.execute(new UpdateProviderCommand(caller, pk, unvalidated(body), true)))
-      .body;
+    return (
+      await this.commandBus.execute(
+        new UpdateProviderCommand(caller, pk, unvalidated<ProviderInput>(body), true),
+      )
+    ).body;
   }
 
   @Delete(':id')
@@ -323,12 +330,4 @@ export class ProvidersController {
   @Delete(':id/preview_user') @ApiExcludeEndpoint() deletePreview(@Req() r: FastifyRequest): never {
     throw methodNotAllowed(r.method, ACTION_ALLOW);
   }
-}
-
-/**
- * The body as the command's input type, not yet checked: the handler validates it (validateBody) after the permission
- * check, so a caller without the permission gets 403 rather than a 400 about the fields, as DRF answers.
- */
-function unvalidated(body: unknown): ProviderInput {
-  return body as ProviderInput;
 }
