@@ -11,6 +11,23 @@ export interface FilterParams {
   provider: number | undefined;
   /** Values that can never be a valid choice (not an integer); reported as 400 without a query. */
   invalid: ('user' | 'provider')[];
+  /**
+   * Grantry's incident filters (issue 14), absent when not given. Unlike authentik's own parameters they are parsed
+   * strictly: an unparseable value is a 400 naming the parameter before any query runs.
+   */
+  revoked?: boolean;
+  isExpired?: boolean;
+  /** `expires__lt` / `expires__gte`: ISO 8601 instants. */
+  expiresLt?: Date;
+  expiresGte?: Date;
+  /** Grants whose scope contains every one of these (space- or comma-separated in the query). */
+  scope?: string[];
+  /** An application's slug: grants of the provider that application uses. */
+  application?: string;
+  /** A provider's client_id. */
+  clientId?: string;
+  /** A user's exact username. */
+  username?: string;
 }
 
 export interface ListParams {
