@@ -427,6 +427,132 @@ describe('list', () => {
   });
 });
 
+describe("one group's members (groups_by_name or groups_by_pk alone: the group_member_order path)", () => {
+  let group: GroupEntity;
+  const members: Record<string, UserEntity> = {};
+  const tag = unique('gm');
+
+  beforeAll(async () => {
+    group = await f.group();
+    // Usernames chosen so their order is known by hand: a < b < c < d < e.
+    for (const letter of ['c', 'a', 'e', 'b', 'd']) {
+      members[letter] = await f.user({ username: `${tag}-${letter}` });
+      await f.member(members[letter], group);
+    }
+  });
+
+  const names = (response: InjectResult): string[] =>
+    ((response.body as { results: Json[] }).results ?? []).map((user) =>
+      String(user.username).replace(`${tag}-`, ''),
+    );
+  const pagination = (response: InjectResult): Json => (response.body as { pagination: Json }).pagination;
+  const byName = (query: string): Promise<InjectResult> =>
+    get(`${BASE}?groups_by_name=${encodeURIComponent(group.name)}${query}`);
+
+  /** What group_member_order holds against what it is derived from: must always be equal. */
+  async function drift(): Promise<unknown[]> {
+    return t.dataSource.query(
+      `(SELECT group_id, username, user_id FROM group_member_order
+        EXCEPT ALL SELECT ug.group_id, u.username, ug.user_id FROM user_groups ug JOIN users u ON u.id = ug.user_id)
+       UNION ALL
+       (SELECT ug.group_id, u.username, ug.user_id FROM user_groups ug JOIN users u ON u.id = ug.user_id
+        EXCEPT ALL SELECT group_id, username, user_id FROM group_member_order)`,
+    );
+  }
+
+  it('pages the members in username order, with the exact count, both ways and by pk', async () => {
+    const first = await byName('&page_size=2');
+    expect(first.status).toBe(200);
+    expect(names(first)).toEqual(['a', 'b']);
+    expect(pagination(first)).toMatchObject({ count: 5, current: 1, total_pages: 3, next: 2, previous: 0 });
+    const second = await byName('&page_size=2&page=2');
+    expect(names(second)).toEqual(['c', 'd']);
+    const last = await byName('&page_size=2&page=last');
+    expect(names(last)).toEqual(['e']);
+    expect(pagination(last)).toMatchObject({ count: 5, current: 3, next: 0, previous: 2 });
+    expect(names(await byName('&ordering=-username&page_size=3'))).toEqual(['e', 'd', 'c']);
+    expect(names(await get(`${BASE}?groups_by_pk=${group.id.toUpperCase()}&page_size=3&page=2`))).toEqual([
+      'd',
+      'e',
+    ]);
+    const beyond = await byName('&page_size=2&page=4');
+    expect(beyond.status).toBe(404);
+    expect(beyond.body).toEqual({ detail: 'Invalid page.' });
+  });
+
+  it('serves the same documents as the general path (the same filter with another ordering)', async () => {
+    const fast = await byName('&page_size=5');
+    const general = await byName('&page_size=5&ordering=username,pk&include_groups=true');
+    // `ordering=pk` takes the general path; sorted by hand into username order, the bodies must be equal.
+    const byPk = await byName('&page_size=5&ordering=pk');
+    expect(fast.status).toBe(200);
+    expect(fast.body).toEqual(general.body);
+    const sorted = [...((byPk.body as { results: Json[] }).results ?? [])].sort((x, y) =>
+      String(x.username) < String(y.username) ? -1 : 1,
+    );
+    expect((fast.body as { results: Json[] }).results).toEqual(sorted);
+  });
+
+  it('follows renames, additions, removals and deletions, and stays equal to user_groups', async () => {
+    const renamed = await send('PATCH', `${BASE}${members.a?.id}/`, { username: `${tag}-f` });
+    expect(renamed.status).toBe(200);
+    expect(names(await byName(''))).toEqual(['b', 'c', 'd', 'e', 'f']);
+    const removed = await send('POST', `/api/v3/core/groups/${group.id}/remove_user/`, { pk: members.c?.id });
+    expect(removed.status).toBe(204);
+    const deleted = await send('DELETE', `${BASE}${members.d?.id}/`, undefined);
+    expect(deleted.status).toBe(204);
+    const newcomer = await f.user({ username: `${tag}-a2` });
+    const added = await send('POST', `/api/v3/core/groups/${group.id}/add_user/`, { pk: newcomer.id });
+    expect(added.status).toBe(204);
+    const response = await byName('');
+    expect(names(response)).toEqual(['a2', 'b', 'e', 'f']);
+    expect(pagination(response)).toMatchObject({ count: 4 });
+    expect(await drift()).toEqual([]);
+  });
+
+  it('stays equal to user_groups when renames and memberships race', async () => {
+    const racers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => f.user({ username: `${tag}-r${i}` })));
+    await Promise.all(
+      racers.flatMap((user, i) => [
+        send('POST', `/api/v3/core/groups/${group.id}/add_user/`, { pk: user.id }),
+        send('PATCH', `${BASE}${user.id}/`, { username: `${tag}-s${i}` }),
+      ]),
+    );
+    expect(await drift()).toEqual([]);
+    expect(names(await byName('&page_size=20'))).toEqual([
+      'a2',
+      'b',
+      'e',
+      'f',
+      's0',
+      's1',
+      's2',
+      's3',
+      's4',
+      's5',
+    ]);
+  });
+
+  it("an empty group is an empty page; a group that does not exist is the filter check's 400", async () => {
+    const empty = await f.group();
+    const response = await get(`${BASE}?groups_by_name=${encodeURIComponent(empty.name)}`);
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual(page([]));
+    const missing = await get(`${BASE}?groups_by_name=no-such-group-${tag}`);
+    expect(missing.status).toBe(400);
+    expect(missing.body).toEqual({
+      groups_by_name: [`Select a valid choice. no-such-group-${tag} is not one of the available choices.`],
+    });
+    const gone = await get(`${BASE}?groups_by_pk=${randomUUID()}`);
+    expect(gone.status).toBe(400);
+    expect(Object.keys(gone.body as Json)).toEqual(['groups_by_pk']);
+    const deletedGroup = await f.group();
+    await f.member(await f.user(), deletedGroup);
+    await t.dataSource.query('DELETE FROM groups WHERE id = $1', [deletedGroup.id]);
+    expect(await drift()).toEqual([]);
+  });
+});
+
 describe('retrieve', () => {
   it('answers the user; filters and search apply as on the list; lookups that cannot match are 404', async () => {
     const user = await f.user({ name: 'Retrieved One', email: 'r1@example.com' });
