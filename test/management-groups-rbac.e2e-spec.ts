@@ -186,9 +186,17 @@ describe('groups over HTTP', () => {
     });
     expect((await lastEvent('group', pk)).action).toBe('model_updated');
 
+    const parentMember = await f.user();
+    await t.dataSource.query('INSERT INTO user_groups (user_id, group_id) VALUES ($1, $2)', [
+      parentMember.id,
+      parentPk,
+    ]);
     const gone = await request(t.app, 'DELETE', `/api/v3/core/groups/${parentPk}/`, bearer(adminKey));
     expect([gone.status, gone.text]).toEqual([204, '']);
-    expect(await lastEvent('group', parentPk)).toMatchObject({ action: 'model_deleted' });
+    expect(await lastEvent('group', parentPk)).toMatchObject({
+      action: 'model_deleted',
+      context: { deleted: [{ model: 'authentik_core.user_groups', count: 1 }] },
+    });
     expect((await get(`/api/v3/core/groups/${parentPk}/`, adminKey)).body).toEqual(NO_GROUP);
   });
 
@@ -671,7 +679,12 @@ describe('roles and permissions over HTTP', () => {
     expect(del.status).toBe(204);
     expect(await lastEvent('role', pk)).toMatchObject({
       action: 'model_deleted',
-      context: { deleted: { user_roles: 1, group_roles: 0 } },
+      context: {
+        deleted: [
+          { model: 'authentik_core.user_roles', count: 1 },
+          { model: 'authentik_core.group_roles', count: 0 },
+        ],
+      },
     });
     expect((await get(`/api/v3/rbac/roles/${pk}/`, adminKey)).body).toEqual(NO_ROLE);
     expect((await get('/api/v3/rbac/roles/xyz/', adminKey)).body).toEqual(NOT_FOUND);

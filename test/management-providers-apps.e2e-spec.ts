@@ -918,7 +918,13 @@ describe('providers: delete, end to end, permissions', () => {
             pk: provider.pk,
             name: provider.name,
           },
-          deleted: { access: 2, refresh: 1, codes: 1, device_codes: 1, consents: 1 },
+          deleted: [
+            { model: 'authentik_providers_oauth2.accesstoken', count: 2 },
+            { model: 'authentik_providers_oauth2.refreshtoken', count: 1 },
+            { model: 'authentik_providers_oauth2.authorizationcode', count: 1 },
+            { model: 'authentik_providers_oauth2.devicetoken', count: 1 },
+            { model: 'authentik_core.userconsent', count: 1 },
+          ],
         }),
       },
     ]);
@@ -1366,7 +1372,13 @@ describe('applications', () => {
       ['model_created', undefined],
       ['model_updated', undefined],
       ['model_updated', undefined],
-      ['model_deleted', { consents: 1, group_bindings: 0 }],
+      [
+        'model_deleted',
+        [
+          { model: 'authentik_core.userconsent', count: 1 },
+          { model: 'authentik_core.application_groups', count: 0 },
+        ],
+      ],
     ]);
     for (const method of ['GET', 'DELETE'] as const) {
       expect(await request(t.app, method, `${A}${newSlug}/`, bearer(adminKey))).toMatchObject({

@@ -51,6 +51,17 @@ export function modelRef(app: string, modelName: string, pk: string | number, na
   return { app, model_name: modelName, pk: typeof pk === 'string' ? pk.replaceAll('-', '') : pk, name };
 }
 
+/**
+ * What a deletion took with it, for an event's context: one `{model, count}` per related model, named as authentik
+ * names models (`app_label.modelname`), in the order given. Listed rather than keyed by model: recordEvent masks a
+ * value whose key looks like a secret (`access_tokens` matches TOKEN), which would hide the counts.
+ */
+export type DeletedCounts = { model: string; count: number }[];
+
+export function deletedCounts(counts: [model: string, count: number][]): DeletedCounts {
+  return counts.map(([model, count]) => ({ model, count }));
+}
+
 export interface EventInput {
   action: EventAction;
   /** The Django app authentik would name: `authentik.events` (audit of model changes, the default), `authentik.core`. */

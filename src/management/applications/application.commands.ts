@@ -2,7 +2,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager, Not } from 'typeorm';
 import { type Caller, callerCan, callerUserId } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
-import { modelRef, recordEvent } from '../../events/record-event';
+import { deletedCounts, modelRef, recordEvent } from '../../events/record-event';
 import { findGroup } from '../../identity/accounts';
 import { ApplicationEntity, type PolicyEngineMode } from '../../providers/application.entity';
 import { ApplicationGroupEntity } from '../../providers/application-group.entity';
@@ -280,7 +280,12 @@ export class DeleteApplicationHandler implements ICommandHandler<DeleteApplicati
       await recordEvent(manager, command.caller, {
         action: 'model_deleted',
         model: applicationRef(application),
-        context: { deleted: counts ?? { consents: 0, group_bindings: 0 } },
+        context: {
+          deleted: deletedCounts([
+            ['authentik_core.userconsent', counts?.consents ?? 0],
+            ['authentik_core.application_groups', counts?.group_bindings ?? 0],
+          ]),
+        },
       });
     });
   }

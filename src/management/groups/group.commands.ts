@@ -4,7 +4,7 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError, type ValidationErrorBody } from '../../common/errors/api-error';
 import { isUuid } from '../../common/validation/fields';
-import { modelRef, recordEvent } from '../../events/record-event';
+import { deletedCounts, modelRef, recordEvent } from '../../events/record-event';
 import { GroupEntity } from '../../identity/group.entity';
 import { RoleEntity } from '../../identity/role.entity';
 import { UserEntity } from '../../identity/user.entity';
@@ -347,7 +347,7 @@ export class DeleteGroupHandler implements ICommandHandler<DeleteGroupCommand> {
       await recordEvent(manager, caller, {
         action: 'model_deleted',
         model: groupRef(current.id, current.name),
-        context: { deleted: { memberships } },
+        context: { deleted: deletedCounts([['authentik_core.user_groups', memberships]]) },
       });
     });
   }

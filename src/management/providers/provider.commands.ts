@@ -3,7 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { generateClientId, sha256 } from '../../common/crypto/secrets';
-import { recordEvent, modelRef } from '../../events/record-event';
+import { deletedCounts, modelRef, recordEvent } from '../../events/record-event';
 import { Sealer } from '../../keys/sealing';
 import type { SigningAlgorithm, SigningKeyEntity } from '../../keys/signing-key.entity';
 import { generateSigningKeyPair, providerKeyName, storeSigningKey } from '../../keys/signing-keys';
@@ -333,13 +333,13 @@ export class DeleteProviderHandler implements ICommandHandler<DeleteProviderComm
       if (application) {
         consents = (await manager.delete(UserConsentEntity, { applicationId: application.id })).affected ?? 0;
       }
-      const deleted = {
-        access: await count('oauth2_access_tokens'),
-        refresh: await count('oauth2_refresh_tokens'),
-        codes: await count('oauth2_authorization_codes'),
-        device_codes: await count('oauth2_device_tokens'),
-        consents,
-      };
+      const deleted = deletedCounts([
+        ['authentik_providers_oauth2.accesstoken', await count('oauth2_access_tokens')],
+        ['authentik_providers_oauth2.refreshtoken', await count('oauth2_refresh_tokens')],
+        ['authentik_providers_oauth2.authorizationcode', await count('oauth2_authorization_codes')],
+        ['authentik_providers_oauth2.devicetoken', await count('oauth2_device_tokens')],
+        ['authentik_core.userconsent', consents],
+      ]);
       await manager.delete(OAuth2ProviderEntity, { id: provider.id });
       await recordEvent(manager, command.caller, {
         action: 'model_deleted',

@@ -2,7 +2,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager, Not } from 'typeorm';
 import { type Caller, callerCan } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
-import { modelRef, recordEvent } from '../../events/record-event';
+import { deletedCounts, modelRef, recordEvent } from '../../events/record-event';
 import { GroupEntity } from '../../identity/group.entity';
 import { RoleEntity } from '../../identity/role.entity';
 import { UserEntity } from '../../identity/user.entity';
@@ -194,7 +194,12 @@ export class DeleteRoleHandler implements ICommandHandler<DeleteRoleCommand> {
       await recordEvent(manager, caller, {
         action: 'model_deleted',
         model: roleRef(role.id, role.name),
-        context: { deleted: { user_roles: userRoles, group_roles: groupRoles } },
+        context: {
+          deleted: deletedCounts([
+            ['authentik_core.user_roles', userRoles],
+            ['authentik_core.group_roles', groupRoles],
+          ]),
+        },
       });
     });
   }

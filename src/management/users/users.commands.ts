@@ -13,7 +13,7 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { type Caller, callerCan, callerIsSuperuser } from '../../common/auth/caller';
 import { EmptyBadRequest, ValidationApiError } from '../../common/errors/api-error';
 import type { UserDto, UserRow } from '../../common/serializers/user';
-import { recordEvent, modelRef } from '../../events/record-event';
+import { deletedCounts, modelRef, recordEvent } from '../../events/record-event';
 import { hashPassword, passwordProblem } from '../../identity/password';
 import { UserEntity } from '../../identity/user.entity';
 import {
@@ -62,20 +62,18 @@ export interface Cascade {
   api_tokens?: number;
 }
 
-/**
- * The event context of a cascade. Counts are listed under model names, not keyed by them: recordEvent masks every
- * value whose key looks like a secret (`access_tokens` matches TOKEN), which would hide the counts.
- */
+/** The event context of a cascade: what was deleted and which sessions were ended (see deletedCounts). */
 function cascadeContext(cascade: Cascade): Record<string, unknown> {
-  const deleted = [
-    { model: 'authentik_providers_oauth2.accesstoken', count: cascade.access_tokens },
-    { model: 'authentik_providers_oauth2.refreshtoken', count: cascade.refresh_tokens },
-    { model: 'authentik_providers_oauth2.devicetoken', count: cascade.device_tokens },
-    { model: 'authentik_providers_oauth2.authorizationcode', count: cascade.authorization_codes },
-  ];
-  if (cascade.api_tokens !== undefined)
-    deleted.push({ model: 'authentik_core.token', count: cascade.api_tokens });
-  return { deleted, ended: [{ model: 'authentik_core.authenticatedsession', count: cascade.sessions }] };
+  const deleted = deletedCounts([
+    ['authentik_providers_oauth2.accesstoken', cascade.access_tokens],
+    ['authentik_providers_oauth2.refreshtoken', cascade.refresh_tokens],
+    ['authentik_providers_oauth2.devicetoken', cascade.device_tokens],
+    ['authentik_providers_oauth2.authorizationcode', cascade.authorization_codes],
+    ...(cascade.api_tokens === undefined
+      ? []
+      : [['authentik_core.token', cascade.api_tokens] as [string, number]]),
+  ]);
+  return { deleted, ended: deletedCounts([['authentik_core.authenticatedsession', cascade.sessions]]) };
 }
 
 /**
