@@ -337,6 +337,13 @@ describe('groups over HTTP', () => {
     expect(await names(`members_by_username=${u1.username}`)).toEqual([`${tag}-b`]);
     expect(await names(`attributes=${encodeURIComponent('{"team__x":1}')}`)).toEqual([`${tag}-a`]);
     expect(await names(`name=${tag}-b`)).toEqual([`${tag}-b`]);
+    // Only the first 10 terms count (as in every Grantry list): an 11th that matches nothing changes nothing.
+    const tenTerms = Array.from({ length: 9 }, () => tag).join(' ');
+    expect(await names(`search=${encodeURIComponent(`${tenTerms} -a`)}`)).toEqual([`${tag}-a`]);
+    expect(await names(`search=${encodeURIComponent(`${tenTerms} ${tag} nothing-matches-this`)}`)).toEqual([
+      `${tag}-a`,
+      `${tag}-b`,
+    ]);
     const page = await get(`/api/v3/core/groups/?search=${tag}&page_size=1&page=2`, adminKey);
     expect((page.body as { pagination: unknown }).pagination).toEqual({
       next: 0,

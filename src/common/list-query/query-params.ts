@@ -10,3 +10,17 @@ export function lastValue(raw: string | string[] | undefined): string | undefine
 export function likePattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
+
+/**
+ * DRF SearchFilter's terms: split on whitespace and commas, NUL characters removed (PostgreSQL cannot store them).
+ * Every list takes at most the first 10 terms (Grantry's bound on the work one request can ask for; each term is one
+ * more ILIKE over the searched fields).
+ */
+export function parseSearch(raw: string | string[] | undefined): string[] {
+  const value = (lastValue(raw) ?? '').replace(/\0/g, '');
+  return value
+    .split(/[\s,]+/)
+    .map((term) => term.trim())
+    .filter(Boolean)
+    .slice(0, 10);
+}

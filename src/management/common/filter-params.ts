@@ -95,13 +95,10 @@ export function attributesParam(query: RawQuery, name = 'attributes'): Record<st
   return parsed as Record<string, unknown>;
 }
 
-/** DRF SearchFilter: NUL characters stripped, terms split on whitespace and commas. */
+/** DRF SearchFilter's terms (see parseSearch: at most 10). */
 export function searchTerms(query: RawQuery): string[] {
-  const value = last(query, 'search') ?? '';
-  return value
-    .replaceAll('\0', '')
-    .split(/[\s,]+/)
-    .filter((term) => term !== '');
+  return parseSearch(query.search);
 }
 
 export { type RawQuery, likePattern as containsPattern } from '../../common/list-query/query-params';
+import { parseSearch } from '../../common/list-query/query-params';

@@ -40,14 +40,7 @@ export function booleanFilter(query: RawQuery, name: string): boolean | undefine
   return undefined;
 }
 
-/** DRF SearchFilter terms: NULs stripped, split on whitespace and commas; every term must match some field. */
-export function searchTerms(query: RawQuery): string[] {
-  const value = lastValue(query.search) ?? '';
-  return value
-    .replaceAll('\0', '')
-    .split(/[\s,]+/)
-    .filter((term) => term !== '');
-}
+export { searchTerms } from '../common/filter-params';
 
 export interface PageParams {
   page: PageRequest;

@@ -1,4 +1,4 @@
-import { lastValue as last, type RawQuery } from '../../common/list-query/query-params';
+import { lastValue as last, parseSearch, type RawQuery } from '../../common/list-query/query-params';
 import { HttpStatus } from '@nestjs/common';
 import { ApiError, DETAIL, ValidationApiError } from '../../common/errors/api-error';
 import { type OrderTerm, parseOrdering, withPrimaryKey } from '../../common/list-query/ordering';
@@ -61,16 +61,6 @@ export function invalidChoice(keys: ('user' | 'provider')[]): ValidationApiError
   return new ValidationApiError(Object.fromEntries(keys.map((key) => [key, [INVALID_CHOICE]])));
 }
 
-/** Whitespace- or comma-separated terms, as DRF's SearchFilter splits them; NUL cannot reach PostgreSQL. */
-export function parseSearch(raw: string | string[] | undefined): string[] {
-  const value = (last(raw) ?? '').replace(/\0/g, '');
-  return value
-    .split(/[\s,]+/)
-    .map((term) => term.trim())
-    .filter(Boolean)
-    .slice(0, 10);
-}
-
 /** authentik reads `include_groups`/`include_roles` as "true" (case-insensitive) or anything else. */
 function flag(raw: string | string[] | undefined): boolean {
   return (last(raw) ?? 'true').toLowerCase() === 'true';
@@ -120,3 +110,4 @@ export function parseId(raw: string): number {
 }
 
 export { type RawQuery } from '../../common/list-query/query-params';
+export { parseSearch } from '../../common/list-query/query-params';
