@@ -41,8 +41,8 @@ const DESCRIPTION =
   'or an unknown member is a 400 naming it). At least one filter is required. `dry_run: true` answers the exact ' +
   'count and the first pks and writes nothing. A real run revokes in batches (one short transaction each), is ' +
   'idempotent (repeated, it revokes 0), and records one audit event (`model_updated`, `context.bulk_revoke`) with ' +
-  'the filters, the count and the caller. Callers without `authentik_providers_oauth2.delete_<model>` act on ' +
-  'their own grants only (`own_only`).';
+  'the filters, the count and the caller. Callers without both `authentik_providers_oauth2.view_<model>` and ' +
+  '`delete_<model>` act on their own grants only (`own_only`).';
 
 function methodNotAllowed(request: FastifyRequest): never {
   throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), {

@@ -230,6 +230,8 @@ export class BulkRevokeCascade {
   count!: number;
   @ApiProperty({ type: 'integer', isArray: true, description: 'Their first (lowest) pks, at most 100.' })
   first_ids!: number[];
+  @ApiProperty({ description: 'Whether only the caller’s own access tokens count (see own_only below).' })
+  own_only!: boolean;
 }
 
 export class GrantBulkRevokeResult {
@@ -249,7 +251,8 @@ export class GrantBulkRevokeResult {
   })
   first_ids!: number[];
   @ApiProperty({
-    description: 'Whether the caller lacked the delete permission, so only their own grants were considered.',
+    description:
+      'Whether the caller lacks the view or the delete permission of this type, so only their own grants count.',
   })
   own_only!: boolean;
   @ApiPropertyOptional({

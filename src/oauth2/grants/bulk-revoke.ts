@@ -100,8 +100,8 @@ function firstIds(ids: number[]): number[] {
  * list's filters, or with `dry_run` counts them. See README "Bulk revocation".
  *
  * Checks in DRF's order after authentication: the body (unknown members, types, a non-empty predicate), then the
- * `user`/`provider` choices (400 as the list). No 403: any user may bulk-revoke, but a caller without
- * `authentik_providers_oauth2.delete_<model>` only their own grants (own_only in the answer).
+ * `user`/`provider` choices (400 as the list). No 403: any user may bulk-revoke, but a caller without both
+ * `authentik_providers_oauth2.view_<model>` and `delete_<model>` only their own grants (own_only in the answer).
  */
 @CommandHandler(BulkRevokeGrantsCommand)
 export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrantsCommand> {
