@@ -573,6 +573,44 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
       expect(userinfo.status).toBe(401);
     });
 
+    it('the cascade needs the access token permissions for others’ access tokens', async () => {
+      const issuer = t.app.get(TokenIssuer);
+      const victim = await f.user();
+      const theirs = await mint(issuer.newFamily(), victim);
+      // May view and delete every refresh token, but no access token beyond their own.
+      const refresher = await keyWith([
+        'authentik_providers_oauth2.view_refreshtoken',
+        'authentik_providers_oauth2.delete_refreshtoken',
+      ]);
+      const own = await mint(issuer.newFamily(), refresher.user);
+      const body = { provider: setup.providerId, include_access_tokens: true, dry_run: true };
+      const dry = await post('refresh_tokens', { ...body, user: victim.id }, refresher.key);
+      expect(dry.body).toEqual({
+        dry_run: true,
+        model: 'authentik_providers_oauth2.refreshtoken',
+        count: 1,
+        first_ids: [theirs.refreshTokenId],
+        own_only: false,
+        access_tokens: {
+          model: 'authentik_providers_oauth2.accesstoken',
+          count: 0,
+          first_ids: [],
+          own_only: true,
+        },
+      });
+      const real = await post(
+        'refresh_tokens',
+        { ...body, dry_run: false, user: refresher.user.id },
+        refresher.key,
+      );
+      expect(real.body).toMatchObject({
+        count: 1,
+        access_tokens: { count: 1, first_ids: [own.accessTokenId], own_only: true },
+      });
+      expect(await introspect(own.body.access_token)).toBe(false);
+      expect(await introspect(theirs.body.access_token)).toBe(true);
+    });
+
     it('without include_access_tokens the access tokens stay valid', async () => {
       const other = await f.user();
       const issued = await mint(t.app.get(TokenIssuer).newFamily(), other);
