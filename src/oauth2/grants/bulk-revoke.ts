@@ -163,7 +163,10 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
       : this.revoke(main, cascade, input, apiCaller(principal, request));
   }
 
-  /** The count and first pks of what a real run would revoke now, from one statement (one snapshot); no event. */
+  /**
+   * The count and first pks of what a real run would revoke now, from one statement (one snapshot); no event. The
+   * first pks are sorted from the matches (`id + 0`), not found by walking the pk index (see the real run's range).
+   */
   private async dryRun(main: Target, cascade: Target | undefined): Promise<BulkRevokeResult> {
     const params: unknown[] = [];
     const part = (target: Target, name: string): string => {
@@ -175,7 +178,7 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
         .join(' AND ');
       return `(SELECT count(*) FROM ${target.kind.table} g WHERE ${clauses}) AS ${name}_count,
               ARRAY(SELECT g.id FROM ${target.kind.table} g WHERE ${clauses}
-                     ORDER BY g.id LIMIT ${BULK_REVOKE_LIMITS.firstIds}) AS ${name}_ids`;
+                     ORDER BY g.id + 0 LIMIT ${BULK_REVOKE_LIMITS.firstIds}) AS ${name}_ids`;
     };
     const sql = `SELECT ${[part(main, 'main'), ...(cascade ? [part(cascade, 'cascade')] : [])].join(', ')}`;
     const [row] = await this.dataSource.query<Record<string, string | number[]>[]>(sql, params);
@@ -200,7 +203,8 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
 
   /**
    * A real run: each target in batches of BULK_REVOKE_LIMITS.batchSize rows, one transaction each, in pk order
-   * (keyset: `id > last`, so a batch never rereads what the previous one revoked):
+   * within the pk range the matches had when the run started (grants created later are not part of it), keyset
+   * (`id > last`, so a batch never rereads what the previous one revoked):
    *
    *     UPDATE t SET revoked = true FROM (SELECT id ... WHERE NOT revoked AND <predicate> AND id > $last
    *                                       ORDER BY id LIMIT n FOR UPDATE OF g SKIP LOCKED) picked ...
@@ -277,21 +281,33 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
     for (const [index, [target, tally]] of targets.entries()) {
       const lastTarget = index === targets.length - 1;
       const n = BULK_REVOKE_LIMITS.batchSize;
-      const keyset = `$${target.params.length + 1}`;
+      const where = [...target.clauses, 'NOT g.revoked'].join(' AND ');
+      // The pk range of the matching rows, found through the predicate's own indexes (`id + 0` keeps the planner
+      // from walking the pk index for min/max). The batches walk the pk index between these bounds only: the
+      // planner assumes matches spread evenly over the table and would otherwise, for rows clustered at one end (a
+      // user's recent grants, everything issued since T), scan the whole table from id 0 to find the first batch.
+      const [range] = await this.dataSource.query<{ lo: number | null; hi: number | null }[]>(
+        `SELECT min(g.id + 0) AS lo, max(g.id + 0) AS hi FROM ${target.kind.table} g WHERE ${where}`,
+        target.params,
+      );
+      const lo = (range?.lo ?? 1) - 1;
+      const hi = range?.hi ?? 0;
+      const bound = (k: number): string => `$${target.params.length + k}`;
       const batchSql = (skipLocked: boolean): string =>
         `UPDATE ${target.kind.table} t SET revoked = true
            FROM (SELECT g.id FROM ${target.kind.table} g
-                  WHERE ${[...target.clauses, 'NOT g.revoked', `g.id > ${keyset}`].join(' AND ')}
+                  WHERE ${where} AND g.id > ${bound(1)} AND g.id <= ${bound(2)}
                   ORDER BY g.id LIMIT ${n} FOR UPDATE OF g${skipLocked ? ' SKIP LOCKED' : ''}) picked
           WHERE t.id = picked.id
           RETURNING t.id`;
       let skipLocked = true;
-      let last = 0;
+      let last = lo;
       for (;;) {
         const ids = await this.dataSource.transaction(async (manager) => {
           const rows = await manager.query<[{ id: number }[], number]>(batchSql(skipLocked), [
             ...target.params,
             last,
+            hi,
           ]);
           const revoked = rows[0].map((row) => row.id);
           tally.count += revoked.length;
@@ -305,7 +321,7 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
           last = Math.max(...ids);
         } else if (skipLocked) {
           skipLocked = false;
-          last = 0;
+          last = lo;
         } else {
           break;
         }
