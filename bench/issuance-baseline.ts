@@ -451,9 +451,10 @@ export class IssuanceBaseline {
         auth_time: Date | null;
         session_id: string | null;
         family_id: string | null;
+        revoked: boolean;
       }>(
         `SELECT id, user_id, scope, expires, nonce, code_challenge, code_challenge_method, auth_time, session_id,
-                family_id
+                family_id, revoked
            FROM oauth2_authorization_codes
           WHERE id = (SELECT id FROM oauth2_authorization_codes WHERE code_hash = $1) AND provider_id = $2
             FOR UPDATE`,
@@ -461,7 +462,7 @@ export class IssuanceBaseline {
       );
       const code = rows[0];
       // PKCE is not part of the bare loop: the bench's codes have no challenge.
-      if (!code || code.code_challenge !== null) throw new OAuthError('invalid_grant');
+      if (!code || code.code_challenge !== null || code.revoked) throw new OAuthError('invalid_grant');
       if (code.expires !== null && code.expires.getTime() <= Date.now())
         throw new OAuthError('invalid_grant');
       const subject = await this.subject(db, code.user_id);

@@ -64,6 +64,7 @@ import {
   mixedName,
   withBackground,
 } from './issuance';
+import { BULK_REVOKE_SCENARIO, type BulkRead, bulkRevokeScenario } from './bulk-revoke';
 import {
   buildManagementScenarios,
   buildScenarios,
@@ -86,7 +87,7 @@ Options:
                     "access: list page 1", "codes: search ...", "refresh: owner retrieve", "writes",
                     "start-to-ready", "issue: client_credentials", "issue: refresh", "issue: refresh (rotating)",
                     "issue: code exchange", "issue: introspection", "issue: mixed: ..." ("--only issue" runs all
-                    of these)
+                    of these), "bulk revoke: access tokens"
   --skip-seed       use the bench database as it is (no seeding)
   --scale F         data set size factor (default 1 = 1M/1M/200k grants, 10k users, 100 providers);
                     e.g. 0.01 for a quick development run
@@ -359,7 +360,9 @@ async function main(): Promise<number> {
       `issuance providers: ${fixtures.main.clientId} (${fixtures.main.name}), ${fixtures.refresh.clientId} (${fixtures.refresh.name})`,
     );
   }
-  const total = scenarios.length + issueNames.length + mixedReads.length * 2;
+  // Issue 14: a bulk revocation with reads measured during it (bench/bulk-revoke.ts), after the other scenarios.
+  const bulkRevoke = selected(options, BULK_REVOKE_SCENARIO);
+  const total = scenarios.length + issueNames.length + mixedReads.length * 2 + (bulkRevoke ? 1 : 0);
   const loadOptions: LoadOptions = {
     connections: options.connections,
     duration: options.duration,
@@ -529,6 +532,32 @@ async function main(): Promise<number> {
         log(
           `issuance: removed ${removed} rows the bench's providers held (issued tokens, unused codes), vacuumed`,
         );
+      }
+    }
+    if (bulkRevoke && !isInterrupted()) {
+      serversAlive();
+      const reads: BulkRead[] = ['access: list page 1', 'access: retrieve'].flatMap((name) => {
+        const read = allReads.find((scenario) => scenario.name === name);
+        return read ? [{ name, paths: read.paths, key: credentials[read.as].key }] : [];
+      });
+      try {
+        limits.push(
+          ...(await bulkRevokeScenario({
+            url: db.url,
+            grantry,
+            admin: credentials.admin,
+            reads,
+            rows: Math.max(1000, Math.round(100_000 * options.scale)),
+            connections: options.connections,
+            duration: options.duration,
+            log,
+          })),
+        );
+      } catch (error) {
+        harnessErrors += 1;
+        const message = error instanceof Error ? error.message : String(error);
+        log(`ERROR in ${BULK_REVOKE_SCENARIO}: ${message}`);
+        notes.push(`The bulk revoke scenario failed: ${message}`);
       }
     }
     memory.sample();

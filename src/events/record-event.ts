@@ -93,9 +93,14 @@ export function cleanse(value: unknown): unknown {
 /**
  * Records one event in `audit_events` (served as authentik's Event by /api/v3/events/events/), within the caller's
  * transaction, so the event exists exactly when the change does. The actor is the API caller (with the request's
- * path, method, arguments, user agent, request id and client address) or the CLI.
+ * path, method, arguments, user agent, request id and client address) or the CLI. Answers the row's id (bigint, as
+ * text), for a writer that keeps one event up to date across several transactions (bulk_revoke).
  */
-export async function recordEvent(manager: EntityManager, caller: Caller, input: EventInput): Promise<void> {
+export async function recordEvent(
+  manager: EntityManager,
+  caller: Caller,
+  input: EventInput,
+): Promise<string> {
   const context: Record<string, unknown> = { ...(cleanse(input.context ?? {}) as Record<string, unknown>) };
   if (input.model) context.model = input.model;
   if (caller.kind === 'api') {
@@ -117,10 +122,10 @@ export async function recordEvent(manager: EntityManager, caller: Caller, input:
       : { id: null, username: CLI_ACTOR, email: '' };
   const clientIp =
     caller.kind === 'api' && caller.request.clientIp !== 'unknown' ? caller.request.clientIp : null;
-  await manager.query(
+  const rows = await manager.query<{ id: string }[]>(
     `INSERT INTO audit_events (action, app, actor_user_id, actor_username, actor_email, model, object_pk,
                                object_user_id, object_provider_id, request_id, client_ip, context)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
     [
       input.action,
       input.app ?? 'authentik.events',
@@ -136,4 +141,7 @@ export async function recordEvent(manager: EntityManager, caller: Caller, input:
       JSON.stringify(context),
     ],
   );
+  const id = rows[0]?.id;
+  if (id === undefined) throw new Error('audit event insert returned nothing');
+  return id;
 }

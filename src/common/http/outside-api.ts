@@ -52,15 +52,21 @@ export function readsForm(routeUrl: string | undefined): boolean {
   return routeUrl !== undefined && FORM_ROUTES.has(routeUrl);
 }
 
+/** The token inventory's one route with a body: Grantry's bulk revocation (issue 14), POST only. */
+const BULK_REVOKE_ROUTES = new Set(
+  ['access_tokens', 'refresh_tokens', 'authorization_codes'].flatMap((type) => [
+    `/api/v3/oauth2/${type}/bulk_revoke`,
+    `/api/v3/oauth2/${type}/bulk_revoke/`,
+  ]),
+);
+
 /**
  * Whether a request's JSON body is read: writes (POST, PUT, PATCH) to the management API under /api/v3. The token
- * inventory's routes (/api/v3/oauth2/...) read no body (their writes answer 405 whatever is sent, as DRF's do).
+ * inventory's routes (/api/v3/oauth2/...) read no body (their writes answer 405 whatever is sent, as DRF's do),
+ * except POST to `<type>/bulk_revoke/`.
  */
 export function readsJson(method: string, routeUrl: string | undefined): boolean {
-  return (
-    (method === 'POST' || method === 'PUT' || method === 'PATCH') &&
-    routeUrl !== undefined &&
-    routeUrl.startsWith('/api/v3/') &&
-    !routeUrl.startsWith('/api/v3/oauth2/')
-  );
+  if (routeUrl === undefined || (method !== 'POST' && method !== 'PUT' && method !== 'PATCH')) return false;
+  if (routeUrl.startsWith('/api/v3/oauth2/')) return method === 'POST' && BULK_REVOKE_ROUTES.has(routeUrl);
+  return routeUrl.startsWith('/api/v3/');
 }

@@ -106,7 +106,7 @@ function providerFirst(ordering: OrderTerm<OrderingField>[]): { ascending: boole
  * from an index alone (every grant index ends with the pk): a count over conditions that a single index cannot serve
  * (a search's "user matches OR provider matches") intersects those sets instead of visiting a row per match.
  */
-class Where {
+export class Where {
   readonly clauses: string[] = [];
   readonly idSets: string[] = [];
   readonly params: unknown[] = [];
@@ -162,6 +162,20 @@ export class GrantStore {
 
   canDeleteAny(kind: GrantKind, principal: Principal): boolean {
     return principal.isSuperuser || principal.permissions.has(deletePermission(kind));
+  }
+
+  /**
+   * The grants of `kind` a bulk operation (bulk_revoke) acts on: the list's visibility and filters (where()), and,
+   * for a caller without the delete permission, only their own grants. where() narrows to one's own grants only
+   * callers without the view permission; a caller who may view every grant but delete none is narrowed here.
+   */
+  bulkPredicate(kind: GrantKind, principal: Principal, filters: FilterParams): Where {
+    const where = this.where(kind, principal, filters);
+    if (!this.canDeleteAny(kind, principal)) {
+      const param = where.param(principal.userId);
+      where.add(`g.user_id = ${param}`, `SELECT id FROM ${kind.table} WHERE user_id = ${param}`);
+    }
+    return where;
   }
 
   /** 400 for a `user`/`provider` value that is not an existing pk (both keys when both are bad). */

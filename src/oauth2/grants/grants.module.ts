@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BulkRevokeGrantsHandler } from './bulk-revoke';
 import { GrantCounts } from './grant-counts';
 import { GrantStore } from './grant-store';
 import {
@@ -17,6 +18,7 @@ import {
     RetrieveGrantHandler,
     GrantUsedByHandler,
     DeleteGrantHandler,
+    BulkRevokeGrantsHandler,
   ],
   exports: [GrantStore],
 })

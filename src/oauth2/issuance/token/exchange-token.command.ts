@@ -120,16 +120,19 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
           auth_time: Date | null;
           session_id: string | null;
           family_id: string | null;
+          revoked: boolean;
         }[]
       >(
         `SELECT id, user_id, scope, expires, nonce, code_challenge, code_challenge_method, auth_time, session_id,
-                family_id
+                family_id, revoked
            FROM oauth2_authorization_codes
           WHERE id = (SELECT id FROM oauth2_authorization_codes WHERE code_hash = $1) AND provider_id = $2
             FOR UPDATE`,
         [codeHash, provider.id],
       );
       if (!code) return this.replayedCode(manager, client, codeHash, request);
+      // Revoked in the inventory (bulk_revoke): refused like an expired code; the row stays, unredeemed.
+      if (code.revoked) return { error: new TokenError('invalid_grant') };
       if (code.expires !== null && code.expires.getTime() <= Date.now())
         return { error: new TokenError('invalid_grant') };
       if (code.code_challenge !== null) {
