@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { GrantCleanup } from './grant-cleanup';
 import { GrantCounts } from './grant-counts';
 import { GrantStore } from './grant-store';
 import {
@@ -13,6 +14,7 @@ import {
   providers: [
     GrantStore,
     GrantCounts,
+    GrantCleanup,
     ListGrantsHandler,
     RetrieveGrantHandler,
     GrantUsedByHandler,
