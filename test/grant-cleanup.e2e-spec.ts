@@ -136,8 +136,8 @@ describe('the cleanup', () => {
     });
     expect(report?.deleted).toEqual(preview.counts);
     expect(report?.outcome).toBe('done');
-    // One row per batch, and one more batch per type that finds nothing left.
-    expect(report?.batches).toBe(9);
+    // One row per batch, one more batch per type that finds nothing left, and one for the code redemptions.
+    expect(report?.batches).toBe(10);
     for (const type of TYPES) expect(await pks(type, s.provider)).toEqual(sorted(s.kept[type]));
 
     // The lists' counts come from trigger-maintained deltas; they are exact after the deletes, folded or not.
@@ -169,6 +169,33 @@ describe('the cleanup', () => {
     }
   });
 
+  it('forgets redeemed codes past their forget_after (not governed by the retention), keeps the others', async () => {
+    const provider = (await f.provider()).id;
+    const redemption = async (name: string, forgetAfter: string): Promise<void> => {
+      await t.dataSource.query(
+        `INSERT INTO oauth2_code_redemptions (code_hash, family_id, provider_id, forget_after)
+         VALUES (sha256(convert_to($1, 'UTF8')), gen_random_uuid(), $2, now() + $3::interval)`,
+        [`${name}-${provider}`, provider, forgetAfter],
+      );
+    };
+    await redemption('past', '-1 minute');
+    await redemption('long-past', '-30 days');
+    await redemption('future', '1 hour');
+    expect((await previewCleanup(t.dataSource, WEEK)).forgottenRedemptions).toBe(2);
+    const report = await cleanExpiredGrants(t.dataSource, {
+      retentionMs: WEEK,
+      batchSize: 1,
+      onBusy: 'stop',
+      trigger: 'cli',
+    });
+    expect(report?.forgottenRedemptions).toBe(2);
+    const left = await t.dataSource.query<{ future: boolean }[]>(
+      `SELECT forget_after > now() AS future FROM oauth2_code_redemptions WHERE provider_id = $1`,
+      [provider],
+    );
+    expect(left).toEqual([{ future: true }]);
+  });
+
   it('records one system_task_execution event per run that deleted something, with the counts', async () => {
     await seed();
     const [mark] = await t.dataSource.query<{ id: string }[]>(
@@ -192,6 +219,7 @@ describe('the cleanup', () => {
         trigger: 'scheduled',
         retention_ms: WEEK,
         deleted: { access: 2, refresh: 2, code: 2 },
+        forgotten_code_redemptions: 0,
         outcome: 'done',
       },
     });
@@ -314,7 +342,7 @@ describe('grants cleanup (the command)', () => {
     const text = await cli(['--dry-run'], { GRANT_RETENTION: 'days=20' });
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(
-      /^Would delete 2 access tokens, 2 refresh tokens and 2 authorization codes expired before \S+Z \(dry run: nothing deleted\)\.\n$/,
+      /^Would delete 2 access tokens, 2 refresh tokens and 2 authorization codes expired before \S+Z, and forget 0 redeemed codes past their replay window \(dry run: nothing deleted\)\.\n$/,
     );
     for (const [i, type] of TYPES.entries()) {
       expect(await pks(type, s.provider)).toEqual(sorted([...s.old[type], ...s.kept[type], tenDays[i] ?? 0]));
@@ -335,7 +363,7 @@ describe('grants cleanup (the command)', () => {
     const none = await cli([]);
     expect(none.code).toBe(0);
     expect(none.stdout).toMatch(
-      /^Deleted 0 access tokens \(\d+ ms\), 0 refresh tokens \(\d+ ms\) and 0 authorization codes \(\d+ ms\) expired before \S+Z, in \d+ ms\.\n$/,
+      /^Deleted 0 access tokens \(\d+ ms\), 0 refresh tokens \(\d+ ms\) and 0 authorization codes \(\d+ ms\) expired before \S+Z, and forgot 0 redeemed codes past their replay window, in \d+ ms\.\n$/,
     );
   });
 

@@ -93,6 +93,8 @@ export const grantsCleanup = defineCommand({
   },
   notes:
     'Non-expiring grants are never deleted; revoked grants are deleted once expired long enough, like the others. ' +
+    'Also forgets redeemed authorization codes a day past their expiry (the window in which a replay of one ' +
+    'revokes the tokens issued from it). ' +
     'Runs in batches of 5,000 rows. When a server is cleaning at that moment, waits (up to a minute) for it to ' +
     'hand over, then exits 1 with "another instance is cleaning" if it did not.',
   prepare(options) {
@@ -106,10 +108,17 @@ export const grantsCleanup = defineCommand({
         const preview = await previewCleanup(dataSource, retention);
         const { counts } = preview;
         return {
-          json: { dry_run: true, cutoff: preview.cutoff, retention_ms: retention, would_delete: counts },
+          json: {
+            dry_run: true,
+            cutoff: preview.cutoff,
+            retention_ms: retention,
+            would_delete: counts,
+            would_forget_code_redemptions: preview.forgottenRedemptions,
+          },
           text:
             `Would delete ${counts.access} access tokens, ${counts.refresh} refresh tokens and ${counts.code} ` +
-            `authorization codes expired before ${preview.cutoff} (dry run: nothing deleted).`,
+            `authorization codes expired before ${preview.cutoff}, and forget ${preview.forgottenRedemptions} ` +
+            `redeemed codes past their replay window (dry run: nothing deleted).`,
         };
       }
       const report = await cleanExpiredGrants(dataSource, {
@@ -131,6 +140,7 @@ export const grantsCleanup = defineCommand({
           cutoff: report.cutoff,
           retention_ms: retention,
           deleted,
+          forgotten_code_redemptions: report.forgottenRedemptions,
           durations_ms: durationsMs,
           duration_ms: report.durationMs,
           batches: report.batches,
@@ -139,7 +149,8 @@ export const grantsCleanup = defineCommand({
         text: [
           `Deleted ${deleted.access} access tokens (${durationsMs.access} ms), ${deleted.refresh} refresh tokens ` +
             `(${durationsMs.refresh} ms) and ${deleted.code} authorization codes (${durationsMs.code} ms) expired ` +
-            `before ${report.cutoff}, in ${report.durationMs} ms.`,
+            `before ${report.cutoff}, and forgot ${report.forgottenRedemptions} redeemed codes past their replay ` +
+            `window, in ${report.durationMs} ms.`,
           ...(report.outcome === 'busy' ? ['Another instance took over the rest of the cleanup.'] : []),
         ].join('\n'),
       };

@@ -42,7 +42,7 @@ export interface CleanupOptions {
   /** Who ran it, for the audit event: `scheduled` (an instance's timer) or `cli`. */
   trigger: 'scheduled' | 'cli';
   /** Called after each batch with the batch's lock hold (database clock), for tests of exclusivity. */
-  onBatch?: (run: JobRun<number>, kind: GrantKindName) => void;
+  onBatch?: (run: JobRun<number>, kind: GrantKindName | 'redemptions') => void;
 }
 
 export interface CleanupReport {
@@ -50,6 +50,11 @@ export interface CleanupReport {
   cutoff: string;
   retentionMs: number;
   deleted: CleanupCounts;
+  /**
+   * Records of redeemed authorization codes past their `forget_after` (code expiry + a day; GRANT_RETENTION does not
+   * apply), deleted with the grants: nothing else deletes them, and a replay after that time is refused as unknown.
+   */
+  forgottenRedemptions: number;
   /** Milliseconds spent on each type's batches. */
   durationsMs: CleanupCounts;
   durationMs: number;
@@ -66,6 +71,7 @@ export interface CleanupPreview {
   retentionMs: number;
   /** What a run with this cutoff would delete now. */
   counts: CleanupCounts;
+  forgottenRedemptions: number;
 }
 
 const zero = (): CleanupCounts => ({ access: 0, refresh: 0, code: 0 });
@@ -99,7 +105,10 @@ export async function previewCleanup(dataSource: DataSource, retentionMs: number
     );
     counts[kind] = row?.n ?? 0;
   }
-  return { cutoff: cutoff.iso, retentionMs, counts };
+  const [forgotten] = await dataSource.query<{ n: number }[]>(
+    `SELECT count(*)::int AS n FROM oauth2_code_redemptions WHERE forget_after <= now()`,
+  );
+  return { cutoff: cutoff.iso, retentionMs, counts, forgottenRedemptions: forgotten?.n ?? 0 };
 }
 
 interface Batch {
@@ -137,6 +146,21 @@ async function deleteBatch(
     [cutoff, after.expires, after.id, limit],
   );
   return row ?? { deleted: 0, selected: 0, lastExpires: null, lastId: null };
+}
+
+/** Deletes up to `limit` redemption records past their forget_after, oldest first (their forget_after index). */
+async function deleteRedemptionBatch(manager: EntityManager, limit: number): Promise<number> {
+  const [row] = await manager.query<{ n: number }[]>(
+    `WITH deleted AS (
+       DELETE FROM oauth2_code_redemptions
+        WHERE code_hash IN (SELECT code_hash FROM oauth2_code_redemptions WHERE forget_after <= now()
+                             ORDER BY forget_after LIMIT $1)
+          AND forget_after <= now()
+       RETURNING 1)
+     SELECT count(*)::int AS n FROM deleted`,
+    [limit],
+  );
+  return row?.n ?? 0;
 }
 
 /**
@@ -190,12 +214,31 @@ export async function cleanExpiredGrants(
     }
     durationsMs[kind] += performance.now() - typeStarted;
   }
-  const total = deleted.access + deleted.refresh + deleted.code;
+  let forgottenRedemptions = 0;
+  while (outcome === 'done') {
+    const run = await runExclusively(dataSource, BackgroundJob.grantCleanup, (manager) =>
+      deleteRedemptionBatch(manager, batchSize),
+    );
+    if (run === undefined) {
+      if (options.onBusy === 'wait' && performance.now() < deadline) {
+        await sleep(100);
+        continue;
+      }
+      outcome = 'busy';
+      break;
+    }
+    batches += 1;
+    forgottenRedemptions += run.result;
+    options.onBatch?.(run, 'redemptions');
+    if (run.result < batchSize) break;
+  }
+  const total = deleted.access + deleted.refresh + deleted.code + forgottenRedemptions;
   if (outcome === 'busy' && total === 0) return undefined;
   const report: CleanupReport = {
     cutoff: cutoff.iso,
     retentionMs: options.retentionMs,
     deleted,
+    forgottenRedemptions,
     durationsMs: roundAll(durationsMs),
     durationMs: Math.round(performance.now() - started),
     batches,
@@ -235,6 +278,7 @@ async function recordCleanup(
       retention_ms: report.retentionMs,
       cutoff: report.cutoff,
       deleted: { ...report.deleted },
+      forgotten_code_redemptions: report.forgottenRedemptions,
       duration_ms: report.durationMs,
       outcome: report.outcome,
     },
@@ -271,7 +315,8 @@ export class GrantCleanup implements OnApplicationBootstrap, OnApplicationShutdo
       this.logger.debug('grant cleanup skipped: another instance is cleaning');
       return undefined;
     }
-    const total = report.deleted.access + report.deleted.refresh + report.deleted.code;
+    const total =
+      report.deleted.access + report.deleted.refresh + report.deleted.code + report.forgottenRedemptions;
     const message = describeCleanup(report);
     if (total > 0) this.logger.log(message);
     else this.logger.debug(message);
@@ -294,7 +339,7 @@ export function describeCleanup(report: CleanupReport): string {
   );
   const tail = report.outcome === 'busy' ? '; another instance took over the rest' : '';
   return (
-    `grant cleanup: deleted ${parts.join(', ')} (expired before ${report.cutoff}; ${report.batches} batches, ` +
-    `${report.durationMs} ms)${tail}`
+    `grant cleanup: deleted ${parts.join(', ')} (expired before ${report.cutoff}), forgot ` +
+    `${report.forgottenRedemptions} redeemed codes; ${report.batches} batches, ${report.durationMs} ms${tail}`
   );
 }
