@@ -35,7 +35,7 @@ export interface CleanupOptions {
   batchSize?: number;
   /**
    * What to do when another session holds the job's lock: `stop` (the scheduled job: the other run does the work) or
-   * `wait` (the CLI: retry until `waitMs` has passed, then give up with `busy`).
+   * `wait` (the CLI: retry every 100 ms until the lock has been found taken for `waitMs`, then give up with `busy`).
    */
   onBusy: 'stop' | 'wait';
   waitMs?: number;
@@ -188,7 +188,14 @@ export async function cleanExpiredGrants(
   const durationsMs = zero();
   let batches = 0;
   let outcome: CleanupReport['outcome'] = 'done';
-  const deadline = started + (options.waitMs ?? 0);
+  // With `wait`, how long the lock has been found taken without a break: waitMs bounds each wait, not the run.
+  let busySince: number | undefined;
+  const keepWaiting = async (): Promise<boolean> => {
+    busySince ??= performance.now();
+    if (options.onBusy !== 'wait' || performance.now() - busySince >= (options.waitMs ?? 0)) return false;
+    await sleep(100);
+    return true;
+  };
   sweep: for (const [kind, table] of CLEANUP_TABLES) {
     const typeStarted = performance.now();
     let after = { expires: '-infinity', id: -2_147_483_648 };
@@ -197,14 +204,12 @@ export async function cleanExpiredGrants(
         deleteBatch(manager, table, cutoff.text, after, batchSize),
       );
       if (run === undefined) {
-        if (options.onBusy === 'wait' && performance.now() < deadline) {
-          await sleep(100);
-          continue;
-        }
+        if (await keepWaiting()) continue;
         outcome = 'busy';
         durationsMs[kind] += performance.now() - typeStarted;
         break sweep;
       }
+      busySince = undefined;
       batches += 1;
       deleted[kind] += run.result.deleted;
       options.onBatch?.({ ...run, result: run.result.deleted }, kind);
@@ -220,13 +225,11 @@ export async function cleanExpiredGrants(
       deleteRedemptionBatch(manager, batchSize),
     );
     if (run === undefined) {
-      if (options.onBusy === 'wait' && performance.now() < deadline) {
-        await sleep(100);
-        continue;
-      }
+      if (await keepWaiting()) continue;
       outcome = 'busy';
       break;
     }
+    busySince = undefined;
     batches += 1;
     forgottenRedemptions += run.result;
     options.onBatch?.(run, 'redemptions');
