@@ -1,6 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import type { Command as BusCommand, CommandBus } from '@nestjs/cqrs';
 import { InputError } from '../identity/accounts';
+import type { AppConfig } from '../config/config';
 import type { Sealer } from '../keys/sealing';
 import type { DataSource } from 'typeorm';
 
@@ -214,6 +215,8 @@ export function parseInteger(option: string, value: string, min: number, max: nu
 
 export interface CommandContext {
   dataSource: DataSource;
+  /** The settings the command runs with (the environment's, as the server would read them). */
+  config: AppConfig;
   /**
    * SECRET_KEY's sealer, for commands that create or use keys: resolved (or generated into DATA_DIR) and checked
    * against the database on first call; ConfigError naming SECRET_KEY when it does not match.

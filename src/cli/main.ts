@@ -17,7 +17,7 @@ import { createLogger } from '../logging/logger';
 import { openManagementContext } from './bus';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
-import { grantCreate } from './commands/grant';
+import { grantCreate, grantsCleanup } from './commands/grant';
 import { groupAddUser, groupCreate } from './commands/group';
 import { migrate } from './commands/migrate';
 import { providerCreate, providerRotateSecret } from './commands/provider';
@@ -40,6 +40,7 @@ const COMMANDS: readonly Command[] = [
   providerRotateSecret,
   appCreate,
   grantCreate,
+  grantsCleanup,
   seedCommand,
   migrate,
 ];
@@ -134,7 +135,7 @@ async function execute(
         return (await context).get(CommandBus);
       };
       try {
-        return await run({ dataSource, stderr: process.stderr, sealer: openSealerOnce, bus });
+        return await run({ dataSource, config, stderr: process.stderr, sealer: openSealerOnce, bus });
       } finally {
         if (context) await (await context).close();
       }

@@ -32,6 +32,8 @@ describe('loadConfig', () => {
       pageSizeMax: 100,
       avatars: 'initials',
       grantCountsFoldMs: 5000,
+      grantRetentionMs: 604_800_000,
+      grantCleanupIntervalSeconds: 3600,
       authFailureLimit: 20,
       authFailureWindowSeconds: 60,
       authFailureMaxAddresses: 10000,
@@ -287,6 +289,39 @@ describe('loadConfig', () => {
     expect(loadConfig({}).heapGrowingPercent).toBe(50);
     expect(loadConfig({ HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
     expect(loadConfig({ HEAP_GROWING_PERCENT: '200' }).heapGrowingPercent).toBe(200);
+  });
+
+  it('GRANT_RETENTION: an authentik duration (0 allowed); GRANT_CLEANUP_INTERVAL_SECONDS=0 turns the job off', () => {
+    expect(loadConfig({ GRANT_RETENTION: 'days=30' }).grantRetentionMs).toBe(30 * 86_400_000);
+    expect(loadConfig({ GRANT_RETENTION: 'days=1;hours=12' }).grantRetentionMs).toBe(36 * 3_600_000);
+    expect(loadConfig({ GRANT_RETENTION: 'days=0' }).grantRetentionMs).toBe(0);
+    expect(loadConfig({ GRANT_CLEANUP_INTERVAL_SECONDS: '0' }).grantCleanupIntervalSeconds).toBe(0);
+    const refused: [Record<string, string>, string][] = [
+      [
+        { GRANT_RETENTION: '7d' },
+        'Invalid configuration: GRANT_RETENTION value "7d" is not a valid duration: "7d" is not key=value ' +
+          '(expected e.g. "hours=1;minutes=30" with keys weeks, days, hours, minutes, seconds, milliseconds, microseconds)',
+      ],
+      [
+        { GRANT_RETENTION: 'day=7' },
+        'Invalid configuration: GRANT_RETENTION value "day=7" is not a valid duration: unknown key "day" ' +
+          '(expected e.g. "hours=1;minutes=30" with keys weeks, days, hours, minutes, seconds, milliseconds, microseconds)',
+      ],
+      [
+        { GRANT_RETENTION: 'days=-1' },
+        'Invalid configuration: GRANT_RETENTION value "days=-1" is not a valid duration: it is negative ' +
+          '(expected e.g. "hours=1;minutes=30" with keys weeks, days, hours, minutes, seconds, milliseconds, microseconds)',
+      ],
+      [
+        { GRANT_CLEANUP_INTERVAL_SECONDS: 'hourly' },
+        'Invalid configuration: GRANT_CLEANUP_INTERVAL_SECONDS must be a whole number, got "hourly"',
+      ],
+    ];
+    for (const [env, message] of refused) {
+      const attempt = (): unknown => loadConfig(env);
+      expect(attempt).toThrow(ConfigError);
+      expect(attempt).toThrow(message);
+    }
   });
 
   describe('secrets from files (<NAME>_FILE)', () => {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { avatarSettingError } from '../common/serializers/avatar';
+import { parseTimedelta } from '../providers/timedelta';
 
 /**
  * Every setting Grantry reads. This module is the only reader of process.env: the rest of the code receives an
@@ -33,6 +34,13 @@ export interface AppConfig {
   avatars: string;
   /** How often the grant count deltas are folded (0 = never; another instance or a later start does it). */
   grantCountsFoldMs: number;
+  /**
+   * How long after its expiry an expiring grant (access token, refresh token, authorization code) is kept before the
+   * cleanup job deletes it, in milliseconds (GRANT_RETENTION, authentik's duration syntax; 0 = as soon as expired).
+   */
+  grantRetentionMs: number;
+  /** How often each instance tries the grant cleanup (one instance at a time runs it); 0 = never on this instance. */
+  grantCleanupIntervalSeconds: number;
   /**
    * Failed authentications one client may make per window before its further failures get 429 (0 = no throttle).
    * Valid keys are always served. Counted in the database, so shared by all instances.
@@ -117,6 +125,8 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'PAGE_SIZE_MAX',
   'AVATARS',
   'GRANT_COUNTS_FOLD_MS',
+  'GRANT_RETENTION',
+  'GRANT_CLEANUP_INTERVAL_SECONDS',
   'AUTH_FAILURE_LIMIT',
   'AUTH_FAILURE_WINDOW_SECONDS',
   'AUTH_FAILURE_MAX_ADDRESSES',
@@ -256,6 +266,17 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
+/** GRANT_RETENTION: an authentik duration (`days=7;hours=12`), in milliseconds. */
+function grantRetention(env: Env): number {
+  const raw = value(env, 'GRANT_RETENTION');
+  if (raw === undefined) return 7 * 24 * 3_600_000;
+  try {
+    return parseTimedelta(raw, 'value');
+  } catch (error) {
+    throw new ConfigError('GRANT_RETENTION', error instanceof Error ? error.message : String(error));
+  }
+}
+
 function databaseUrl(env: Env): string | undefined {
   const raw = value(env, 'DATABASE_URL');
   if (raw === undefined) return undefined;
@@ -393,6 +414,8 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     pageSizeMax,
     avatars,
     grantCountsFoldMs: integer(env, 'GRANT_COUNTS_FOLD_MS', 5000, 0, 3_600_000),
+    grantRetentionMs: grantRetention(env),
+    grantCleanupIntervalSeconds: integer(env, 'GRANT_CLEANUP_INTERVAL_SECONDS', 3600, 0, 604_800),
     authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 20, 0, 1_000_000),
     authFailureWindowSeconds: integer(env, 'AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
     authFailureMaxAddresses: integer(env, 'AUTH_FAILURE_MAX_ADDRESSES', 10_000, 1, 10_000_000),

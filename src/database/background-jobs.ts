@@ -3,7 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 /**
  * Advisory lock keys of the background jobs that every instance schedules but only one at a time may run. The
  * two-integer form of the key (class, job) has its own key space, apart from the single-bigint keys of the
- * migration and bootstrap locks. A new job (a cleanup of expired grants, say) takes the next number.
+ * migration and bootstrap locks. A new job takes the next free number.
  */
 export const JOB_LOCK_CLASS = 0x6772616e; // "gran"
 export const BackgroundJob = {
@@ -11,7 +11,7 @@ export const BackgroundJob = {
   authFailureSweep: 2,
   loginFailureSweep: 3,
   sessionSweep: 4,
-  // 5 is reserved.
+  grantCleanup: 5,
   deviceSweep: 6,
   tokenKeyCopySweep: 7,
 } as const;

@@ -18,13 +18,14 @@ export async function runCli(
   const { run } = command.parse(argv);
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
   let context: Promise<INestApplicationContext> | undefined;
+  const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: TEST_SECRET_KEY });
   try {
     const output = await run({
       dataSource,
+      config,
       stderr: process.stderr,
       sealer: () => Promise.resolve(testSealer()),
       bus: async () => {
-        const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: TEST_SECRET_KEY });
         context ??= openManagementContext(config, dataSource, testSealer());
         return (await context).get(CommandBus);
       },

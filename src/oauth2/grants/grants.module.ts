@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { BulkRevokeGrantsHandler } from './bulk-revoke';
+import { GrantCleanup } from './grant-cleanup';
 import { GrantCounts } from './grant-counts';
 import { GrantStore } from './grant-store';
 import {
@@ -14,6 +15,7 @@ import {
   providers: [
     GrantStore,
     GrantCounts,
+    GrantCleanup,
     ListGrantsHandler,
     RetrieveGrantHandler,
     GrantUsedByHandler,
