@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { EntityManager, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent } from 'typeorm';
+import type {
+  EntityManager,
+  EntitySubscriberInterface,
+  QueryRunner,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+} from 'typeorm';
 import type { GrantKind } from '../oauth2/grants/grant-kind';
 
 /** The `type` label of the grant metrics: the three grant types of the inventory. */
@@ -147,7 +153,7 @@ export class Metrics {
   private readonly pending = new WeakMap<QueryRunner, (() => void)[]>();
   private readonly subscriber: EntitySubscriberInterface = {
     afterTransactionCommit: (event: TransactionCommitEvent) => this.settle(event.queryRunner, true),
-    afterTransactionRollback: (event: TransactionCommitEvent) => this.settle(event.queryRunner, false),
+    afterTransactionRollback: (event: TransactionRollbackEvent) => this.settle(event.queryRunner, false),
   };
 
   constructor() {
@@ -216,7 +222,7 @@ export class Metrics {
       count();
       return;
     }
-    const subscribers = runner.connection.subscribers;
+    const subscribers = runner.dataSource.subscribers;
     if (!subscribers.includes(this.subscriber)) subscribers.push(this.subscriber);
     const waiting = this.pending.get(runner);
     if (waiting) waiting.push(count);
@@ -224,7 +230,9 @@ export class Metrics {
   }
 
   private settle(runner: QueryRunner, committed: boolean): void {
-    // A savepoint's release or rollback (a nested transaction) leaves the transaction open: wait for its end.
+    // A savepoint's release or rollback (a nested transaction) leaves the transaction open: wait for its end. (So a
+    // count made inside a savepoint that rolls back still counts if the outer transaction commits; nothing here
+    // nests transactions.)
     if (runner.isTransactionActive) return;
     const waiting = this.pending.get(runner);
     if (waiting === undefined) return;
