@@ -7,7 +7,7 @@ import type { UserEntity } from '../src/identity/user.entity';
 import { Metrics } from '../src/metrics/metrics';
 import { createApplication, createProvider } from '../src/providers/providers';
 import { Sealer } from '../src/keys/sealing';
-import { bearer, createTestApp, type InjectResult, request, type TestApp } from './support/app';
+import { bearer, createTestApp, type InjectResult, request, requestJson, type TestApp } from './support/app';
 import { GrantFactories, unique } from './support/factories';
 
 /**
@@ -285,6 +285,73 @@ describe('GET /-/metrics', () => {
       expect([type, valueOf(after, 'grantry_grants_issued_total', { type })]).toEqual([
         type,
         valueOf(before, 'grantry_grants_issued_total', { type }) + delta,
+      ]);
+    }
+  });
+
+  /** POSTs a form to an OAuth2 endpoint. */
+  async function postForm(
+    url: string,
+    form: Record<string, string>,
+  ): Promise<{ status: number; body: string }> {
+    const response = await t.app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams(form).toString(),
+      });
+    return { status: response.statusCode, body: response.body };
+  }
+
+  it('counts a token revoked at the RFC 7009 endpoint once, and an unknown one not at all', async () => {
+    const issued = await postForm('/application/o/token/', {
+      grant_type: 'client_credentials',
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      scope: 'openid',
+    });
+    expect(issued.status).toBe(200);
+    const token = (JSON.parse(issued.body) as { access_token: string }).access_token;
+    secrets.push(token);
+    const labels = { type: 'access_token', reason: 'revoke_endpoint' };
+    const before = await scrape(t.app);
+    const revoke = { client_id: client.clientId, client_secret: client.clientSecret, token };
+    expect((await postForm('/application/o/revoke/', revoke)).status).toBe(200);
+    // Again: already gone, 200 all the same (RFC 7009), nothing revoked.
+    expect((await postForm('/application/o/revoke/', revoke)).status).toBe(200);
+    const after = await scrape(t.app);
+    expect(valueOf(after, 'grantry_grants_revoked_total', labels)).toBe(
+      valueOf(before, 'grantry_grants_revoked_total', labels) + 1,
+    );
+  });
+
+  it("counts a deactivated user's deleted grants per type", async () => {
+    const user = await f.user();
+    for (const type of ['access', 'access', 'refresh', 'code'] as const) {
+      await f.grant(type, user.id, client.providerId);
+    }
+    const before = await scrape(t.app);
+    const response = await requestJson(
+      t.app,
+      'PATCH',
+      `/api/v3/core/users/${user.id}/`,
+      { is_active: false },
+      bearer(adminKey),
+    );
+    expect(response.status).toBe(200);
+    const after = await scrape(t.app);
+    for (const [type, delta] of [
+      ['access_token', 2],
+      ['refresh_token', 1],
+      ['authorization_code', 1],
+    ] as const) {
+      const labels = { type, reason: 'user_cut_off' };
+      expect([type, valueOf(after, 'grantry_grants_revoked_total', labels)]).toEqual([
+        type,
+        valueOf(before, 'grantry_grants_revoked_total', labels) + delta,
       ]);
     }
   });
