@@ -237,6 +237,8 @@ async function startGrantry(db: BenchDatabase, logDir: string): Promise<Server> 
       PORT: String(port),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
+      // Set, it turns on /-/metrics and the per-request metrics hook, to measure what they cost.
+      METRICS_TOKEN: process.env.METRICS_TOKEN,
     },
     port,
     logFile: path.join(logDir, 'grantry.log'),

@@ -16,6 +16,7 @@ import { AuthorizationCodesModule } from './oauth2/authorization-codes/authoriza
 import { IssuanceModule } from './oauth2/issuance/issuance.module';
 import { KeysModule } from './keys/keys.module';
 import { ManagementModule } from './management/management.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RefreshTokensModule } from './oauth2/refresh-tokens/refresh-tokens.module';
 import { HealthController } from './health/health.controller';
 import { StartupState } from './health/startup-state';
@@ -31,6 +32,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        MetricsModule.forServer(config),
         KeysModule,
         CqrsModule.forRoot(),
         PassportModule.register({ session: false }),

@@ -14,6 +14,8 @@ import { responseHeadersHook } from './common/http/response-headers';
 import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
+import { httpMetricsHook } from './metrics/http-metrics';
+import { Metrics } from './metrics/metrics';
 import { API_PREFIX, buildOpenApiDocument, OpenApiDocumentHolder } from './openapi/openapi';
 import { OUTSIDE_API_PREFIX, readsForm, readsJson } from './common/http/outside-api';
 import { BodyValidationPipe, MALFORMED_JSON } from './common/validation/body-validation.pipe';
@@ -116,6 +118,7 @@ export async function createApp(
   fastify.addHook('onRequest', bodyLimitHook(config.maxBodyBytes));
   if (config.corsOrigins.length > 0) fastify.addHook('onRequest', corsHook(config.corsOrigins));
   fastify.addHook('onSend', responseHeadersHook(`/${API_PREFIX}/docs`));
+  if (config.metricsToken !== undefined) fastify.addHook('onResponse', httpMetricsHook(app.get(Metrics)));
   await app.init();
   const document = buildOpenApiDocument(app);
   app.get(OpenApiDocumentHolder).document = document;

@@ -93,7 +93,7 @@ interface PodSpec {
   topologySpreadConstraints?: { labelSelector?: LabelSelector }[];
 }
 interface PodTemplate {
-  metadata: { labels: Record<string, string> };
+  metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
   spec: PodSpec;
 }
 interface DeploymentSpec {
@@ -572,10 +572,12 @@ function unknownFields(documents: { file: string; manifest: Manifest }[]): strin
 }
 
 const BOOTSTRAP_TOKEN = randomBytes(32).toString('hex');
+const METRICS_TOKEN = randomBytes(32).toString('hex');
 const PLACEHOLDER_VALUES = {
   DATABASE_URL: 'postgres://grantry:secret@postgres:5432/grantry',
   BOOTSTRAP_TOKEN,
   SECRET_KEY: TEST_SECRET_KEY,
+  METRICS_TOKEN,
 };
 
 const loaded = loadKubernetes();
@@ -843,7 +845,12 @@ describe('deploy/kubernetes', () => {
     afterAll(() => databases.dropAll());
 
     it('the Job migrates a fresh database, then a server with the Deployment environment passes its probes', async () => {
-      const values = { DATABASE_URL: databaseUrl, BOOTSTRAP_TOKEN, SECRET_KEY: TEST_SECRET_KEY };
+      const values = {
+        DATABASE_URL: databaseUrl,
+        BOOTSTRAP_TOKEN,
+        SECRET_KEY: TEST_SECRET_KEY,
+        METRICS_TOKEN,
+      };
       const jobRun = materializePod(loaded, 'Job', job.spec.template.spec, migrator, values);
       const migration = await runCommand(migrator.command ?? [], jobRun.env);
       expect({ code: migration.code, stderr: migration.stderr }).toEqual({ code: 0, stderr: '' });
@@ -872,6 +879,16 @@ describe('deploy/kubernetes', () => {
           headers: { authorization: `Bearer ${BOOTSTRAP_TOKEN}` },
         });
         expect(whoami.status).toBe(200);
+        // The Prometheus annotations name the metrics route and port, which the metrics token from the Secret opens.
+        const annotations = deployment.spec.template.metadata.annotations ?? {};
+        expect(Number(annotations['prometheus.io/port'])).toBe(portNumber(server, 'http'));
+        const metricsUrl = `${started.url}${annotations['prometheus.io/path'] ?? ''}`;
+        const scraped = await fetch(metricsUrl, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+        expect([scraped.status, scraped.headers.get('content-type')]).toEqual([
+          200,
+          'text/plain; version=0.0.4; charset=utf-8',
+        ]);
+        expect((await fetch(metricsUrl)).status).toBe(401);
       } finally {
         started.child.kill('SIGTERM');
         await started.exited;

@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/config';
 import { ConfigModule } from '../config/config.module';
 import { Sealer } from '../keys/sealing';
 import { ManagementModule } from '../management/management.module';
+import { MetricsModule } from '../metrics/metrics.module';
 
 /** What the server gets from TypeORM and KeysModule, given by the CLI from its own open database and key. */
 @Module({})
@@ -33,6 +34,7 @@ class CliModule {
         ConfigModule.forRoot(config),
         CliInfrastructureModule.forRoot(dataSource, sealer),
         CqrsModule.forRoot(),
+        MetricsModule.counting(),
         ManagementModule,
       ],
     };

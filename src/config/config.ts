@@ -86,6 +86,11 @@ export interface AppConfig {
    * (V8's --heap-growing-percent; see src/runtime/heap.ts). 0 leaves V8's own heuristic.
    */
   heapGrowingPercent: number;
+  /**
+   * The bearer key GET /-/metrics requires (compared in constant time). Undefined: the metrics endpoint and the
+   * per-request metrics hook are off (see src/metrics/metrics.module.ts for why off, not open, is the default).
+   */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -103,7 +108,7 @@ type Env = Record<string, string | undefined>;
  * Settings that hold secrets. Each may instead be given as `<NAME>_FILE`, the path of a file holding the value, as
  * Docker and Kubernetes mount secrets; a trailing newline in the file is ignored. Setting both is an error.
  */
-export const SECRET_SETTINGS = ['DATABASE_URL', 'BOOTSTRAP_TOKEN', 'SECRET_KEY'] as const;
+export const SECRET_SETTINGS = ['DATABASE_URL', 'BOOTSTRAP_TOKEN', 'SECRET_KEY', 'METRICS_TOKEN'] as const;
 
 /** Every environment variable Grantry reads (config.spec.ts checks this against what loadConfig reads). */
 export const CONFIG_VARIABLES: readonly string[] = [
@@ -141,6 +146,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'MAX_HEADER_BYTES',
   'MAX_BODY_BYTES',
   'HEAP_GROWING_PERCENT',
+  'METRICS_TOKEN',
   ...SECRET_SETTINGS.map((name) => `${name}_FILE`),
 ];
 
@@ -204,8 +210,11 @@ export function secretError(secret: string): string | undefined {
   return undefined;
 }
 
-/** BOOTSTRAP_TOKEN or SECRET_KEY: unset, or a secret of 128 bits or more (secretError). */
-function secretSetting(env: Env, name: 'BOOTSTRAP_TOKEN' | 'SECRET_KEY'): string | undefined {
+/** BOOTSTRAP_TOKEN, SECRET_KEY or METRICS_TOKEN: unset, or a secret of 128 bits or more (secretError). */
+function secretSetting(
+  env: Env,
+  name: 'BOOTSTRAP_TOKEN' | 'SECRET_KEY' | 'METRICS_TOKEN',
+): string | undefined {
   const secret = value(env, name);
   if (secret === undefined) return undefined;
   const error = secretError(secret);
@@ -430,6 +439,7 @@ export function loadConfig(given: Env = process.env, cwd: string = process.cwd()
     maxHeaderBytes: integer(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 65_536, 1024, 16_777_216),
     heapGrowingPercent: integer(env, 'HEAP_GROWING_PERCENT', 50, 0, 1000),
+    metricsToken: secretSetting(env, 'METRICS_TOKEN'),
   };
 }
 

@@ -12,6 +12,7 @@ import { sha256 } from '../common/crypto/secrets';
 import { clientAddress } from '../common/http/client-address';
 import { BackgroundJob, PeriodicTask, runExclusively } from '../database/background-jobs';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { Metrics } from '../metrics/metrics';
 import { readToken } from './cookies';
 
 /** The session cookie's name (`__Host-grantry_session` over https). */
@@ -61,6 +62,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
@@ -178,6 +180,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
          SELECT count(*)::int AS n FROM d`,
         [signedIn.session.id],
       );
+      this.metrics.grantsRevoked('access_token', deleted[0]?.n ?? 0, 'sign_out', manager);
       await recordAudit(
         manager,
         'logout',

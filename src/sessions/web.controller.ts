@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { Public } from '../common/auth/public.decorator';
 import { clientAddress } from '../common/http/client-address';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { Metrics } from '../metrics/metrics';
 import { hashPassword, needsRehash, prepareDummyHash, verifyPassword } from '../identity/password';
 import { clearCookie, readToken, setCookie } from './cookies';
 import { CsrfTokens } from './csrf';
@@ -84,6 +85,7 @@ export class WebController implements OnModuleInit {
     private readonly throttle: LoginThrottle,
     private readonly csrf: CsrfTokens,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: Metrics,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -158,6 +160,7 @@ export class WebController implements OnModuleInit {
     // hash), so the time taken says nothing about which it was.
     const matches = await verifyPassword(password, user?.password ?? null);
     if (!matches || user === undefined || !user.is_active || user.password === null) {
+      this.metrics.authFailure('login', 'invalid');
       await this.throttle.recordFailure(buckets);
       await recordAudit(this.dataSource, 'login_failed', null, identifier, user?.id ?? null, request.id);
       return retry(400, INVALID_LOGIN);

@@ -1,6 +1,7 @@
 import { type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import { Metrics } from '../../metrics/metrics';
 import { ApiError, DETAIL } from '../errors/api-error';
 import { clientAddress } from '../http/client-address';
 import { AuthFailureThrottle } from './auth-throttle';
@@ -28,6 +29,7 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
   constructor(
     private readonly reflector: Reflector,
     private readonly throttle: AuthFailureThrottle,
+    private readonly metrics: Metrics,
   ) {
     super({ session: false });
   }
@@ -42,8 +44,10 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
     const parsed = parseAuthorization(request.headers.authorization);
     switch (parsed.kind) {
       case 'none':
+        this.metrics.authFailure('api_bearer', 'missing');
         throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.notAuthenticated);
       case 'malformed':
+        this.metrics.authFailure('api_bearer', 'malformed');
         throw new ApiError(HttpStatus.FORBIDDEN, DETAIL.malformedHeader);
       case 'bearer':
         break;
@@ -58,6 +62,7 @@ export class BearerAuthGuard extends AuthGuard('bearer') {
     // A database error of the lookup propagates (503); a key that does not authenticate leaves no principal.
     await super.canActivate(context);
     if (request[PRINCIPAL] !== undefined) return true;
+    this.metrics.authFailure('api_bearer', 'invalid');
     const wait = await this.throttle.recordFailure(clientAddress(request));
     if (wait > 0) {
       throw new ApiError(HttpStatus.TOO_MANY_REQUESTS, DETAIL.throttled, { 'retry-after': String(wait) });

@@ -6,6 +6,7 @@
 export const OUTSIDE_API_PREFIX: readonly string[] = [
   '-/health/live',
   '-/health/ready',
+  '-/metrics',
   // Browser pages (src/sessions, src/oauth2/issuance).
   'login',
   'logout',

@@ -16,6 +16,7 @@ import type { UserDto, UserRow } from '../../common/serializers/user';
 import { deletedCounts, modelRef, recordEvent } from '../../events/record-event';
 import { hashPassword, passwordProblem } from '../../identity/password';
 import { UserEntity } from '../../identity/user.entity';
+import { Metrics } from '../../metrics/metrics';
 import {
   isForeignKeyViolation,
   isUniqueViolation,
@@ -81,17 +82,21 @@ function cascadeContext(cascade: Cascade): Record<string, unknown> {
  * signal deletes access, refresh and device tokens; Grantry also ends the sessions on PUT, and drops pending
  * authorization codes), inside the caller's transaction, counting each.
  */
-async function cutOff(manager: EntityManager, userId: number): Promise<Cascade> {
+async function cutOff(manager: EntityManager, userId: number, metrics: Metrics): Promise<Cascade> {
   const ended = await manager.update(SessionEntity, { userId, ended: IsNull() }, { ended: () => 'now()' });
   const deleted = async (entity: EntityTarget<{ userId: number | null }>): Promise<number> =>
     (await manager.delete(entity, { userId })).affected ?? 0;
-  return {
+  const cascade: Cascade = {
     sessions: ended.affected ?? 0,
     access_tokens: await deleted(AccessTokenEntity),
     refresh_tokens: await deleted(RefreshTokenEntity),
     device_tokens: await deleted(DeviceTokenEntity),
     authorization_codes: await deleted(AuthorizationCodeEntity),
   };
+  metrics.grantsRevoked('access_token', cascade.access_tokens, 'user_cut_off', manager);
+  metrics.grantsRevoked('refresh_token', cascade.refresh_tokens, 'user_cut_off', manager);
+  metrics.grantsRevoked('authorization_code', cascade.authorization_codes, 'user_cut_off', manager);
+  return cascade;
 }
 
 const SUPERUSER_LOCK = "hashtext('grantry.active_superusers')";
@@ -382,6 +387,7 @@ export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: UserStore,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute({ caller, id, body, partial }: UpdateUserCommand): Promise<UserDto> {
@@ -425,7 +431,7 @@ export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
         if (input.roles !== undefined) await setRelated(manager, 'roles', id, input.roles);
 
         const isActive = input.is_active ?? before.is_active;
-        const cascade = isActive ? undefined : await cutOff(manager, id);
+        const cascade = isActive ? undefined : await cutOff(manager, id, this.metrics);
         if (guard) await requireActiveSuperuser(manager);
         await recordEvent(manager, caller, {
           action: 'model_updated',
@@ -462,7 +468,10 @@ async function setLastLogin(manager: EntityManager, id: number, value: string): 
 
 @CommandHandler(DeleteUserCommand)
 export class DeleteUserHandler implements ICommandHandler<DeleteUserCommand> {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly metrics: Metrics,
+  ) {}
 
   async execute({ caller, id }: DeleteUserCommand): Promise<Cascade> {
     await findVisible(this.dataSource, caller, id);
@@ -472,7 +481,7 @@ export class DeleteUserHandler implements ICommandHandler<DeleteUserCommand> {
       guardSuperuser(caller, before.is_superuser);
       const guard = before.is_active && before.is_superuser;
       if (guard) await lockSuperusers(manager);
-      const cascade = await cutOff(manager, id);
+      const cascade = await cutOff(manager, id, this.metrics);
       // The rest goes by foreign key (ON DELETE CASCADE): API tokens, memberships, consents, the document.
       cascade.api_tokens = await manager.countBy(ApiTokenEntity, { userId: id });
       await manager.getRepository(UserEntity).delete({ id });

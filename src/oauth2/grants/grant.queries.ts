@@ -11,6 +11,7 @@ import type { JsonBody } from '../../common/serializers/json-body';
 import type { GrantKind } from './grant-kind';
 import { GrantStore } from './grant-store';
 import type { FilterParams, ListParams } from './list-params';
+import { grantTypeOf, Metrics } from '../../metrics/metrics';
 
 export class ListGrantsQuery extends Query<JsonBody> {
   constructor(
@@ -83,8 +84,13 @@ export class GrantUsedByHandler implements IQueryHandler<GrantUsedByQuery> {
 
 @CommandHandler(DeleteGrantCommand)
 export class DeleteGrantHandler implements ICommandHandler<DeleteGrantCommand> {
-  constructor(private readonly store: GrantStore) {}
-  execute(command: DeleteGrantCommand): Promise<void> {
-    return this.store.delete(command.kind, command.principal, command.id, command.filters, command.requestId);
+  constructor(
+    private readonly store: GrantStore,
+    private readonly metrics: Metrics,
+  ) {}
+  async execute(command: DeleteGrantCommand): Promise<void> {
+    await this.store.delete(command.kind, command.principal, command.id, command.filters, command.requestId);
+    // store.delete deletes exactly one row or throws; it has committed by now.
+    this.metrics.grantsRevoked(grantTypeOf(command.kind), 1, 'api_delete');
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
 import { sha256 } from '../../../common/crypto/secrets';
+import { Metrics } from '../../../metrics/metrics';
 import { parseTimedelta } from '../../../providers/timedelta';
 import type { SignedIn } from '../../../sessions/session.service';
 import { MODEL, recordIssuanceEvent } from '../core/audit';
@@ -32,6 +33,7 @@ export class FulfillAuthorizationHandler implements ICommandHandler<FulfillAutho
   constructor(
     private readonly dataSource: DataSource,
     private readonly issuer: TokenIssuer,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute(command: FulfillAuthorizationCommand): Promise<Record<string, string> | undefined> {
@@ -78,6 +80,7 @@ export class FulfillAuthorizationHandler implements ICommandHandler<FulfillAutho
             familyId,
           ],
         );
+        this.metrics.grantsIssued('authorization_code', 1, manager);
         fields.code = code;
       }
       if (params.returnsAccessToken || params.returnsIdToken) {

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { Metrics } from '../../../metrics/metrics';
 
 /** What issuance records (audit_events.action, at most 32 characters). */
 export type IssuanceAction =
@@ -55,16 +56,24 @@ export const MODEL = {
 
 /**
  * Revokes every access and refresh token of a family (a replayed code, a reused refresh token); answers how many were
- * newly revoked.
+ * newly revoked (counted in `metrics` once `manager`'s transaction commits).
  */
-export async function revokeFamily(manager: EntityManager, familyId: string): Promise<number> {
-  const [row] = await manager.query<{ n: number }[]>(
+export async function revokeFamily(
+  manager: EntityManager,
+  familyId: string,
+  metrics: Metrics,
+): Promise<number> {
+  const [row] = await manager.query<{ access: number; refresh: number }[]>(
     `WITH a AS (UPDATE oauth2_access_tokens SET revoked = true WHERE family_id = $1 AND NOT revoked RETURNING 1),
           r AS (UPDATE oauth2_refresh_tokens SET revoked = true WHERE family_id = $1 AND NOT revoked RETURNING 1)
-     SELECT (SELECT count(*) FROM a)::int + (SELECT count(*) FROM r)::int AS n`,
+     SELECT (SELECT count(*) FROM a)::int AS access, (SELECT count(*) FROM r)::int AS refresh`,
     [familyId],
   );
-  return row?.n ?? 0;
+  const access = row?.access ?? 0;
+  const refresh = row?.refresh ?? 0;
+  metrics.grantsRevoked('access_token', access, 'family_revoked', manager);
+  metrics.grantsRevoked('refresh_token', refresh, 'family_revoked', manager);
+  return access + refresh;
 }
 
 /** A confidential client presented a wrong or missing secret (token, introspection, revocation alike). */

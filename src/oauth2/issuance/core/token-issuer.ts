@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { sha256 } from '../../../common/crypto/secrets';
 import { DEFAULT_ACR } from '../../../common/serializers/id-token';
 import { Sealer } from '../../../keys/sealing';
+import { Metrics } from '../../../metrics/metrics';
 import { loadSigningKey, type SigningKey, signJwt } from '../../../keys/signing-keys';
 import { parseTimedelta } from '../../../providers/timedelta';
 import { accessTokenHash, issuerFor, subjectFor } from '../../common/grants';
@@ -88,6 +89,8 @@ export class TokenIssuer {
   constructor(
     private readonly dataSource: DataSource,
     private readonly sealer: Sealer,
+    /** Absent only where nothing is issued (the management API reads subject() alone). */
+    @Optional() private readonly metrics?: Metrics,
   ) {}
 
   /** The issuer the client is told: per application, or the base for issuer_mode=global. */
@@ -186,6 +189,7 @@ export class TokenIssuer {
       return row.id;
     };
     const accessTokenId = await store('oauth2_access_tokens', accessToken, expires);
+    this.metrics?.grantsIssued('access_token', 1, manager);
     const body: TokenResponseBody = {
       access_token: accessToken,
       token_type: 'Bearer',
@@ -198,6 +202,7 @@ export class TokenIssuer {
       const refreshToken = generateId(128);
       const lifetime = parseTimedelta(provider.refreshTokenValidity, "the provider's refresh_token_validity");
       refreshTokenId = await store('oauth2_refresh_tokens', refreshToken, new Date(now.getTime() + lifetime));
+      this.metrics?.grantsIssued('refresh_token', 1, manager);
       body.refresh_token = refreshToken;
     }
     return { body, accessTokenId, refreshTokenId, idToken };

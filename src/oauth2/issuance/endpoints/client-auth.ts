@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { Metrics } from '../../../metrics/metrics';
 import { recordClientAuthFailure } from '../core/audit';
 import { type Client, type ClientCredentials, Clients, secretMatches } from '../core/clients';
 
@@ -17,11 +18,16 @@ export async function authenticateClient(
   manager: EntityManager,
   credentials: ClientCredentials,
   requestId: string,
+  metrics: Metrics,
 ): Promise<ClientAuth> {
   const client = await clients.find(credentials.clientId);
-  if (client === undefined) return { kind: 'unknown' };
+  if (client === undefined) {
+    if (credentials.clientId !== '') metrics.authFailure('oauth2_client', 'unknown_client');
+    return { kind: 'unknown' };
+  }
   if (client.provider.clientType === 'public') return { kind: 'public', client };
   if (!secretMatches(client.provider.clientSecretHash, credentials.clientSecret)) {
+    metrics.authFailure('oauth2_client', 'invalid');
     await recordClientAuthFailure(manager, client.provider, requestId);
     return { kind: 'failed', client };
   }

@@ -1,5 +1,6 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
+import { Metrics } from '../../../metrics/metrics';
 import { APPLICATION_SLUG } from '../../../providers/providers';
 import type { SignedIn } from '../../../sessions/session.service';
 import { MODEL, recordIssuanceEvent } from '../core/audit';
@@ -42,6 +43,7 @@ export class EndProviderSessionHandler implements ICommandHandler<EndProviderSes
   constructor(
     private readonly dataSource: DataSource,
     private readonly clients: Clients,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute(command: EndProviderSessionCommand): Promise<EndSessionOutcome> {
@@ -70,6 +72,7 @@ export class EndProviderSessionHandler implements ICommandHandler<EndProviderSes
            SELECT id, token_hash FROM d ORDER BY id`,
           [signedIn.user.id, provider.id, signedIn.session.id],
         );
+        this.metrics.grantsRevoked('access_token', rows.length, 'sign_out', manager);
         for (const row of rows) {
           await recordIssuanceEvent(manager, {
             action: 'token_revoked',

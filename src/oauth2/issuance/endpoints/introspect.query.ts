@@ -1,5 +1,6 @@
 import { type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
+import { Metrics } from '../../../metrics/metrics';
 import { sha256 } from '../../../common/crypto/secrets';
 import { type ClientCredentials, Clients } from '../core/clients';
 import { authenticateClient } from './client-auth';
@@ -30,6 +31,7 @@ export class IntrospectTokenHandler implements IQueryHandler<IntrospectTokenQuer
   constructor(
     private readonly dataSource: DataSource,
     private readonly clients: Clients,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute(query: IntrospectTokenQuery): Promise<IntrospectionBody> {
@@ -38,6 +40,7 @@ export class IntrospectTokenHandler implements IQueryHandler<IntrospectTokenQuer
       this.dataSource.manager,
       query.credentials,
       query.requestId,
+      this.metrics,
     );
     // A public client cannot authenticate, so it learns nothing (authentik's authenticate_provider fails it too).
     if (auth.kind !== 'authenticated') return INACTIVE;

@@ -1,5 +1,6 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
+import { Metrics } from '../../../metrics/metrics';
 import { sha256 } from '../../../common/crypto/secrets';
 import { MODEL, recordIssuanceEvent } from '../core/audit';
 import { type ClientCredentials, Clients } from '../core/clients';
@@ -27,6 +28,7 @@ export class RevokeTokenHandler implements ICommandHandler<RevokeTokenCommand> {
   constructor(
     private readonly dataSource: DataSource,
     private readonly clients: Clients,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute(command: RevokeTokenCommand): Promise<number> {
@@ -35,6 +37,7 @@ export class RevokeTokenHandler implements ICommandHandler<RevokeTokenCommand> {
       this.dataSource.manager,
       command.credentials,
       command.requestId,
+      this.metrics,
     );
     if (auth.kind === 'unknown' || auth.kind === 'failed') throw new TokenError('invalid_client', 401);
     const { provider } = auth.client;
@@ -55,6 +58,12 @@ export class RevokeTokenHandler implements ICommandHandler<RevokeTokenCommand> {
         [tokenHash, provider.id, MODEL.accessToken, MODEL.refreshToken],
       );
       for (const row of deleted) {
+        this.metrics.grantsRevoked(
+          row.model === MODEL.accessToken ? 'access_token' : 'refresh_token',
+          1,
+          'revoke_endpoint',
+          manager,
+        );
         await recordIssuanceEvent(manager, {
           action: 'token_revoked',
           actorUserId: null,

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import { sha256 } from '../../../common/crypto/secrets';
+import { Metrics } from '../../../metrics/metrics';
 import { parseTimedelta } from '../../../providers/timedelta';
 import { ApplicationAccess } from '../access/application-access';
 import { MODEL, recordClientAuthFailure, recordIssuanceEvent, revokeFamily } from '../core/audit';
@@ -48,11 +49,15 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
     private readonly clients: Clients,
     private readonly issuer: TokenIssuer,
     private readonly access: ApplicationAccess,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute({ request }: ExchangeTokenCommand): Promise<{ client: Client; body: TokenResponseBody }> {
     const client = await this.clients.find(request.credentials.clientId);
-    if (!client) throw new TokenError('invalid_client');
+    if (!client) {
+      this.metrics.authFailure('oauth2_client', 'unknown_client');
+      throw new TokenError('invalid_client');
+    }
     const grant = request.grantType;
     if (
       (grant === GRANT_AUTHORIZATION_CODE || grant === GRANT_REFRESH_TOKEN) &&
@@ -85,6 +90,7 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
   }
 
   private async clientAuthFailed(client: Client, request: TokenRequest): Promise<void> {
+    this.metrics.authFailure('oauth2_client', 'invalid');
     this.logger.warn(
       `client authentication failed for provider ${client.provider.id} from ${request.address}`,
     );
@@ -184,7 +190,7 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
       [codeHash, client.provider.id],
     );
     if (redeemed) {
-      const revoked = await revokeFamily(manager, redeemed.family_id);
+      const revoked = await revokeFamily(manager, redeemed.family_id, this.metrics);
       this.logger.warn(
         `replayed authorization code for provider ${client.provider.id} from ${request.address}: revoked ${revoked} token(s) of its family`,
       );
@@ -256,8 +262,10 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
       );
       const rotate =
         thresholdMs === 0 || (token.expires !== null && token.expires.getTime() - Date.now() < thresholdMs);
-      if (rotate)
+      if (rotate) {
         await manager.query(`UPDATE oauth2_refresh_tokens SET revoked = true WHERE id = $1`, [token.id]);
+        this.metrics.grantsRevoked('refresh_token', 1, 'rotation', manager);
+      }
       const issued = await this.issuer.issue(manager, {
         client,
         subject,
@@ -281,7 +289,7 @@ export class ExchangeTokenHandler implements ICommandHandler<ExchangeTokenComman
     tokenHash: Buffer,
     request: TokenRequest,
   ): Promise<Outcome> {
-    const revoked = token.family_id === null ? 0 : await revokeFamily(manager, token.family_id);
+    const revoked = token.family_id === null ? 0 : await revokeFamily(manager, token.family_id, this.metrics);
     this.logger.warn(
       `reused refresh token ${token.id} of provider ${client.provider.id} from ${request.address}: revoked ${revoked} token(s) of its family`,
     );
