@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { type Caller, CLI_ACTOR } from '../common/auth/caller';
+import { type Caller, CLI_ACTOR, SYSTEM_ACTOR } from '../common/auth/caller';
 
 /** authentik's EventActions (the schema's enum, in its order). `custom_` is a prefix for custom events. */
 export const EVENT_ACTIONS = [
@@ -119,7 +119,7 @@ export async function recordEvent(
   const actor =
     caller.kind === 'api'
       ? { id: caller.principal.userId, username: caller.principal.username, email: caller.principal.email }
-      : { id: null, username: CLI_ACTOR, email: '' };
+      : { id: null, username: caller.kind === 'cli' ? CLI_ACTOR : SYSTEM_ACTOR, email: '' };
   const clientIp =
     caller.kind === 'api' && caller.request.clientIp !== 'unknown' ? caller.request.clientIp : null;
   const rows = await manager.query<{ id: string }[]>(

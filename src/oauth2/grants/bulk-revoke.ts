@@ -6,6 +6,7 @@ import type { Principal } from '../../common/auth/principal';
 import type { RequestMeta } from '../../common/http/request-meta';
 import { ValidationApiError } from '../../common/errors/api-error';
 import { recordEvent } from '../../events/record-event';
+import { grantTypeOf, Metrics } from '../../metrics/metrics';
 import { type BulkRevokeInput, parseBulkRevokeBody } from './bulk-revoke.dto';
 import { ACCESS_TOKENS, type GrantKind } from './grant-kind';
 import { GrantStore, type Where } from './grant-store';
@@ -149,6 +150,7 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: GrantStore,
+    private readonly metrics: Metrics,
   ) {}
 
   async execute({ kind, principal, request, body }: BulkRevokeGrantsCommand): Promise<BulkRevokeResult> {
@@ -310,6 +312,8 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
             hi,
           ]);
           const revoked = rows[0].map((row) => row.id);
+          // Counted when this batch's transaction commits (the manager ties it to the commit).
+          this.metrics.grantsRevoked(grantTypeOf(target.kind), revoked.length, 'bulk_revoke', manager);
           tally.count += revoked.length;
           tally.first_ids = firstIds([...tally.first_ids, ...revoked]);
           const done = !skipLocked && revoked.length < n;

@@ -8,7 +8,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { type Caller, CLI_CALLER } from '../../common/auth/caller';
+import { type Caller, CLI_CALLER, SYSTEM_CALLER } from '../../common/auth/caller';
+import { type GrantType, Metrics } from '../../metrics/metrics';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { BackgroundJob, type JobRun, PeriodicTask, runExclusively } from '../../database/background-jobs';
 import { recordEvent } from '../../events/record-event';
@@ -248,7 +249,9 @@ export async function cleanExpiredGrants(
     outcome,
   };
   if (total > 0) {
-    await dataSource.transaction((manager) => recordCleanup(manager, CLI_CALLER, options.trigger, report));
+    await dataSource.transaction((manager) =>
+      recordCleanup(manager, options.trigger === 'cli' ? CLI_CALLER : SYSTEM_CALLER, options.trigger, report),
+    );
   }
   return report;
 }
@@ -264,8 +267,8 @@ function roundAll(counts: CleanupCounts): CleanupCounts {
 /**
  * One event per run that deleted something: authentik's `system_task_execution`, with the counts, so an auditor
  * reading the event log learns why grants of a past incident are gone. Keys are the CLI's type names: cleanse()
- * would mask values under keys containing "token" or "auth". The actor is `grantry-cli` (the event log's name for
- * the operator's machinery, not a user) also for scheduled runs; `context.trigger` tells them apart.
+ * would mask values under keys containing "token" or "auth". The actor is `grantry-cli` for a run by hand and
+ * `grantry-system` for a scheduled one (`context.trigger` says the same).
  */
 async function recordCleanup(
   manager: EntityManager,
@@ -293,6 +296,12 @@ async function recordCleanup(
  * time (see cleanExpiredGrants). A run that deleted something is logged at info level with its counts and the time
  * per type, an idle or skipped one at debug level.
  */
+const CLEANED_TYPE: Record<GrantKindName, GrantType> = {
+  access: 'access_token',
+  refresh: 'refresh_token',
+  code: 'authorization_code',
+};
+
 @Injectable()
 export class GrantCleanup implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(GrantCleanup.name);
@@ -301,6 +310,7 @@ export class GrantCleanup implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: Metrics,
   ) {}
 
   /** Runs the cleanup now (or joins the run in flight in this process); undefined when another instance is. */
@@ -313,6 +323,10 @@ export class GrantCleanup implements OnApplicationBootstrap, OnApplicationShutdo
       retentionMs: this.config.grantRetentionMs,
       onBusy: 'stop',
       trigger: 'scheduled',
+      // A batch is reported once its transaction committed (runExclusively returned), so the counter never runs ahead.
+      onBatch: (run, kind) => {
+        if (kind !== 'redemptions') this.metrics.grantsCleaned(CLEANED_TYPE[kind], run.result);
+      },
     });
     if (report === undefined) {
       this.logger.debug('grant cleanup skipped: another instance is cleaning');
