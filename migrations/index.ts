@@ -15,6 +15,7 @@ import { Events1764800000000 } from './1764800000000-Events';
 import { ApplicationMeta1764830000000 } from './1764830000000-ApplicationMeta';
 import { TokensEvents1764840000000 } from './1764840000000-TokensEvents';
 import { ManagementBench1764850000000 } from './1764850000000-ManagementBench';
+import { GrantFilters1764861000000 } from './1764861000000-GrantFilters';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -34,4 +35,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   ApplicationMeta1764830000000,
   TokensEvents1764840000000,
   ManagementBench1764850000000,
+  GrantFilters1764861000000,
 ];

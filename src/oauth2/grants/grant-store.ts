@@ -14,7 +14,7 @@ import { toUserDto, type UserRow } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { preparedQuery, StatementNames } from '../../database/prepared';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
-import { type FilterParams, invalidChoice, type ListParams } from './list-params';
+import { type FilterParams, hasIncidentFilter, invalidChoice, type ListParams } from './list-params';
 import { type PageWindow, pageWindow } from './page-window';
 
 interface GrantRow {
@@ -196,6 +196,7 @@ export class GrantStore {
       const param = where.param(filters.provider);
       where.add(`g.provider_id = ${param}`, `SELECT id FROM ${kind.table} WHERE provider_id = ${param}`);
     }
+    this.incidentConditions(kind, where, filters);
     for (const term of search) {
       const pattern = where.param(likePattern(term));
       // Every searched field belongs to a user, a provider or a provider's application, tables a thousand times
@@ -213,6 +214,67 @@ export class GrantStore {
       );
     }
     return where;
+  }
+
+  /**
+   * The incident filters (issue 14), each a parameterized condition and, where an index answers it, the ids it
+   * selects (see Where). `application`, `client_id` and `username` name at most one provider or user (unique
+   * columns); a name that matches none leaves `= NULL`, which selects nothing: an unknown name is an empty result,
+   * not an error.
+   */
+  private incidentConditions(kind: GrantKind, where: Where, filters: FilterParams): void {
+    const t = kind.table;
+    if (filters.revoked !== undefined) {
+      // Revoked grants are a few percent: a partial index (migration GrantFilters) lists them, the rest are not.
+      if (filters.revoked) where.add('g.revoked', `SELECT id FROM ${t} WHERE revoked`);
+      else where.add('NOT g.revoked');
+    }
+    if (filters.isExpired !== undefined) {
+      // As the list's is_expired field computes it: a grant that does not expire (expiring = false) never is.
+      // `expiring AND expires < now()` written so that the (expires, id) index answers it alone: the few grants that
+      // do not expire yet carry a past expiry are listed first (a partial index on NOT expiring) and excluded by id.
+      const neverExpire = `ARRAY(SELECT id FROM ${t} WHERE NOT expiring AND expires < now())`;
+      if (filters.isExpired) {
+        where.add(
+          `g.expires < now() AND g.id <> ALL (${neverExpire})`,
+          `SELECT id FROM ${t} WHERE expires < now() AND id <> ALL (${neverExpire})`,
+        );
+      } else where.add('NOT COALESCE(g.expiring AND g.expires < now(), false)');
+    }
+    if (filters.expiresLt !== undefined) {
+      const param = where.param(filters.expiresLt.toISOString());
+      where.add(
+        `g.expires < ${param}::timestamptz`,
+        `SELECT id FROM ${t} WHERE expires < ${param}::timestamptz`,
+      );
+    }
+    if (filters.expiresGte !== undefined) {
+      const param = where.param(filters.expiresGte.toISOString());
+      where.add(
+        `g.expires >= ${param}::timestamptz`,
+        `SELECT id FROM ${t} WHERE expires >= ${param}::timestamptz`,
+      );
+    }
+    if (filters.scope !== undefined) {
+      // The expression of the GIN index of migration GrantFilters, so containment is answered by it.
+      const param = where.param(filters.scope);
+      where.add(
+        `string_to_array(g.scope, ' ') @> ${param}::text[]`,
+        `SELECT id FROM ${t} WHERE string_to_array(scope, ' ') @> ${param}::text[]`,
+      );
+    }
+    const byProvider = (provider: string): void =>
+      where.add(`g.provider_id = (${provider})`, `SELECT id FROM ${t} WHERE provider_id = (${provider})`);
+    if (filters.application !== undefined) {
+      byProvider(`SELECT provider_id FROM applications WHERE slug = ${where.param(filters.application)}`);
+    }
+    if (filters.clientId !== undefined) {
+      byProvider(`SELECT id FROM oauth2_providers WHERE client_id = ${where.param(filters.clientId)}`);
+    }
+    if (filters.username !== undefined) {
+      const user = `SELECT id FROM users WHERE username = ${where.param(filters.username)}`;
+      where.add(`g.user_id = (${user})`, `SELECT id FROM ${t} WHERE user_id = (${user})`);
+    }
   }
 
   private columns(kind: GrantKind): string {
@@ -243,8 +305,13 @@ export class GrantStore {
   async list(kind: GrantKind, principal: Principal, params: ListParams): Promise<JsonBody> {
     this.rejectInvalid(params.filters);
     const where = this.where(kind, principal, params.filters, params.search);
+    const incident = hasIncidentFilter(params.filters);
+    // The trigger-maintained counts know rows per provider, nothing about the incident filters.
     const wholeTable =
-      this.canViewAll(kind, principal) && params.filters.user === undefined && params.search.length === 0;
+      this.canViewAll(kind, principal) &&
+      params.filters.user === undefined &&
+      params.search.length === 0 &&
+      !incident;
     const byProvider =
       wholeTable && params.filters.provider === undefined ? providerFirst(params.ordering) : undefined;
     // A search decides how to read its page from its count (see pageSql), so it always reads the count first.
