@@ -304,6 +304,17 @@ describe.each(TYPES)('$path', (type) => {
     await expectList(type, 'revoked=false&page_size=2&page=3', ['b4', 'a4'], 6);
     await expectList(type, 'revoked=false&page_size=2&page=last', ['b4', 'a4'], 6);
     await expectList(type, 'scope=email&ordering=-expires&page_size=3&page=2', ['b1', 'b3'], 5);
+    // application and client_id are counted from the per-provider counts, on page 1 and after it.
+    await expectList(type, 'application=app-one&page_size=2&page=2', ['a1'], 3);
+    await expectList(
+      type,
+      `client_id=${providers.P2.clientId}&provider=${providers.P2.id}&page_size=1&page=3`,
+      ['b2'],
+      3,
+    );
+    await expectList(type, `application=app-one&provider=${providers.P2.id}`, []);
+    await expectList(type, `application=app-two&provider=${providers.P2.id}&page_size=2&page=2`, ['b2'], 3);
+    await expectList(type, 'application=no-such-app&page=last', []);
     const pastTheEnd = await request(app, 'GET', `${type.path}?revoked=true&page=2`, bearer(adminKey));
     expect({ status: pastTheEnd.status, body: pastTheEnd.body }).toEqual({
       status: 404,

@@ -110,6 +110,11 @@ class Where {
   readonly clauses: string[] = [];
   readonly idSets: string[] = [];
   readonly params: unknown[] = [];
+  /**
+   * The conditions on the provider alone (`provider`, `application`, `client_id`), as `= <value>`: when they are all
+   * there is, the trigger-maintained per-provider counts answer the count.
+   */
+  readonly providerTerms: string[] = [];
 
   add(clause: string, idSet?: string): void {
     this.clauses.push(clause);
@@ -195,6 +200,7 @@ export class GrantStore {
     if (filters.provider !== undefined) {
       const param = where.param(filters.provider);
       where.add(`g.provider_id = ${param}`, `SELECT id FROM ${kind.table} WHERE provider_id = ${param}`);
+      where.providerTerms.push(`= ${param}`);
     }
     this.incidentConditions(kind, where, filters);
     for (const term of search) {
@@ -263,8 +269,10 @@ export class GrantStore {
         `SELECT id FROM ${t} WHERE string_to_array(scope, ' ') @> ${param}::text[]`,
       );
     }
-    const byProvider = (provider: string): void =>
+    const byProvider = (provider: string): void => {
       where.add(`g.provider_id = (${provider})`, `SELECT id FROM ${t} WHERE provider_id = (${provider})`);
+      where.providerTerms.push(`= (${provider})`);
+    };
     if (filters.application !== undefined) {
       byProvider(`SELECT provider_id FROM applications WHERE slug = ${where.param(filters.application)}`);
     }
@@ -305,15 +313,22 @@ export class GrantStore {
   async list(kind: GrantKind, principal: Principal, params: ListParams): Promise<JsonBody> {
     this.rejectInvalid(params.filters);
     const where = this.where(kind, principal, params.filters, params.search);
-    const incident = hasIncidentFilter(params.filters);
-    // The trigger-maintained counts know rows per provider, nothing about the incident filters.
+    // The trigger-maintained counts know rows per provider and nothing else: of the incident filters, only those
+    // naming a provider (application, client_id) leave them usable.
+    const onlyProviders = !hasIncidentFilter({
+      ...params.filters,
+      application: undefined,
+      clientId: undefined,
+    });
     const wholeTable =
       this.canViewAll(kind, principal) &&
       params.filters.user === undefined &&
       params.search.length === 0 &&
-      !incident;
+      onlyProviders;
+    // Every condition of a whole-table count is on the provider (where.providerTerms), so where's parameters are
+    // exactly those the count refers to.
     const byProvider =
-      wholeTable && params.filters.provider === undefined ? providerFirst(params.ordering) : undefined;
+      wholeTable && where.providerTerms.length === 0 ? providerFirst(params.ordering) : undefined;
     // A search decides how to read its page from its count (see pageSql), so it always reads the count first.
     const firstPage = params.page === 1 && params.search.length === 0;
 
@@ -324,7 +339,7 @@ export class GrantStore {
     const headSql = (checkParam: number, withProviders: boolean): string => {
       const countSql = wholeTable
         ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
-              ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
+              ${where.providerTerms.map((term) => `AND provider_id ${term}`).join(' ')})`
         : `(${where.countSql(kind.table, params.search.length > 0)})`;
       const providersSql =
         byProvider && withProviders
@@ -367,8 +382,8 @@ export class GrantStore {
     // same rows: one REPEATABLE READ snapshot for both. Without it a delete committing between them shifts a page
     // read from the end onto rows of the previous page.
     const { page, count, related } = await this.inSnapshot(async (manager) => {
-      // Counting the whole table reads only grant_counts, so `where`'s parameters are not part of that statement.
-      const countParams = wholeTable ? [] : where.params;
+      // A whole-table count refers to all of `where`'s parameters (they are all on the provider), as others do.
+      const countParams = where.params;
       const [head] = await manager.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1, true)}`, [
         ...countParams,
         ...filterParams,
