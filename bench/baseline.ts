@@ -36,7 +36,7 @@ import { formatIdToken } from '../src/common/serializers/id-token';
 import { type ProviderRow, toProviderDto } from '../src/common/serializers/provider';
 import { isoFromSql, isoSql } from '../src/common/serializers/timestamps';
 import { toUserDto, type UserRow } from '../src/common/serializers/user';
-import { parseSearch } from '../src/oauth2/grants/list-params';
+import { type IncidentFilters, parseSearch, readIncidentFilters } from '../src/oauth2/grants/list-params';
 import { type Answer, IssuanceBaseline } from './issuance-baseline';
 
 /** authentik's paginated list as an object, for JSON.stringify (Grantry itself writes the text, see JsonBody). */
@@ -216,11 +216,12 @@ function last(query: Query, name: string): string | undefined {
   return all.length === 0 ? undefined : all[all.length - 1];
 }
 
-interface Filters {
+interface Filters extends IncidentFilters {
   user?: number;
   provider?: number;
 }
 
+/** user/provider, and the incident filters (issue 14) read by Grantry's own parser (a pure helper). */
 function parseFilters(query: Query): Filters {
   const filters: Filters = {};
   const invalid: string[] = [];
@@ -231,9 +232,21 @@ function parseFilters(query: Query): Filters {
     if (!Number.isInteger(id) || id > MAX_INT4) invalid.push(key);
     else filters[key] = id;
   }
-  if (invalid.length > 0) throw invalidChoice(invalid);
-  return filters;
+  const raw: Record<string, string[]> = {};
+  for (const key of new Set(query.keys())) raw[key] = query.getAll(key);
+  const incident = readIncidentFilters(raw, { from: 'query' });
+  if (invalid.length > 0 || Object.keys(incident.errors).length > 0) {
+    throw new HttpError(400, {
+      ...Object.fromEntries(invalid.map((key) => [key, [INVALID_CHOICE]])),
+      ...incident.errors,
+    });
+  }
+  return { ...filters, ...incident.filters };
 }
+
+/** Whether a filter reads a joined table (the count then joins it too). */
+const joinsForFilters = (filters: Filters): boolean =>
+  filters.application !== undefined || filters.clientId !== undefined || filters.username !== undefined;
 
 function invalidChoice(keys: string[]): HttpError {
   return new HttpError(400, Object.fromEntries(keys.map((key) => [key, [INVALID_CHOICE]])));
@@ -250,6 +263,21 @@ function baseWhere(kind: Kind, principal: Principal, filters: Filters): Where {
   }
   if (filters.user !== undefined) where.clauses.push(`g.user_id = ${where.param(filters.user)}`);
   if (filters.provider !== undefined) where.clauses.push(`g.provider_id = ${where.param(filters.provider)}`);
+  // The incident filters, written the obvious way against the joined rows.
+  if (filters.revoked !== undefined) where.clauses.push(`g.revoked = ${where.param(filters.revoked)}`);
+  if (filters.isExpired !== undefined) {
+    where.clauses.push(
+      `COALESCE(g.expiring AND g.expires < now(), false) = ${where.param(filters.isExpired)}`,
+    );
+  }
+  if (filters.expiresLt !== undefined) where.clauses.push(`g.expires < ${where.param(filters.expiresLt)}`);
+  if (filters.expiresGte !== undefined) where.clauses.push(`g.expires >= ${where.param(filters.expiresGte)}`);
+  if (filters.scope !== undefined) {
+    where.clauses.push(`string_to_array(g.scope, ' ') @> ${where.param(filters.scope)}::text[]`);
+  }
+  if (filters.application !== undefined) where.clauses.push(`a.slug = ${where.param(filters.application)}`);
+  if (filters.clientId !== undefined) where.clauses.push(`p.client_id = ${where.param(filters.clientId)}`);
+  if (filters.username !== undefined) where.clauses.push(`u.username = ${where.param(filters.username)}`);
   return where;
 }
 
@@ -308,7 +336,7 @@ class Baseline {
       );
     }
     const countFrom =
-      terms.length > 0
+      terms.length > 0 || joinsForFilters(filters)
         ? `${kind.table} g JOIN users u ON u.id = g.user_id JOIN oauth2_providers p ON p.id = g.provider_id
            LEFT JOIN applications a ON a.provider_id = p.id`
         : `${kind.table} g`;

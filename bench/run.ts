@@ -67,7 +67,9 @@ import {
 import { BULK_REVOKE_SCENARIO, type BulkRead, bulkRevokeScenario } from './bulk-revoke';
 import {
   buildManagementScenarios,
+  buildFilterScenarios,
   buildScenarios,
+  filterData,
   KINDS,
   type KindData,
   kindData,
@@ -346,8 +348,13 @@ async function main(): Promise<number> {
   for (const kind of KINDS) data.push(await kindData(db.url, kind, credentials));
   const allReads = buildScenarios(data);
   const management = await managementData(db.url);
-  const scenarios = [...allReads, ...buildManagementScenarios(management)].filter((scenario) =>
-    selected(options, scenario.name),
+  // The incident filters (issue 14), on access tokens.
+  const access = data.find((d) => d.kind.path === 'access_tokens');
+  const filterScenarios = access
+    ? buildFilterScenarios(access.kind, await filterData(db.url, access.kind, access))
+    : [];
+  const scenarios = [...allReads, ...filterScenarios, ...buildManagementScenarios(management)].filter(
+    (scenario) => selected(options, scenario.name),
   );
   const issueNames = ISSUE_SCENARIO_NAMES.filter((name) => selected(options, name));
   const mixedReads = MIXED_READS.filter(

@@ -113,6 +113,119 @@ export async function kindData(url: string, kind: Kind, credentials: Credentials
   };
 }
 
+/** What the incident-filter scenarios (issue 14) filter by, taken from the seeded access tokens. */
+export interface FilterData {
+  rows: number;
+  revoked: number;
+  expired: number;
+  /** An instant with about 2 % of the expiries before it, and how many are. */
+  expiresLt: { at: string; rows: number };
+  scope: { value: string; rows: number };
+  username: { value: string; rows: number };
+  /** The application of the provider with the most rows (absent when that provider has none). */
+  application: { slug: string; rows: number } | undefined;
+  clientId: { value: string; rows: number };
+}
+
+/** The scope of the incident-filter scenario: granted with the API scope, about 10 % of the seeded access tokens. */
+const FILTER_SCOPE = 'goauthentik.io/api';
+
+export async function filterData(url: string, kind: Kind, data: KindData): Promise<FilterData> {
+  const t = kind.table;
+  const [counts] = await query<{ revoked: string; expired: string; scope: string }>(
+    url,
+    `SELECT (SELECT count(*) FROM ${t} WHERE revoked)::text AS revoked,
+            (SELECT count(*) FROM ${t} WHERE expiring AND expires < now())::text AS expired,
+            (SELECT count(*) FROM ${t} WHERE string_to_array(scope, ' ') @> ARRAY[$1])::text AS scope`,
+    [FILTER_SCOPE],
+  );
+  const offset = Math.max(0, Math.round(data.rows * 0.02));
+  const [quantile] = await query<{ at: string }>(
+    url,
+    `SELECT to_char(expires AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS at FROM ${t}
+      WHERE expires IS NOT NULL ORDER BY expires OFFSET $1 LIMIT 1`,
+    [offset],
+  );
+  const at = quantile?.at ?? '2000-01-01T00:00:00Z';
+  const [before] = await query<{ n: string }>(
+    url,
+    `SELECT count(*)::text AS n FROM ${t} WHERE expires < $1`,
+    [at],
+  );
+  const [user] = await query<{ username: string }>(url, 'SELECT username FROM users WHERE id = $1', [
+    data.topUser.id,
+  ]);
+  const [provider] = await query<{ client_id: string; slug: string | null }>(
+    url,
+    `SELECT p.client_id, a.slug FROM oauth2_providers p LEFT JOIN applications a ON a.provider_id = p.id
+      WHERE p.id = $1`,
+    [data.topProvider.id],
+  );
+  return {
+    rows: data.rows,
+    revoked: Number(counts?.revoked ?? 0),
+    expired: Number(counts?.expired ?? 0),
+    expiresLt: { at, rows: Number(before?.n ?? 0) },
+    scope: { value: FILTER_SCOPE, rows: Number(counts?.scope ?? 0) },
+    username: { value: user?.username ?? 'nobody', rows: data.topUser.rows },
+    application: provider?.slug ? { slug: provider.slug, rows: data.topProvider.rows } : undefined,
+    clientId: { value: provider?.client_id ?? 'nothing', rows: data.topProvider.rows },
+  };
+}
+
+/** Issue 14: each incident filter at least 3x the straightforward SQL's throughput. */
+export const FILTER_TARGET = 3;
+
+export function buildFilterScenarios(kind: Kind, d: FilterData): Scenario[] {
+  const base = `${API}/${kind.path}/`;
+  const share = (n: number): string =>
+    `${n} of ${d.rows} rows (${((100 * n) / Math.max(1, d.rows)).toFixed(2)} %)`;
+  const add = (what: string, query: string, note: string): Scenario => ({
+    kind,
+    name: `${kind.label}: filter ${what}`,
+    paths: [`${base}?${query}`],
+    target: FILTER_TARGET,
+    load: true,
+    as: 'admin',
+    note,
+  });
+  const scenarios = [
+    add('revoked=true', 'revoked=true', share(d.revoked)),
+    add('is_expired=true', 'is_expired=true', share(d.expired)),
+    add(
+      `expires__lt=${d.expiresLt.at}`,
+      `expires__lt=${encodeURIComponent(d.expiresLt.at)}`,
+      `${share(d.expiresLt.rows)}; about 2 % of the expiries`,
+    ),
+    add(`scope=${d.scope.value}`, `scope=${encodeURIComponent(d.scope.value)}`, share(d.scope.rows)),
+    add(
+      `username=${d.username.value}`,
+      `username=${encodeURIComponent(d.username.value)}`,
+      `the user with the most rows: ${share(d.username.rows)}`,
+    ),
+    add(
+      `client_id=${d.clientId.value.slice(0, 8)}…`,
+      `client_id=${encodeURIComponent(d.clientId.value)}`,
+      `the provider with the most rows: ${share(d.clientId.rows)}`,
+    ),
+    add(
+      `revoked=false&scope=${d.scope.value}&ordering=-expires`,
+      `revoked=false&scope=${encodeURIComponent(d.scope.value)}&ordering=-expires`,
+      'combined with each other and an ordering',
+    ),
+  ];
+  if (d.application) {
+    scenarios.push(
+      add(
+        `application=${d.application.slug}`,
+        `application=${encodeURIComponent(d.application.slug)}`,
+        `the application of the provider with the most rows: ${share(d.application.rows)}`,
+      ),
+    );
+  }
+  return scenarios;
+}
+
 export const TARGETS = {
   headline: 10,
   deep: 3,

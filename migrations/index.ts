@@ -16,6 +16,7 @@ import { ApplicationMeta1764830000000 } from './1764830000000-ApplicationMeta';
 import { TokensEvents1764840000000 } from './1764840000000-TokensEvents';
 import { ManagementBench1764850000000 } from './1764850000000-ManagementBench';
 import { GroupMemberOrder1764855000000 } from './1764855000000-GroupMemberOrder';
+import { GrantFilters1764861000000 } from './1764861000000-GrantFilters';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -36,4 +37,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   TokensEvents1764840000000,
   ManagementBench1764850000000,
   GroupMemberOrder1764855000000,
+  GrantFilters1764861000000,
 ];

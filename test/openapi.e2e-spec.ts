@@ -91,9 +91,20 @@ describe('OpenAPI document', () => {
         const refParams = ((o.operation.parameters as Json[] | undefined) ?? []).map((p) =>
           resolveParameter(reference, p),
         );
-        const ourParams = ((ours?.parameters as Json[] | undefined) ?? []).map((p) =>
+        const allOurParams = ((ours?.parameters as Json[] | undefined) ?? []).map((p) =>
           resolveParameter(served, p),
         );
+        // Grantry's own parameters (issue 14's filters) are extensions: optional, named so in their description,
+        // and not among authentik's. Everything else must be exactly authentik's list.
+        const isExtension = (p: Json): boolean =>
+          typeof p.description === 'string' && p.description.startsWith('Grantry extension');
+        const extensions = allOurParams.filter(isExtension);
+        expect(
+          extensions.filter(
+            (p) => p.required === true || refParams.some((r) => r.name === p.name && r.in === p.in),
+          ),
+        ).toEqual([]);
+        const ourParams = allOurParams.filter((p) => !isExtension(p));
         expect(ourParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true])).toEqual(
           refParams.map((p) => [p.name, p.in, (p.schema as Json).type, p.required === true]),
         );

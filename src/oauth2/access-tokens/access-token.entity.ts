@@ -7,6 +7,11 @@ import { GrantColumns } from '../common/grant-columns';
 @Index('oauth2_access_tokens_provider_expires_id_idx', ['providerId', 'expires', 'id'])
 @Index('oauth2_access_tokens_user_provider_expires_id_idx', ['userId', 'providerId', 'expires', 'id'])
 @Index('oauth2_access_tokens_expires_id_idx', ['expires', 'id'])
+// The incident filters (migration GrantFilters): revoked=true, is_expired, and scope containment (a GIN index on an
+// expression, which TypeORM cannot describe).
+@Index('oauth2_access_tokens_revoked_idx', ['providerId', 'expires', 'id'], { where: '"revoked"' })
+@Index('oauth2_access_tokens_never_expiring_idx', ['expires', 'id'], { where: 'NOT "expiring"' })
+@Index('oauth2_access_tokens_scope_words_idx', { synchronize: false })
 @Index('oauth2_access_tokens_family_id_idx', ['familyId'])
 // Signing out deletes the access tokens issued in the session (sessions.id as text in session_id, the `sid`).
 @Index('oauth2_access_tokens_session_id_idx', ['sessionId'])

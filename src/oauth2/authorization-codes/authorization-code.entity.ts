@@ -7,6 +7,11 @@ import { GrantColumns } from '../common/grant-columns';
 @Index('oauth2_authorization_codes_provider_expires_id_idx', ['providerId', 'expires', 'id'])
 @Index('oauth2_authorization_codes_user_provider_expires_id_idx', ['userId', 'providerId', 'expires', 'id'])
 @Index('oauth2_authorization_codes_expires_id_idx', ['expires', 'id'])
+// The incident filters (migration GrantFilters): revoked=true, is_expired, and scope containment (a GIN index on an
+// expression, which TypeORM cannot describe).
+@Index('oauth2_authorization_codes_revoked_idx', ['providerId', 'expires', 'id'], { where: '"revoked"' })
+@Index('oauth2_authorization_codes_never_expiring_idx', ['expires', 'id'], { where: 'NOT "expiring"' })
+@Index('oauth2_authorization_codes_scope_words_idx', { synchronize: false })
 export class AuthorizationCodeEntity extends GrantColumns {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'oauth2_authorization_codes_pkey' })
   id!: number;

@@ -14,7 +14,7 @@ import { toUserDto, type UserRow } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { preparedQuery, StatementNames } from '../../database/prepared';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
-import { type FilterParams, invalidChoice, type ListParams } from './list-params';
+import { type FilterParams, hasIncidentFilter, invalidChoice, type ListParams } from './list-params';
 import { type PageWindow, pageWindow } from './page-window';
 
 interface GrantRow {
@@ -110,6 +110,11 @@ export class Where {
   readonly clauses: string[] = [];
   readonly idSets: string[] = [];
   readonly params: unknown[] = [];
+  /**
+   * The conditions on the provider alone (`provider`, `application`, `client_id`), as `= <value>`: when they are all
+   * there is, the trigger-maintained per-provider counts answer the count.
+   */
+  readonly providerTerms: string[] = [];
 
   add(clause: string, idSet?: string): void {
     this.clauses.push(clause);
@@ -209,7 +214,9 @@ export class GrantStore {
     if (filters.provider !== undefined) {
       const param = where.param(filters.provider);
       where.add(`g.provider_id = ${param}`, `SELECT id FROM ${kind.table} WHERE provider_id = ${param}`);
+      where.providerTerms.push(`= ${param}`);
     }
+    this.incidentConditions(kind, where, filters);
     for (const term of search) {
       const pattern = where.param(likePattern(term));
       // Every searched field belongs to a user, a provider or a provider's application, tables a thousand times
@@ -227,6 +234,69 @@ export class GrantStore {
       );
     }
     return where;
+  }
+
+  /**
+   * The incident filters (issue 14), each a parameterized condition and, where an index answers it, the ids it
+   * selects (see Where). `application`, `client_id` and `username` name at most one provider or user (unique
+   * columns); a name that matches none leaves `= NULL`, which selects nothing: an unknown name is an empty result,
+   * not an error.
+   */
+  private incidentConditions(kind: GrantKind, where: Where, filters: FilterParams): void {
+    const t = kind.table;
+    if (filters.revoked !== undefined) {
+      // Revoked grants are a few percent: a partial index (migration GrantFilters) lists them, the rest are not.
+      if (filters.revoked) where.add('g.revoked', `SELECT id FROM ${t} WHERE revoked`);
+      else where.add('NOT g.revoked');
+    }
+    if (filters.isExpired !== undefined) {
+      // As the list's is_expired field computes it: a grant that does not expire (expiring = false) never is.
+      // `expiring AND expires < now()` written so that the (expires, id) index answers it alone: the few grants that
+      // do not expire yet carry a past expiry are listed first (a partial index on NOT expiring) and excluded by id.
+      const neverExpire = `ARRAY(SELECT id FROM ${t} WHERE NOT expiring AND expires < now())`;
+      if (filters.isExpired) {
+        where.add(
+          `g.expires < now() AND g.id <> ALL (${neverExpire})`,
+          `SELECT id FROM ${t} WHERE expires < now() AND id <> ALL (${neverExpire})`,
+        );
+      } else where.add('NOT COALESCE(g.expiring AND g.expires < now(), false)');
+    }
+    if (filters.expiresLt !== undefined) {
+      const param = where.param(filters.expiresLt.toISOString());
+      where.add(
+        `g.expires < ${param}::timestamptz`,
+        `SELECT id FROM ${t} WHERE expires < ${param}::timestamptz`,
+      );
+    }
+    if (filters.expiresGte !== undefined) {
+      const param = where.param(filters.expiresGte.toISOString());
+      where.add(
+        `g.expires >= ${param}::timestamptz`,
+        `SELECT id FROM ${t} WHERE expires >= ${param}::timestamptz`,
+      );
+    }
+    if (filters.scope !== undefined) {
+      // The expression of the GIN index of migration GrantFilters, so containment is answered by it.
+      const param = where.param(filters.scope);
+      where.add(
+        `string_to_array(g.scope, ' ') @> ${param}::text[]`,
+        `SELECT id FROM ${t} WHERE string_to_array(scope, ' ') @> ${param}::text[]`,
+      );
+    }
+    const byProvider = (provider: string): void => {
+      where.add(`g.provider_id = (${provider})`, `SELECT id FROM ${t} WHERE provider_id = (${provider})`);
+      where.providerTerms.push(`= (${provider})`);
+    };
+    if (filters.application !== undefined) {
+      byProvider(`SELECT provider_id FROM applications WHERE slug = ${where.param(filters.application)}`);
+    }
+    if (filters.clientId !== undefined) {
+      byProvider(`SELECT id FROM oauth2_providers WHERE client_id = ${where.param(filters.clientId)}`);
+    }
+    if (filters.username !== undefined) {
+      const user = `SELECT id FROM users WHERE username = ${where.param(filters.username)}`;
+      where.add(`g.user_id = (${user})`, `SELECT id FROM ${t} WHERE user_id = (${user})`);
+    }
   }
 
   private columns(kind: GrantKind): string {
@@ -257,10 +327,22 @@ export class GrantStore {
   async list(kind: GrantKind, principal: Principal, params: ListParams): Promise<JsonBody> {
     this.rejectInvalid(params.filters);
     const where = this.where(kind, principal, params.filters, params.search);
+    // The trigger-maintained counts know rows per provider and nothing else: of the incident filters, only those
+    // naming a provider (application, client_id) leave them usable.
+    const onlyProviders = !hasIncidentFilter({
+      ...params.filters,
+      application: undefined,
+      clientId: undefined,
+    });
     const wholeTable =
-      this.canViewAll(kind, principal) && params.filters.user === undefined && params.search.length === 0;
+      this.canViewAll(kind, principal) &&
+      params.filters.user === undefined &&
+      params.search.length === 0 &&
+      onlyProviders;
+    // Every condition of a whole-table count is on the provider (where.providerTerms), so where's parameters are
+    // exactly those the count refers to.
     const byProvider =
-      wholeTable && params.filters.provider === undefined ? providerFirst(params.ordering) : undefined;
+      wholeTable && where.providerTerms.length === 0 ? providerFirst(params.ordering) : undefined;
     // A search decides how to read its page from its count (see pageSql), so it always reads the count first.
     const firstPage = params.page === 1 && params.search.length === 0;
 
@@ -271,7 +353,7 @@ export class GrantStore {
     const headSql = (checkParam: number, withProviders: boolean): string => {
       const countSql = wholeTable
         ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
-              ${params.filters.provider === undefined ? '' : `AND provider_id = $${checkParam + 1}`})`
+              ${where.providerTerms.map((term) => `AND provider_id ${term}`).join(' ')})`
         : `(${where.countSql(kind.table, params.search.length > 0)})`;
       const providersSql =
         byProvider && withProviders
@@ -314,8 +396,8 @@ export class GrantStore {
     // same rows: one REPEATABLE READ snapshot for both. Without it a delete committing between them shifts a page
     // read from the end onto rows of the previous page.
     const { page, count, related } = await this.inSnapshot(async (manager) => {
-      // Counting the whole table reads only grant_counts, so `where`'s parameters are not part of that statement.
-      const countParams = wholeTable ? [] : where.params;
+      // A whole-table count refers to all of `where`'s parameters (they are all on the provider), as others do.
+      const countParams = where.params;
       const [head] = await manager.query<HeadRow[]>(`SELECT ${headSql(countParams.length + 1, true)}`, [
         ...countParams,
         ...filterParams,

@@ -35,6 +35,7 @@ import type { GrantKind } from './grant-kind';
 import {
   ExpiringBaseGrantModel,
   GenericError,
+  INCIDENT_FILTER_QUERIES,
   PaginatedExpiringBaseGrantModelList,
   PaginatedTokenModelList,
   TokenModel,
@@ -68,6 +69,10 @@ export function grantController(kind: GrantKind): Type<unknown> {
   const withErrors = (): MethodDecorator => (target, key, descriptor) => {
     for (const decorator of errors) decorator(target, key, descriptor);
   };
+  // Grantry's incident filters, after authentik's parameters (decorators apply bottom-up, so these go above them).
+  const incidentFilters = (): MethodDecorator => (target, key, descriptor) => {
+    for (const options of INCIDENT_FILTER_QUERIES) ApiQuery(options)(target, key, descriptor);
+  };
 
   @ApiTags('oauth2')
   @ApiSecurity('authentik')
@@ -82,6 +87,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
     @Get()
     @ApiOperation({ operationId: `${kind.operationPrefix}_list`, description: `${kind.modelName} Viewset` })
     // Swagger lists decorators bottom-up; this order gives authentik's parameter order.
+    @incidentFilters()
     @ApiQuery({ name: 'user', required: false, type: 'integer' })
     @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
     @ApiQuery({ name: 'provider', required: false, type: 'integer' })
@@ -115,6 +121,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
       operationId: `${kind.operationPrefix}_retrieve`,
       description: `${kind.modelName} Viewset`,
     })
+    @incidentFilters()
     @id
     @ApiOkResponse({ type: item })
     @withErrors()
@@ -134,6 +141,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
       operationId: `${kind.operationPrefix}_destroy`,
       description: `${kind.modelName} Viewset`,
     })
+    @incidentFilters()
     @id
     @ApiNoContentResponse({ description: 'No response body' })
     @withErrors()
@@ -153,6 +161,7 @@ export function grantController(kind: GrantKind): Type<unknown> {
       operationId: `${kind.operationPrefix}_used_by_list`,
       description: 'Get a list of all objects that use this object',
     })
+    @incidentFilters()
     @id
     @ApiOkResponse({ type: [UsedBy] })
     @withErrors()

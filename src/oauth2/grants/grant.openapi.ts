@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, type ApiQueryOptions } from '@nestjs/swagger';
 import {
   CLIENT_TYPES,
   CONSENT_MODES,
@@ -180,3 +180,65 @@ export class UsedBy {
   })
   action!: string;
 }
+
+const STRICT =
+  "Validated strictly, unlike authentik's own parameters: an unparseable value is a 400 naming the parameter " +
+  '(every bad one at once). An empty value is no filter.';
+const NO_MATCH_IS_EMPTY = 'A name that matches nothing is not an error: the result is empty (count 0).';
+
+/**
+ * Grantry's incident filters (issue 14) as OpenAPI query parameters. Every description starts with "Grantry
+ * extension", which is how the reference test tells them from authentik's parameters.
+ */
+export const INCIDENT_FILTER_QUERIES: ApiQueryOptions[] = [
+  {
+    name: 'revoked',
+    required: false,
+    type: Boolean,
+    description: `Grantry extension: only revoked (true) or only unrevoked (false) grants; authorization codes have the flag too. true or false, case-insensitive. ${STRICT}`,
+  },
+  {
+    name: 'is_expired',
+    required: false,
+    type: Boolean,
+    description: `Grantry extension: only grants whose is_expired is true, or false. As the field computes it, a grant that does not expire (expiring = false) is never expired whatever its expires says, and neither is a grant without an expiry. ${STRICT}`,
+  },
+  {
+    name: 'expires__lt',
+    required: false,
+    type: String,
+    format: 'date-time',
+    description: `Grantry extension: grants expiring before this instant. ISO 8601: a date (midnight UTC) or a date and time, seconds, fraction (millisecond precision) and Z or ±HH:MM optional, UTC without an offset (send + as %2B). Grants without an expiry never match. ${STRICT}`,
+  },
+  {
+    name: 'expires__gte',
+    required: false,
+    type: String,
+    format: 'date-time',
+    description: `Grantry extension: grants expiring at or after this instant (ISO 8601, as expires__lt). Grants without an expiry never match. ${STRICT}`,
+  },
+  {
+    name: 'scope',
+    required: false,
+    type: String,
+    description: `Grantry extension: grants whose scope contains every listed scope (whole scope words, separated by spaces or commas, at most 20). ${STRICT}`,
+  },
+  {
+    name: 'application',
+    required: false,
+    type: String,
+    description: `Grantry extension: an application's slug: the grants of the provider that application uses. ${NO_MATCH_IS_EMPTY} ${STRICT}`,
+  },
+  {
+    name: 'client_id',
+    required: false,
+    type: String,
+    description: `Grantry extension: a provider's client_id: that provider's grants. ${NO_MATCH_IS_EMPTY} ${STRICT}`,
+  },
+  {
+    name: 'username',
+    required: false,
+    type: String,
+    description: `Grantry extension: the exact (case-sensitive) username of the grants' user. ${NO_MATCH_IS_EMPTY} ${STRICT}`,
+  },
+];

@@ -44,7 +44,11 @@ export interface ListParams {
 export const INVALID_CHOICE = 'Select a valid choice. That choice is not one of the available choices.';
 const MAX_INT4 = 2_147_483_647;
 
-/** django-filter's ModelChoiceFilter: empty means no filter; anything not an existing pk is an invalid choice. */
+/**
+ * django-filter's ModelChoiceFilter for `user` and `provider`: empty means no filter; anything not an existing pk is
+ * an invalid choice. The incident filters are parsed too (parseIncidentFilters): when one of them is bad, the 400
+ * names it together with a `user`/`provider` that is not even an integer, before any query.
+ */
 export function parseFilters(query: RawQuery): FilterParams {
   const filters: FilterParams = { user: undefined, provider: undefined, invalid: [] };
   for (const key of ['user', 'provider'] as const) {
@@ -54,6 +58,246 @@ export function parseFilters(query: RawQuery): FilterParams {
     if (!Number.isInteger(id) || id > MAX_INT4) filters.invalid.push(key);
     else filters[key] = id;
   }
+  const incident = readIncidentFilters(query, { from: 'query' });
+  if (Object.keys(incident.errors).length > 0) {
+    throw new ValidationApiError({
+      ...Object.fromEntries(filters.invalid.map((key) => [key, [INVALID_CHOICE]])),
+      ...incident.errors,
+    });
+  }
+  return { ...filters, ...incident.filters };
+}
+
+/** The incident filters of FilterParams (issue 14). */
+export type IncidentFilters = Pick<
+  FilterParams,
+  'revoked' | 'isExpired' | 'expiresLt' | 'expiresGte' | 'scope' | 'application' | 'clientId' | 'username'
+>;
+
+/** Their wire names, in the order a 400 body lists them. */
+export const INCIDENT_FILTER_NAMES = [
+  'revoked',
+  'is_expired',
+  'expires__lt',
+  'expires__gte',
+  'scope',
+  'application',
+  'client_id',
+  'username',
+] as const;
+export type IncidentFilterName = (typeof INCIDENT_FILTER_NAMES)[number];
+
+/** Whether any incident filter is set (the list's whole-table shortcuts do not apply then). */
+export function hasIncidentFilter(filters: FilterParams): boolean {
+  return (
+    filters.revoked !== undefined ||
+    filters.isExpired !== undefined ||
+    filters.expiresLt !== undefined ||
+    filters.expiresGte !== undefined ||
+    filters.scope !== undefined ||
+    filters.application !== undefined ||
+    filters.clientId !== undefined ||
+    filters.username !== undefined
+  );
+}
+
+const MAX_SCOPES = 20;
+const MAX_SCOPE_LENGTH = 255;
+/** The longest value each text filter can match: the column's length (a longer one is a mistake, not a miss). */
+const MAX_LENGTH = { application: 50, client_id: 255, username: 150 } as const;
+
+export const MESSAGES = {
+  invalidBoolean: (value: string) =>
+    `Select a valid choice. ${shown(value)} is not one of the available choices.`,
+  invalidDateTime: 'Enter a valid date/time.',
+  invalidScope:
+    'Enter scopes separated by spaces or commas, each of printable characters other than " and \\.',
+  tooManyScopes: `Ensure this field has no more than ${MAX_SCOPES} scopes.`,
+  invalidSlug: 'Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.',
+  nullCharacter: 'Null characters are not allowed.',
+  tooLong: (max: number, length: number) =>
+    `Ensure this field has no more than ${max} characters (it has ${length}).`,
+  blank: 'This field may not be blank.',
+  null: 'This field may not be null.',
+  notAString: 'Not a valid string.',
+  notABoolean: 'Must be a valid boolean.',
+} as const;
+
+/** An echoed value, shortened so an error body stays small. */
+function shown(value: string): string {
+  return value.length > 40 ? `${value.slice(0, 40)}…` : value;
+}
+
+/**
+ * ISO 8601 as Django's DateTimeField reads it (authentik's TIME_ZONE is UTC): a date (midnight UTC), or a date and a
+ * time (`T` or a space between), seconds and up to 6 fraction digits optional, `Z` or `±HH[:MM]` optional (UTC when
+ * absent). In a query string an unencoded `+` arrives as a space, so ` HH:MM` after a time is read as `+HH:MM`.
+ */
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?(Z|[+-]\d{2}(?::?\d{2})?| \d{2}:\d{2})?)?$/i;
+
+export function parseDateTime(text: string): Date | undefined {
+  const match = ISO_8601.exec(text);
+  if (!match) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', zone = 'Z'] = match;
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map((part) => Number(part ?? 0));
+  if (
+    year === undefined ||
+    month === undefined ||
+    day === undefined ||
+    hour === undefined ||
+    minute === undefined ||
+    second === undefined
+  )
+    return undefined;
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+    return undefined;
+  const daysInMonth = [31, leap(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+  if (day > daysInMonth) return undefined;
+  let offsetMinutes = 0;
+  if (zone.toUpperCase() !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.replace(/[^0-9]/g, '');
+    const zh = Number(digits.slice(0, 2));
+    const zm = Number(digits.slice(2) || '0');
+    if (zh > 23 || zm > 59) return undefined;
+    offsetMinutes = sign * (zh * 60 + zm);
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute, second, Math.floor(Number(`0.${fraction || '0'}`) * 1000));
+  // Microseconds below the millisecond are dropped: PostgreSQL compares at microseconds, JavaScript has milliseconds.
+  return new Date(utc.getTime() - offsetMinutes * 60_000);
+}
+
+function leap(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/** An OAuth2 scope-token (RFC 6749 3.3): %x21 / %x23-5B / %x5D-7E. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+const SLUG = /^[-a-zA-Z0-9_]+$/;
+
+export interface IncidentFilterSource {
+  /**
+   * `query`: values are strings (the last of a repeated parameter counts, as DRF reads it); an empty value is no
+   * filter, as django-filter treats it. `body` (a JSON object, e.g. a bulk revocation's): booleans are JSON booleans,
+   * `scope` a string or an array of strings; absent is no filter, while null or an empty value is an error, because a
+   * filter dropped silently would widen a destructive predicate.
+   */
+  from: 'query' | 'body';
+}
+
+/**
+ * Reads the incident filters from a query string or a JSON body. Never throws: `errors` has one key per bad
+ * parameter (wire name -> messages, DRF's ValidationError shape), `filters` the good ones.
+ */
+export function readIncidentFilters(
+  source: Record<string, unknown>,
+  { from }: IncidentFilterSource,
+): { filters: IncidentFilters; errors: Record<string, string[]> } {
+  const filters: IncidentFilters = {};
+  const errors: Record<string, string[]> = {};
+  const fail = (name: IncidentFilterName, message: string): undefined => {
+    errors[name] = [message];
+    return undefined;
+  };
+
+  /** The value as text (trimmed, as DRF's CharField and django-filter do), undefined when no filter. */
+  const text = (name: IncidentFilterName): string | undefined => {
+    const raw = source[name];
+    if (raw === undefined) return undefined;
+    if (from === 'query') {
+      const value = last(raw as string | string[]);
+      if (typeof value !== 'string') return undefined;
+      if (value.includes('\0')) return fail(name, MESSAGES.nullCharacter);
+      const trimmed = value.trim();
+      return trimmed === '' ? undefined : trimmed;
+    }
+    if (raw === null) return fail(name, MESSAGES.null);
+    if (typeof raw !== 'string') return fail(name, MESSAGES.notAString);
+    if (raw.includes('\0')) return fail(name, MESSAGES.nullCharacter);
+    const trimmed = raw.trim();
+    return trimmed === '' ? fail(name, MESSAGES.blank) : trimmed;
+  };
+
+  const boolean = (name: 'revoked' | 'is_expired'): boolean | undefined => {
+    if (from === 'body' && source[name] !== undefined && typeof source[name] !== 'string') {
+      if (typeof source[name] === 'boolean') return source[name];
+      return fail(name, source[name] === null ? MESSAGES.null : MESSAGES.notABoolean);
+    }
+    const value = text(name);
+    if (value === undefined) return undefined;
+    const lower = value.toLowerCase();
+    if (lower === 'true') return true;
+    if (lower === 'false') return false;
+    return fail(name, MESSAGES.invalidBoolean(value));
+  };
+
+  const dateTime = (name: 'expires__lt' | 'expires__gte'): Date | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    return parseDateTime(value) ?? fail(name, MESSAGES.invalidDateTime);
+  };
+
+  const scopes = (): string[] | undefined => {
+    const raw = source.scope;
+    let value: string | undefined;
+    if (from === 'body' && Array.isArray(raw)) {
+      if (!raw.every((item): item is string => typeof item === 'string'))
+        return fail('scope', MESSAGES.notAString);
+      value = raw.join(' ');
+      if (value.includes('\0')) return fail('scope', MESSAGES.nullCharacter);
+      if (value.trim() === '') return fail('scope', MESSAGES.blank);
+    } else {
+      value = text('scope');
+    }
+    if (value === undefined) return undefined;
+    const list = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
+    if (list.length === 0) return from === 'body' ? fail('scope', MESSAGES.blank) : undefined;
+    if (list.length > MAX_SCOPES) return fail('scope', MESSAGES.tooManyScopes);
+    if (list.some((scope) => scope.length > MAX_SCOPE_LENGTH || !SCOPE_TOKEN.test(scope))) {
+      return fail('scope', MESSAGES.invalidScope);
+    }
+    return list.sort();
+  };
+
+  const limited = (name: keyof typeof MAX_LENGTH, pattern?: RegExp, message?: string): string | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    if (value.length > MAX_LENGTH[name]) return fail(name, MESSAGES.tooLong(MAX_LENGTH[name], value.length));
+    if (pattern && !pattern.test(value)) return fail(name, message ?? MESSAGES.invalidSlug);
+    return value;
+  };
+
+  const set = <K extends keyof IncidentFilters>(key: K, value: IncidentFilters[K]): void => {
+    if (value !== undefined) filters[key] = value;
+  };
+  set('revoked', boolean('revoked'));
+  set('isExpired', boolean('is_expired'));
+  set('expiresLt', dateTime('expires__lt'));
+  set('expiresGte', dateTime('expires__gte'));
+  set('scope', scopes());
+  set('application', limited('application', SLUG, MESSAGES.invalidSlug));
+  set('clientId', limited('client_id'));
+  set('username', limited('username'));
+  // Keys in the documented order, whatever order they failed in.
+  const ordered = Object.fromEntries(
+    INCIDENT_FILTER_NAMES.filter((name) => errors[name]).map((name) => [name, errors[name] as string[]]),
+  );
+  return { filters, errors: ordered };
+}
+
+/**
+ * The incident filters of a query string or JSON body, or a 400 (ValidationApiError) naming every bad parameter.
+ * Other keys of `source` are ignored; the caller decides what else it accepts.
+ */
+export function parseIncidentFilters(
+  source: Record<string, unknown>,
+  options: IncidentFilterSource,
+): IncidentFilters {
+  const { filters, errors } = readIncidentFilters(source, options);
+  if (Object.keys(errors).length > 0) throw new ValidationApiError(errors);
   return filters;
 }
 
