@@ -106,7 +106,7 @@ function providerFirst(ordering: OrderTerm<OrderingField>[]): { ascending: boole
  * from an index alone (every grant index ends with the pk): a count over conditions that a single index cannot serve
  * (a search's "user matches OR provider matches") intersects those sets instead of visiting a row per match.
  */
-class Where {
+export class Where {
   readonly clauses: string[] = [];
   readonly idSets: string[] = [];
   readonly params: unknown[] = [];
@@ -486,6 +486,14 @@ export class GrantStore {
         ],
       );
     });
+  }
+
+  /**
+   * The grants of `kind` the principal may see that pass the filters and search: the list's own predicate (where()),
+   * for readers other than the list (the export) that must apply exactly what the list applies.
+   */
+  visiblePredicate(kind: GrantKind, principal: Principal, filters: FilterParams, search: string[]): Where {
+    return this.where(kind, principal, filters, search);
   }
 
   noMatch(kind: GrantKind): ApiError {
