@@ -17,7 +17,6 @@ import {
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
-  ApiProduces,
   ApiQuery,
   ApiResponse,
   ApiSecurity,
@@ -107,7 +106,6 @@ export function grantExportController(kind: GrantKind): Type<unknown> {
     @ApiQuery({ name: 'search', required: false, type: String, description: 'A search term.' })
     @ApiQuery({ name: 'provider', required: false, type: 'integer' })
     @ApiQuery({ name: 'format', required: false, enum: EXPORT_FORMATS, description: 'Default: ndjson.' })
-    @ApiProduces('application/x-ndjson', 'text/csv')
     @ApiOkResponse({
       description: 'The grants, streamed as an attachment.',
       content: {
@@ -120,6 +118,7 @@ export function grantExportController(kind: GrantKind): Type<unknown> {
     async export(
       @Query() query: RawQuery,
       @CurrentPrincipal() principal: Principal,
+      @Req() request: FastifyRequest,
       @Res() reply: FastifyReply,
     ): Promise<void> {
       const format = parseExportFormat(query);
@@ -128,12 +127,18 @@ export function grantExportController(kind: GrantKind): Type<unknown> {
       );
       // Not Nest's StreamableFile: it ends the response normally when the stream fails after the headers were
       // sent, which makes a truncated export look complete. Fastify destroys the socket instead.
-      await reply
+      reply
         .status(HttpStatus.OK)
         .header('content-type', result.contentType)
         .header('content-disposition', `attachment; filename="${result.filename}"`)
-        .header('cache-control', 'no-store')
-        .send(result.stream);
+        .header('cache-control', 'no-store');
+      // Fastify answers HEAD by draining the GET's stream: the whole export, read for nothing.
+      if (request.method === 'HEAD') {
+        result.stream.destroy();
+        await reply.send();
+        return;
+      }
+      await reply.send(result.stream);
     }
 
     @Post('export') @ApiExcludeEndpoint() postExport(@Req() r: FastifyRequest): never {

@@ -37,17 +37,9 @@ export class GrantExportRow {
   family_id!: string | null;
 }
 
-export const EXPORT_DESCRIPTION = `Grantry extension: every grant the list would show (same visibility: without the view
-permission, only one's own; same \`user\`, \`provider\`, \`search\` and incident filters), streamed as flat rows in
-primary-key order. \`ordering\`, \`page\` and \`page_size\` are ignored.
-
-Formats: \`ndjson\` (default; \`application/x-ndjson\`, one GrantExportRow JSON object per line) or \`csv\`
-(\`text/csv; charset=utf-8\`, RFC 4180: a header row, CRLF line ends, every text cell quoted with \`"\` doubled, an empty
-unquoted cell for null, scope separated by spaces). Against spreadsheet formula injection (OWASP), a CSV text cell
-starting with \`=\`, \`+\`, \`-\`, \`@\`, tab or carriage return gets a leading \`'\`. The response is an attachment named
-\`<type>-<UTC timestamp>.<format>\`.
-
-Never contains a token, code, their hashes or the ID token. Not one snapshot: the rows are the grants whose pk was at
-most the largest pk when the export started, each as it was when its batch of 2,000 rows was read. Errors found
-before the first row (403, a 400 naming a bad parameter) are JSON bodies; a failure after the transfer started cuts the
-connection, so an incomplete file never looks complete (the chunked transfer has no final chunk).`;
+/** The export's OpenAPI description, one paragraph per string. */
+export const EXPORT_DESCRIPTION = [
+  `Grantry extension: every grant the list would show (same visibility: without the view permission, only one's own; same \`user\`, \`provider\`, \`search\` and incident filters), streamed as flat rows in primary-key order. \`ordering\`, \`page\` and \`page_size\` are ignored.`,
+  `Formats: \`ndjson\` (default; \`application/x-ndjson\`, one GrantExportRow JSON object per line) or \`csv\` (\`text/csv; charset=utf-8\`, RFC 4180: a header row, CRLF line ends, every text cell quoted with \`"\` doubled, an empty unquoted cell for null, scope separated by spaces). Against spreadsheet formula injection (OWASP), a CSV text cell starting with \`=\`, \`+\`, \`-\`, \`@\`, tab or carriage return gets a leading \`'\`. The response is an attachment named \`<type>-<UTC timestamp>.<format>\`.`,
+  `Never contains a token, code, their hashes or the ID token. Not one snapshot: the rows are the grants whose pk was at most the largest pk when the export started, each as it was when its batch of 2,000 rows was read. Errors found before the first row (403, a 400 naming a bad parameter) are JSON bodies; a failure after the transfer started cuts the connection, so an incomplete file never looks complete (the chunked transfer has no final chunk).`,
+].join('\n\n');
