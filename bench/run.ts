@@ -33,12 +33,14 @@ import {
   HarnessError,
   installSignalHandlers,
   isInterrupted,
+  memoryOf,
   positive,
   runHarness,
   type Server,
   startServer,
   stopChild,
 } from './procs';
+import { exportRun } from './export';
 import {
   type Limit,
   markdownReport,
@@ -89,7 +91,8 @@ Options:
                     "access: list page 1", "codes: search ...", "refresh: owner retrieve", "writes",
                     "start-to-ready", "issue: client_credentials", "issue: refresh", "issue: refresh (rotating)",
                     "issue: code exchange", "issue: introspection", "issue: mixed: ..." ("--only issue" runs all
-                    of these), "bulk revoke: access tokens"
+                    of these), "bulk revoke: access tokens", "export: access tokens" (the streamed export,
+                    on a Grantry of its own)
   --skip-seed       use the bench database as it is (no seeding)
   --scale F         data set size factor (default 1 = 1M/1M/200k grants, 10k users, 100 providers);
                     e.g. 0.01 for a quick development run
@@ -173,6 +176,9 @@ function stopIfInterrupted(): void {
 const log = (message: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 };
+
+/** Selected by `--only export`. */
+const EXPORT_SCENARIO = 'export: access tokens';
 
 function selected(options: Options, name: string): boolean {
   return (
@@ -614,6 +620,48 @@ async function main(): Promise<number> {
       const message = error instanceof Error ? error.message : String(error);
       log(`ERROR in the write scenario: ${message}`);
       notes.push(`The write scenario failed: ${message}`);
+    }
+  }
+
+  stopIfInterrupted();
+  if (selected(options, EXPORT_SCENARIO)) {
+    // A Grantry of its own, so that its VmHWM is the export's peak and not the load scenarios'.
+    log(`${EXPORT_SCENARIO}: every access token as ndjson, then as csv, on a fresh Grantry...`);
+    let server: Server | undefined;
+    try {
+      server = await startGrantry(db, logDir);
+      for (const format of ['ndjson', 'csv'] as const) {
+        stopIfInterrupted();
+        const run = await exportRun(server, credentials.admin.key, format);
+        log(
+          `export ${format}: ${run.rows} rows, ${mb(run.bytes)} in ${run.seconds.toFixed(1)} s, ` +
+            `first byte after ${run.firstByteMs.toFixed(0)} ms, VmRSS up to ${mb(run.peakRss)}`,
+        );
+        limits.push({
+          name: `Export of every access token (${format})`,
+          value: `${run.seconds.toFixed(1)} s`,
+          target: '(info)',
+          pass: undefined,
+          note:
+            `${run.rows} rows, ${mb(run.bytes)}, ${(run.rows / run.seconds).toFixed(0)} rows/s; first byte after ` +
+            `${run.firstByteMs.toFixed(0)} ms; one client reading as fast as it can`,
+        });
+      }
+      const hwm = memoryOf(server.pid).hwm;
+      limits.push({
+        name: 'Grantry peak RSS (VmHWM) of a fresh process over both exports',
+        value: mb(hwm),
+        target: '<= 300 MB',
+        pass: hwm <= 300 * 2 ** 20,
+        note: 'includes start-up; the process served nothing else',
+      });
+    } catch (error) {
+      harnessErrors += 1;
+      const message = error instanceof Error ? error.message : String(error);
+      log(`ERROR in the export scenario: ${message}`);
+      notes.push(`The export scenario failed: ${message}`);
+    } finally {
+      if (server) await stopChild(server.child);
     }
   }
 

@@ -584,6 +584,14 @@ export class GrantStore {
     });
   }
 
+  /**
+   * The grants of `kind` the principal may see that pass the filters and search: the list's own predicate (where()),
+   * for readers other than the list (the export) that must apply exactly what the list applies.
+   */
+  visiblePredicate(kind: GrantKind, principal: Principal, filters: FilterParams, search: string[]): Where {
+    return this.where(kind, principal, filters, search);
+  }
+
   noMatch(kind: GrantKind): ApiError {
     return new ApiError(HttpStatus.NOT_FOUND, `No ${kind.modelName} matches the given query.`);
   }

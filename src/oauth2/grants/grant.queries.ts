@@ -8,6 +8,7 @@ import {
 } from '@nestjs/cqrs';
 import type { Principal } from '../../common/auth/principal';
 import type { JsonBody } from '../../common/serializers/json-body';
+import { type ExportFormat, type GrantExport, GrantExporter } from './grant-export';
 import type { GrantKind } from './grant-kind';
 import { GrantStore } from './grant-store';
 import type { FilterParams, ListParams } from './list-params';
@@ -92,5 +93,26 @@ export class DeleteGrantHandler implements ICommandHandler<DeleteGrantCommand> {
     await this.store.delete(command.kind, command.principal, command.id, command.filters, command.requestId);
     // store.delete deletes exactly one row or throws; it has committed by now.
     this.metrics.grantsRevoked(grantTypeOf(command.kind), 1, 'api_delete');
+  }
+}
+
+/** The grants the list would show, as a stream of flat rows (see GrantExporter). */
+export class ExportGrantsQuery extends Query<GrantExport> {
+  constructor(
+    readonly kind: GrantKind,
+    readonly principal: Principal,
+    readonly filters: FilterParams,
+    readonly search: string[],
+    readonly format: ExportFormat,
+  ) {
+    super();
+  }
+}
+
+@QueryHandler(ExportGrantsQuery)
+export class ExportGrantsHandler implements IQueryHandler<ExportGrantsQuery> {
+  constructor(private readonly exporter: GrantExporter) {}
+  execute(query: ExportGrantsQuery): Promise<GrantExport> {
+    return this.exporter.open(query.kind, query.principal, query.filters, query.search, query.format);
   }
 }
