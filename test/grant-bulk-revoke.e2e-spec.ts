@@ -711,6 +711,9 @@ describe('bulk revocation with the incident filters (after i14-filters)', () => 
     expect(await dry({ client_id: provider.clientId })).toBe(3);
     expect(await dry({ username: owner.username })).toBe(3);
     expect(await dry({ username: `${owner.username}x` })).toBe(0);
+    const issued = new Date(Date.now() - 60_000).toISOString();
+    expect(await dry({ client_id: provider.clientId, created__gte: issued })).toBe(3);
+    expect(await dry({ client_id: provider.clientId, created__lt: issued })).toBe(0);
     // The same numbers as the list with the same filters (not yet revoked).
     expect(await listCount('scope=profile')).toBe(2);
     expect(await listCount('is_expired=true')).toBe(1);

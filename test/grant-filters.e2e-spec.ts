@@ -46,6 +46,8 @@ type Label = 'a1' | 'a2' | 'a3' | 'a4' | 'b1' | 'b2' | 'b3' | 'b4';
  */
 const FIXTURE: {
   label: Label;
+  /** When it was issued. */
+  created: string;
   user: 'alice' | 'bob';
   provider: 'P1' | 'P2' | 'P3';
   scope: string;
@@ -55,6 +57,7 @@ const FIXTURE: {
 }[] = [
   {
     label: 'a1',
+    created: '2026-01-10T00:00:00Z',
     user: 'alice',
     provider: 'P1',
     scope: 'openid profile email',
@@ -64,6 +67,7 @@ const FIXTURE: {
   },
   {
     label: 'a2',
+    created: '2026-01-01T00:00:00Z',
     user: 'alice',
     provider: 'P1',
     scope: 'openid',
@@ -73,6 +77,7 @@ const FIXTURE: {
   },
   {
     label: 'a3',
+    created: '2026-02-01T00:00:00Z',
     user: 'alice',
     provider: 'P2',
     scope: 'openid email',
@@ -82,6 +87,7 @@ const FIXTURE: {
   },
   {
     label: 'a4',
+    created: '2026-03-01T00:00:00Z',
     user: 'alice',
     provider: 'P3',
     scope: 'openid profile',
@@ -91,6 +97,7 @@ const FIXTURE: {
   },
   {
     label: 'b1',
+    created: '2025-12-01T00:00:00Z',
     user: 'bob',
     provider: 'P1',
     scope: 'openid email offline_access',
@@ -100,6 +107,7 @@ const FIXTURE: {
   },
   {
     label: 'b2',
+    created: '2026-02-15T00:00:00Z',
     user: 'bob',
     provider: 'P2',
     scope: 'profile',
@@ -110,6 +118,7 @@ const FIXTURE: {
   // Does not expire, although its expiry is past: never expired, as the list's is_expired field says.
   {
     label: 'b3',
+    created: '2026-01-20T00:00:00Z',
     user: 'bob',
     provider: 'P2',
     scope: 'openid profile email',
@@ -119,6 +128,7 @@ const FIXTURE: {
   },
   {
     label: 'b4',
+    created: '2026-03-10T00:00:00Z',
     user: 'bob',
     provider: 'P3',
     scope: 'email openid',
@@ -184,8 +194,8 @@ beforeAll(async () => {
     for (const row of FIXTURE) {
       const hash = createHash('sha256').update(randomBytes(32)).digest();
       const [inserted] = await dataSource.query<{ id: number }[]>(
-        `INSERT INTO ${type.table} (provider_id, user_id, ${type.hash}, scope, expires, expiring, revoked)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+        `INSERT INTO ${type.table} (provider_id, user_id, ${type.hash}, scope, expires, expiring, revoked, created)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
         [
           providers[row.provider].id,
           row.user === 'alice' ? aliceId : bobId,
@@ -194,6 +204,7 @@ beforeAll(async () => {
           row.expires,
           row.expiring,
           row.revoked,
+          row.created,
         ],
       );
       byLabel[row.label] = inserted?.id ?? 0;
@@ -269,6 +280,10 @@ describe.each(TYPES)('$path', (type) => {
     await expectList(type, 'application=app-one', ['a2', 'b1', 'a1']);
     await expectList(type, `client_id=${providers.P2.clientId}`, ['b3', 'a3', 'b2']);
     await expectList(type, 'username=bob', ['b1', 'b3', 'b2', 'b4']);
+    // Issued at or after (a3 at exactly 2026-02-01T00:00:00Z) / before (a1 at exactly 2026-01-10 excluded).
+    await expectList(type, 'created__gte=2026-02-01T00:00:00Z', ['a3', 'b2', 'b4', 'a4']);
+    await expectList(type, 'created__lt=2026-01-10', ['a2', 'b1']);
+    await expectList(type, 'created__lt=2026-01-10T00:00:00.001Z', ['a2', 'b1', 'a1']);
   });
 
   it('names that match nothing are an empty list, not an error', async () => {
@@ -293,6 +308,10 @@ describe.each(TYPES)('$path', (type) => {
     await expectList(type, `application=app-one&client_id=${providers.P2.clientId}`, []);
     await expectList(type, `application=app-two&client_id=${providers.P2.clientId}&username=alice`, ['a3']);
     await expectList(type, 'expires__gte=2030-01-01&expires__lt=2030-06-01', ['a1', 'b4']);
+    // "Everything issued to a client since T": client_id with created__gte.
+    await expectList(type, `client_id=${providers.P1.clientId}&created__gte=2026-01-01`, ['a2', 'a1']);
+    // "Valid at T" (T = 2026-01-15): issued before T, expiring at or after it.
+    await expectList(type, 'created__lt=2026-01-15&expires__gte=2026-01-15', ['a1']);
     await expectList(type, 'is_expired=false&expires__lt=2025-01-01', ['b3']);
     await expectList(type, 'search=app-two&scope=email', ['b3', 'a3']);
     await expectList(type, 'search=bob&revoked=true', ['b1']);
@@ -412,13 +431,15 @@ describe.each(TYPES)('$path', (type) => {
     [
       // Every bad parameter at once, with an unparseable `user`; an unknown provider pk is not checked yet (that
       // takes a query, and the bad values are refused before any).
-      'revoked=yes&is_expired=no&expires__lt=x&expires__gte=y&scope=%00&application=%2F&username=%00&user=abc&provider=999999',
+      'revoked=yes&is_expired=no&expires__lt=x&expires__gte=y&created__lt=2026-02-30&created__gte=z&scope=%00&application=%2F&username=%00&user=abc&provider=999999',
       {
         user: ['Select a valid choice. That choice is not one of the available choices.'],
         revoked: ['Select a valid choice. yes is not one of the available choices.'],
         is_expired: ['Select a valid choice. no is not one of the available choices.'],
         expires__lt: ['Enter a valid date/time.'],
         expires__gte: ['Enter a valid date/time.'],
+        created__lt: ['Enter a valid date/time.'],
+        created__gte: ['Enter a valid date/time.'],
         scope: ['Null characters are not allowed.'],
         application: ['Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.'],
         username: ['Null characters are not allowed.'],

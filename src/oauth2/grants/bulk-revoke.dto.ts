@@ -70,6 +70,12 @@ export class GrantBulkRevokeRequest {
   @DateTimeField({ required: false, description: 'Grants expiring at or after this instant (ISO 8601).' })
   expires__gte?: string;
 
+  @DateTimeField({ required: false, description: 'Grants issued before this instant (ISO 8601).' })
+  created__lt?: string;
+
+  @DateTimeField({ required: false, description: 'Grants issued at or after this instant (ISO 8601).' })
+  created__gte?: string;
+
   @field(
     'bulkScope',
     {
@@ -118,6 +124,8 @@ export const BULK_FILTER_KEYS = [
   'is_expired',
   'expires__lt',
   'expires__gte',
+  'created__lt',
+  'created__gte',
   'scope',
   'application',
   'client_id',
@@ -204,6 +212,8 @@ export async function parseBulkRevokeBody(kind: GrantKind, body: unknown): Promi
   if (dto.is_expired !== undefined) filters.isExpired = dto.is_expired;
   if (dto.expires__lt !== undefined) filters.expiresLt = instant(dto.expires__lt);
   if (dto.expires__gte !== undefined) filters.expiresGte = instant(dto.expires__gte);
+  if (dto.created__lt !== undefined) filters.createdLt = instant(dto.created__lt);
+  if (dto.created__gte !== undefined) filters.createdGte = instant(dto.created__gte);
   if (dto.scope !== undefined) {
     const terms = scopeTerms(dto.scope);
     if (typeof terms !== 'string') {

@@ -99,6 +99,8 @@ const INCIDENT_FILTERS: [keyof FilterParams, string][] = [
   ['isExpired', 'is_expired'],
   ['expiresLt', 'expires__lt'],
   ['expiresGte', 'expires__gte'],
+  ['createdLt', 'created__lt'],
+  ['createdGte', 'created__gte'],
   ['scope', 'scope'],
   ['application', 'application'],
   ['clientId', 'client_id'],

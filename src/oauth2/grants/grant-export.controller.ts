@@ -30,44 +30,9 @@ import { ApiError, DETAIL } from '../../common/errors/api-error';
 import { EXPORT_FORMATS, type GrantExport, parseExportFormat } from './grant-export';
 import { EXPORT_DESCRIPTION, GrantExportRow } from './grant-export.openapi';
 import type { GrantKind } from './grant-kind';
-import { GenericError, ValidationError } from './grant.openapi';
+import { GenericError, INCIDENT_FILTER_QUERIES, ValidationError } from './grant.openapi';
 import { ExportGrantsQuery } from './grant.queries';
 import { parseFilters, parseSearch, type RawQuery } from './list-params';
-
-/** The incident filters of issue 14, documented here as on the list (parseFilters reads them). */
-const INCIDENT_FILTERS: { name: string; type: 'boolean' | 'string'; format?: string; description: string }[] =
-  [
-    {
-      name: 'revoked',
-      type: 'boolean',
-      description: 'Grantry: only revoked (true) or unrevoked (false) grants.',
-    },
-    {
-      name: 'is_expired',
-      type: 'boolean',
-      description: 'Grantry: only expired (true) or unexpired (false) grants.',
-    },
-    {
-      name: 'expires__lt',
-      type: 'string',
-      format: 'date-time',
-      description: 'Grantry: expires before (ISO 8601).',
-    },
-    {
-      name: 'expires__gte',
-      type: 'string',
-      format: 'date-time',
-      description: 'Grantry: expires at or after (ISO 8601).',
-    },
-    {
-      name: 'scope',
-      type: 'string',
-      description: 'Grantry: grants whose scope contains every listed scope.',
-    },
-    { name: 'application', type: 'string', description: "Grantry: the application's slug." },
-    { name: 'client_id', type: 'string', description: "Grantry: the provider's client_id." },
-    { name: 'username', type: 'string', description: 'Grantry: the exact username.' },
-  ];
 
 function methodNotAllowed(request: FastifyRequest): never {
   throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), {
@@ -80,14 +45,8 @@ function methodNotAllowed(request: FastifyRequest): never {
  * matches the static `export` segment before `:id` whatever the registration order.
  */
 export function grantExportController(kind: GrantKind): Type<unknown> {
-  const incidentFilters = INCIDENT_FILTERS.map((filter) =>
-    ApiQuery({
-      name: filter.name,
-      required: false,
-      schema: { type: filter.type, ...(filter.format ? { format: filter.format } : {}) },
-      description: filter.description,
-    }),
-  );
+  // Documented exactly as on the list (one copy: grant.openapi.ts); parseFilters reads them.
+  const incidentFilters = INCIDENT_FILTER_QUERIES.map((options) => ApiQuery(options));
   const withIncidentFilters = (): MethodDecorator => (target, key, descriptor) => {
     for (const decorator of incidentFilters) decorator(target, key, descriptor);
   };

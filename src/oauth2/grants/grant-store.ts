@@ -275,6 +275,14 @@ export class GrantStore {
         `SELECT id FROM ${t} WHERE expires >= ${param}::timestamptz`,
       );
     }
+    // No index on `created`: issuance writes every grant, and these bounds serve incident work (with a client, a
+    // user or an expiry bound narrowing first through their indexes), not the hot path. So no id set either.
+    if (filters.createdLt !== undefined) {
+      where.add(`g.created < ${where.param(filters.createdLt.toISOString())}::timestamptz`);
+    }
+    if (filters.createdGte !== undefined) {
+      where.add(`g.created >= ${where.param(filters.createdGte.toISOString())}::timestamptz`);
+    }
     if (filters.scope !== undefined) {
       // The expression of the GIN index of migration GrantFilters, so containment is answered by it.
       const param = where.param(filters.scope);

@@ -218,6 +218,20 @@ export const INCIDENT_FILTER_QUERIES: ApiQueryOptions[] = [
     description: `Grantry extension: grants expiring at or after this instant (ISO 8601, as expires__lt). Grants without an expiry never match. ${STRICT}`,
   },
   {
+    name: 'created__lt',
+    required: false,
+    type: String,
+    format: 'date-time',
+    description: `Grantry extension: grants issued before this instant (ISO 8601, as expires__lt). ${STRICT}`,
+  },
+  {
+    name: 'created__gte',
+    required: false,
+    type: String,
+    format: 'date-time',
+    description: `Grantry extension: grants issued at or after this instant (ISO 8601, as expires__lt). ${STRICT}`,
+  },
+  {
     name: 'scope',
     required: false,
     type: String,

@@ -20,6 +20,9 @@ export interface FilterParams {
   /** `expires__lt` / `expires__gte`: ISO 8601 instants. */
   expiresLt?: Date;
   expiresGte?: Date;
+  /** `created__lt` / `created__gte`: when the grant was issued, ISO 8601 instants. */
+  createdLt?: Date;
+  createdGte?: Date;
   /** Grants whose scope contains every one of these (space- or comma-separated in the query). */
   scope?: string[];
   /** An application's slug: grants of the provider that application uses. */
@@ -71,7 +74,16 @@ export function parseFilters(query: RawQuery): FilterParams {
 /** The incident filters of FilterParams (issue 14). */
 export type IncidentFilters = Pick<
   FilterParams,
-  'revoked' | 'isExpired' | 'expiresLt' | 'expiresGte' | 'scope' | 'application' | 'clientId' | 'username'
+  | 'revoked'
+  | 'isExpired'
+  | 'expiresLt'
+  | 'expiresGte'
+  | 'createdLt'
+  | 'createdGte'
+  | 'scope'
+  | 'application'
+  | 'clientId'
+  | 'username'
 >;
 
 /** Their wire names, in the order a 400 body lists them. */
@@ -80,6 +92,8 @@ export const INCIDENT_FILTER_NAMES = [
   'is_expired',
   'expires__lt',
   'expires__gte',
+  'created__lt',
+  'created__gte',
   'scope',
   'application',
   'client_id',
@@ -94,6 +108,8 @@ export function hasIncidentFilter(filters: FilterParams): boolean {
     filters.isExpired !== undefined ||
     filters.expiresLt !== undefined ||
     filters.expiresGte !== undefined ||
+    filters.createdLt !== undefined ||
+    filters.createdGte !== undefined ||
     filters.scope !== undefined ||
     filters.application !== undefined ||
     filters.clientId !== undefined ||
@@ -234,7 +250,9 @@ export function readIncidentFilters(
     return fail(name, MESSAGES.invalidBoolean(value));
   };
 
-  const dateTime = (name: 'expires__lt' | 'expires__gte'): Date | undefined => {
+  const dateTime = (
+    name: 'expires__lt' | 'expires__gte' | 'created__lt' | 'created__gte',
+  ): Date | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
     return parseDateTime(value) ?? fail(name, MESSAGES.invalidDateTime);
@@ -277,6 +295,8 @@ export function readIncidentFilters(
   set('isExpired', boolean('is_expired'));
   set('expiresLt', dateTime('expires__lt'));
   set('expiresGte', dateTime('expires__gte'));
+  set('createdLt', dateTime('created__lt'));
+  set('createdGte', dateTime('created__gte'));
   set('scope', scopes());
   set('application', limited('application', SLUG, MESSAGES.invalidSlug));
   set('clientId', limited('client_id'));
