@@ -213,7 +213,7 @@ describe('the cleanup', () => {
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       action: 'system_task_execution',
-      actor_username: 'grantry-cli',
+      actor_username: 'grantry-system',
       context: {
         task: 'grant_cleanup',
         trigger: 'scheduled',
@@ -359,6 +359,12 @@ describe('grants cleanup (the command)', () => {
     });
     expect(Object.keys(body.durations_ms as object)).toEqual(['access', 'refresh', 'code']);
     for (const type of TYPES) expect(await pks(type, s.provider)).toEqual(sorted(s.kept[type]));
+    // A run by hand is the operator's, not the server's own.
+    const [event] = await t.dataSource.query<{ actor_username: string; trigger: string }[]>(
+      `SELECT actor_username, context->>'trigger' AS trigger FROM audit_events
+        WHERE context->>'task' = 'grant_cleanup' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(event).toEqual({ actor_username: 'grantry-cli', trigger: 'cli' });
 
     const none = await cli([]);
     expect(none.code).toBe(0);
