@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import type { UserEntity } from '../src/identity/user.entity';
 import { EXPORT_COLUMNS, GrantExporter } from '../src/oauth2/grants/grant-export';
-import { bearer, createTestApp, request, type TestApp, testDatabaseUrl } from './support/app';
+import {
+  bearer,
+  createTestApp,
+  openTestDataSource,
+  request,
+  type TestApp,
+  testDatabaseUrl,
+} from './support/app';
 import { GrantFactories, type GrantType, unique } from './support/factories';
 
 interface Kind {
@@ -388,6 +395,16 @@ describe('a large export', () => {
          FROM generate_series(1, $5::int) i`,
       [providerId, user.id, unique('bulk'), scope, ROWS],
     );
+  }, 180_000);
+  // The suites share one database, and some walk every page of the whole table (grant-counts): leave it as found.
+  // On a connection of its own: the failure test below leaves the app's database circuit open for a moment.
+  afterAll(async () => {
+    const cleaner = await openTestDataSource('grantry-export-cleanup', 1);
+    try {
+      await cleaner.query('DELETE FROM oauth2_access_tokens WHERE provider_id = $1', [providerId]);
+    } finally {
+      await cleaner.destroy();
+    }
   }, 180_000);
 
   function open(query: string): Promise<IncomingMessage> {
