@@ -234,12 +234,18 @@ describe.each(KINDS)('$path export/', (kind) => {
   });
 
   it('ndjson of a filtered set equals the paginated list, page after page, in pk order', async () => {
+    // The unfiltered export also holds other suites' grants (one shared database), some expiring within seconds:
+    // their is_expired may flip between the list's request and the export's, so it is not compared for them.
+    const settled = (row: Record<string, unknown>): Record<string, unknown> => {
+      const expires = typeof row.expires === 'string' ? Date.parse(row.expires) : NaN;
+      return Math.abs(expires - Date.now()) < 10 * 60_000 ? { ...row, is_expired: 'expiring now' } : row;
+    };
     for (const filter of [`provider=${provider.id}`, `user=${alice.id}`, `search=HYPERLINK`, '']) {
-      const listed = (await listAll(kind.path, filter)).map((row) => fromList(kind, row));
+      const listed = (await listAll(kind.path, filter)).map((row) => settled(fromList(kind, row)));
       const response = await get(`${exportPath}?${filter}`);
       expect(response.status).toBe(200);
       const exported = ndjson(response.text);
-      expect(exported.map((row) => pick(row, Object.keys(listed[0] ?? {})))).toEqual(listed);
+      expect(exported.map((row) => settled(pick(row, Object.keys(listed[0] ?? {}))))).toEqual(listed);
       expect(exported.map((row) => Object.keys(row))).toEqual(exported.map(() => [...EXPORT_COLUMNS]));
     }
     const exported = ndjson((await get(`${exportPath}?provider=${provider.id}`)).text);

@@ -10,7 +10,7 @@ import {
 } from '../../common/validation/fields';
 import { validateBody } from '../../management/common/validate-body';
 import type { GrantKind } from './grant-kind';
-import { type FilterParams } from './list-params';
+import { type FilterParams, INCIDENT_FILTER_NAMES, type IncidentFilterName } from './list-params';
 
 /*
  * The body of POST /api/v3/oauth2/<type>/bulk_revoke/ (a Grantry extension, issue 14): the list's filters as JSON
@@ -117,20 +117,17 @@ export class RefreshTokenBulkRevokeRequest extends GrantBulkRevokeRequest {
   include_access_tokens?: boolean;
 }
 
-/** Body members that are filters, in the order the 400 for an empty predicate names them. */
-export const BULK_FILTER_KEYS = [
+/**
+ * Body members that are filters, in the order the 400 for an empty predicate names them: the list's `user` and
+ * `provider`, then its incident filters but `revoked` (a bulk revocation revokes what is not revoked yet).
+ */
+export const BULK_FILTER_KEYS: readonly ('user' | 'provider' | Exclude<IncidentFilterName, 'revoked'>)[] = [
   'user',
   'provider',
-  'is_expired',
-  'expires__lt',
-  'expires__gte',
-  'created__lt',
-  'created__gte',
-  'scope',
-  'application',
-  'client_id',
-  'username',
-] as const;
+  ...INCIDENT_FILTER_NAMES.filter(
+    (name): name is Exclude<IncidentFilterName, 'revoked'> => name !== 'revoked',
+  ),
+];
 
 export const EMPTY_PREDICATE =
   `At least one filter is required: ${BULK_FILTER_KEYS.join(', ')}. ` +
