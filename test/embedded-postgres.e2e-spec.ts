@@ -23,6 +23,7 @@ const CLI_ENTRY = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const SHARED_ROOT = '/var/lib/grantry-postgres';
 const READY = { status: 200, body: { status: 'ok', database: 'ok', migrations: 'ok' } };
 const isRoot = process.getuid?.() === 0;
+// eslint-disable-next-line no-restricted-properties -- root-only cases; CI runs as root, so CI runs them
 const asRoot = isRoot ? it : it.skip;
 /** A second PID namespace needs CAP_SYS_ADMIN; a container without it cannot stage the second container. */
 const canUnshare =
@@ -371,6 +372,7 @@ describe('issue 11, finding 2: a live cluster is recognised by real path and acr
     await stillServing();
   }, 60_000);
 
+  // eslint-disable-next-line no-restricted-properties -- needs unshare(1) with user namespaces, as CI's machine has
   (canUnshare ? it : it.skip)(
     'a CLI in another PID namespace (a second container on the volume) attaches, no second postmaster',
     async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { exclusiveLock, exclusiveLockWithoutFlock, flockBinary, lockHeld } from './embedded-lock';
 
 const COMPILED = path.resolve(__dirname, '..', '..', 'dist', 'src', 'database', 'embedded-lock.js');
+// eslint-disable-next-line no-restricted-properties -- needs flock(1); CI's machine has it, so CI runs these
 const withFlock = flockBinary() === null ? it.skip : it;
 
 describe('the data directory lock', () => {
