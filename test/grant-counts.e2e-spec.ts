@@ -334,7 +334,8 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: search counts a
          LEFT JOIN applications a ON a.provider_id = p.id
         WHERE ${[...conditions, ...(extra ? [extra.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + terms.length}`)] : [])].join(' AND ')}
         ORDER BY g.provider_id, g.expires, g.id`,
-      [...terms.map((term) => `%${term}%`), ...params],
+      // Written here, not taken from the product: a term's backslash, % and _ are literal (ILIKE's escape is \).
+      [...terms.map((term) => `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`), ...params],
     );
     return rows.map((row) => row.id);
   }
