@@ -6,14 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { createApp } from '../src/app';
-import { loadConfig } from '../src/config/config';
-import { runMigrations } from '../src/database/migrations';
-import { StartupState } from '../src/health/startup-state';
-import { createLogger } from '../src/logging/logger';
 import { parseIncidentFilters, readIncidentFilters } from '../src/oauth2/grants/list-params';
-import { bearer, LogCapture, request, TEST_SECRET_KEY } from './support/app';
-import { openDataSource } from './support/database';
+import { bearer, request } from './support/app';
 import { Factories } from './support/factories';
 import { ScratchDatabases } from './support/scratch-database';
 
@@ -155,14 +149,7 @@ const providers: Record<'P1' | 'P2' | 'P3', { id: number; clientId: string }> = 
 const pks: Record<string, Record<Label, number>> = {};
 
 beforeAll(async () => {
-  const url = await scratch.create();
-  const migrator = await openDataSource(url, 'grantry-filters-migrate');
-  await runMigrations(migrator);
-  await migrator.destroy();
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'warn', SECRET_KEY: TEST_SECRET_KEY });
-  app = await createApp(config, url, createLogger(config, new LogCapture()));
-  app.get(StartupState).bootstrapped = true;
-  dataSource = app.get(DataSource);
+  ({ app, dataSource } = await scratch.createApp());
 
   const f = new Factories(dataSource);
   const admins = await f.group({ isSuperuser: true });
