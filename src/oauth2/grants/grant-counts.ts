@@ -61,7 +61,17 @@ async function foldTable(manager: EntityManager, table: string): Promise<number>
      SELECT count(*)::text AS folded FROM folded`,
     [table],
   );
-  return Number(row?.folded ?? 0);
+  // The incident filters' counts (migration GrantFacetCounts), one row per facet; GROUP BY puts NULLs together.
+  const [facets] = await manager.query<{ folded: string }[]>(
+    `WITH folded AS (DELETE FROM grant_facet_counts WHERE table_name = $1
+                     RETURNING word, revoked, expiring, bucket, delta),
+          summed AS (INSERT INTO grant_facet_counts (table_name, word, revoked, expiring, bucket, delta)
+                     SELECT $1, word, revoked, expiring, bucket, sum(delta) FROM folded
+                      GROUP BY word, revoked, expiring, bucket HAVING sum(delta) <> 0)
+     SELECT count(*)::text AS folded FROM folded`,
+    [table],
+  );
+  return Number(row?.folded ?? 0) + Number(facets?.folded ?? 0);
 }
 
 /** The three tables' folds in one transaction under the fold's job lock; undefined when another session holds it. */
