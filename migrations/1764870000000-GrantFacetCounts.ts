@@ -20,7 +20,10 @@ const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_a
  * the expiry index (GrantStore.facetCountSql). An hour: at 1,000,000 access tokens issued over a month, about 1,300
  * grants per boundary and a few thousand bucket rows per table after folding.
  *
- * The bucket is computed from the epoch, not with date_trunc, so it does not depend on the session's time zone.
+ * The bucket is computed from the epoch, not with date_trunc, so it does not depend on the session's time zone. The
+ * index includes every column a sum reads, so sums are index-only scans where the table is vacuumed (all but the
+ * facets written since). Measured on the bench data set (1,000,000 access and refresh tokens, 200,000 codes): the
+ * initial fill took 52 s on a loaded 2-core machine; the tables hold 8,280, 17,103 and 5,894 facet rows.
  */
 const FACETS = (rows: string, sign: string): string => `
   SELECT NULL::text AS word, r.revoked, r.expiring, grant_expiry_bucket(r.expires) AS bucket, ${sign}1 AS d
@@ -82,7 +85,8 @@ export class GrantFacetCounts1764870000000 implements MigrationInterface {
         "table_name" text NOT NULL, "word" text, "revoked" boolean NOT NULL, "expiring" boolean NOT NULL,
         "bucket" timestamptz, "delta" bigint NOT NULL)`);
     await queryRunner.query(
-      `CREATE INDEX "grant_facet_counts_key_idx" ON "grant_facet_counts" ("table_name", "word", "bucket")`,
+      `CREATE INDEX "grant_facet_counts_key_idx" ON "grant_facet_counts" ("table_name", "word", "bucket")
+         INCLUDE ("revoked", "expiring", "delta")`,
     );
     // No writer may slip in between the new trigger bodies and the initial count.
     for (const table of GRANT_TABLES) {
