@@ -7,7 +7,6 @@
  * rows themselves, after inserts, revocations, deletions, rolled back writes, folds, a TRUNCATE and writers in
  * another time zone; and the facets' initial fill by the migration is checked on rows that existed before it.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { GrantCounts, foldGrantCounts } from '../src/oauth2/grants/grant-counts';
