@@ -222,7 +222,7 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
       expect(unknown.body).toEqual({ nope: [unknownField(AUTHORIZATION_CODES)] });
       expect(unknownField(ACCESS_TOKENS)).toBe(
         'Unknown field. access_tokens/bulk_revoke/ takes user, provider, is_expired, expires__lt, expires__gte, ' +
-          'created__lt, created__gte, scope, application, client_id, username, dry_run.',
+          'created__lt, created__gte, valid_at, scope, application, client_id, username, dry_run.',
       );
     });
   });

@@ -395,12 +395,18 @@ describe('a large export', () => {
     providerId = (await f.provider()).id;
     // About 700 bytes a row: 35 MB in all, more than the socket buffers between server and client can hold.
     const scope = Array.from({ length: 40 }, (_, i) => `scope-${i}-xxxxxx`).join(' ');
-    await t.dataSource.query(
-      `INSERT INTO oauth2_access_tokens (provider_id, user_id, token_hash, scope, expires, expiring, id_token)
-       SELECT $1, $2, sha256(convert_to($3 || i, 'UTF8')), $4, now() + interval '1 hour', true, '{}'
-         FROM generate_series(1, $5::int) i`,
-      [providerId, user.id, unique('bulk'), scope, ROWS],
-    );
+    // Without the app's statement timeout: the count triggers split 2,000,000 scope words in this one statement.
+    const writer = await openTestDataSource('grantry-export-fixture', 1);
+    try {
+      await writer.query(
+        `INSERT INTO oauth2_access_tokens (provider_id, user_id, token_hash, scope, expires, expiring, id_token)
+         SELECT $1, $2, sha256(convert_to($3 || i, 'UTF8')), $4, now() + interval '1 hour', true, '{}'
+           FROM generate_series(1, $5::int) i`,
+        [providerId, user.id, unique('bulk'), scope, ROWS],
+      );
+    } finally {
+      await writer.destroy();
+    }
   }, 180_000);
   // The suites share one database, and some walk every page of the whole table (grant-counts): leave it as found.
   // On a connection of its own: the failure test below leaves the app's database circuit open for a moment.

@@ -342,6 +342,17 @@ export class GrantStore {
     if (filters.createdGte !== undefined) {
       where.add(`g.created >= ${where.param(filters.createdGte.toISOString())}::timestamptz`);
     }
+    if (filters.validAt !== undefined) {
+      // Usable at T: issued by T, not expired at T (as is_expired: a grant expiring at T still is valid at T, one
+      // not expiring never expires), not revoked by T. revoked_at is kept by a trigger (migration GrantRevokedAt);
+      // a revoked grant without one was revoked at an unknown time, and may have been valid. Incident work, like the
+      // created bounds: no index of its own, narrowed first by the other filters' indexes.
+      const at = `${where.param(filters.validAt.toISOString())}::timestamptz`;
+      where.add(
+        `g.created <= ${at} AND NOT COALESCE(g.expiring AND g.expires < ${at}, false)
+         AND (NOT g.revoked OR g.revoked_at IS NULL OR g.revoked_at > ${at})`,
+      );
+    }
     if (filters.scope !== undefined) {
       // The expression of the GIN index of migration GrantFilters, so containment is answered by it.
       const param = where.param(filters.scope);

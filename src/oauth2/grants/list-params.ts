@@ -23,6 +23,11 @@ export interface FilterParams {
   /** `created__lt` / `created__gte`: when the grant was issued, ISO 8601 instants. */
   createdLt?: Date;
   createdGte?: Date;
+  /**
+   * `valid_at`: grants usable at that instant: issued by then, not expired then, and not revoked by then (a grant
+   * revoked at an unknown time, `revoked_at` null, counts as possibly valid).
+   */
+  validAt?: Date;
   /** Grants whose scope contains every one of these (space- or comma-separated in the query). */
   scope?: string[];
   /** An application's slug: grants of the provider that application uses. */
@@ -80,6 +85,7 @@ export type IncidentFilters = Pick<
   | 'expiresGte'
   | 'createdLt'
   | 'createdGte'
+  | 'validAt'
   | 'scope'
   | 'application'
   | 'clientId'
@@ -94,6 +100,7 @@ export const INCIDENT_FILTER_NAMES = [
   'expires__gte',
   'created__lt',
   'created__gte',
+  'valid_at',
   'scope',
   'application',
   'client_id',
@@ -110,6 +117,7 @@ export function hasIncidentFilter(filters: FilterParams): boolean {
     filters.expiresGte !== undefined ||
     filters.createdLt !== undefined ||
     filters.createdGte !== undefined ||
+    filters.validAt !== undefined ||
     filters.scope !== undefined ||
     filters.application !== undefined ||
     filters.clientId !== undefined ||
@@ -251,7 +259,7 @@ export function readIncidentFilters(
   };
 
   const dateTime = (
-    name: 'expires__lt' | 'expires__gte' | 'created__lt' | 'created__gte',
+    name: 'expires__lt' | 'expires__gte' | 'created__lt' | 'created__gte' | 'valid_at',
   ): Date | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
@@ -297,6 +305,7 @@ export function readIncidentFilters(
   set('expiresGte', dateTime('expires__gte'));
   set('createdLt', dateTime('created__lt'));
   set('createdGte', dateTime('created__gte'));
+  set('validAt', dateTime('valid_at'));
   set('scope', scopes());
   set('application', limited('application', SLUG, MESSAGES.invalidSlug));
   set('clientId', limited('client_id'));
