@@ -6,7 +6,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { parseIncidentFilters, readIncidentFilters } from '../src/oauth2/grants/list-params';
 import { bearer, request } from './support/app';
 import { Factories } from './support/factories';
 import { ScratchDatabases } from './support/scratch-database';
@@ -519,51 +518,6 @@ describe.each(TYPES)('$path', (type) => {
     expect({ status: response.status, body: response.body }).toEqual({
       status: 400,
       body: { revoked: [`Select a valid choice. ${'x'.repeat(40)}… is not one of the available choices.`] },
-    });
-  });
-});
-
-describe('parseIncidentFilters from a JSON body', () => {
-  it('reads JSON booleans, strings and scope arrays', () => {
-    expect(
-      parseIncidentFilters(
-        {
-          revoked: false,
-          is_expired: 'true',
-          expires__lt: '2030-01-01T00:00:00Z',
-          scope: ['profile', 'openid'],
-          application: 'app-one',
-          client_id: ' abc ',
-          username: 'bob',
-          dry_run: true,
-        },
-        { from: 'body' },
-      ),
-    ).toEqual({
-      revoked: false,
-      isExpired: true,
-      expiresLt: new Date('2030-01-01T00:00:00Z'),
-      scope: ['openid', 'profile'],
-      application: 'app-one',
-      clientId: 'abc',
-      username: 'bob',
-    });
-    expect(parseIncidentFilters({}, { from: 'body' })).toEqual({});
-  });
-
-  it('refuses null, blank and mistyped values instead of dropping the filter', () => {
-    expect(
-      readIncidentFilters(
-        { revoked: 'yes', is_expired: 1, scope: [], username: '', client_id: null, application: 5 },
-        { from: 'body' },
-      ).errors,
-    ).toEqual({
-      revoked: ['Select a valid choice. yes is not one of the available choices.'],
-      is_expired: ['Must be a valid boolean.'],
-      scope: ['This field may not be blank.'],
-      application: ['Not a valid string.'],
-      client_id: ['This field may not be null.'],
-      username: ['This field may not be blank.'],
     });
   });
 });
