@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
-import { initialsAvatar } from '../src/common/serializers/avatar';
 import type { UserEntity } from '../src/identity/user.entity';
 import type { OAuth2ProviderEntity } from '../src/providers/oauth2-provider.entity';
 import { bearer, createTestApp, request, type TestApp } from './support/app';
+import { initialsAvatarOf } from './support/avatars';
 import { GrantFactories, type GrantType, unique } from './support/factories';
 
 interface Kind {
@@ -199,7 +199,8 @@ describe.each(KINDS)('$path', (kind) => {
           roles: [role.id],
           roles_obj: [{ pk: role.id, name: role.name }],
           email: 'zoe@example.com',
-          avatar: initialsAvatar({ name: 'Zoë Tester', username: user.username }),
+          // sha256('Zoë Tester')[0] = 0x6a, 106 % 10 = 6: the seventh colour of the palette.
+          avatar: initialsAvatarOf('ZT', '#d97706'),
           attributes: { team: 'blue' },
           uid: uid(user.id),
           path: 'users',
