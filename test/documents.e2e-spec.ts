@@ -10,6 +10,7 @@
  */
 import { DataSource, type QueryRunner } from 'typeorm';
 import { openTestDataSource } from './support/app';
+import { waitFor } from './support/server-process';
 
 let db: DataSource;
 
@@ -343,10 +344,20 @@ describe('user documents', () => {
     await first.startTransaction();
     await second.startTransaction();
     try {
+      const [{ pid } = { pid: 0 }]: { pid: number }[] = await second.query('SELECT pg_backend_pid() AS pid');
       await join(alan, a.id, first);
       // Blocks on the first transaction's lock of the user until it commits, then builds from what it committed.
       const pending = join(alan, b.id, second);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // It does block (so the two changes really overlap), on a lock.
+      expect(
+        await waitFor(async () => {
+          const [row] = await db.query<{ wait: string | null }[]>(
+            'SELECT wait_event_type AS wait FROM pg_stat_activity WHERE pid = $1',
+            [pid],
+          );
+          return row?.wait === 'Lock';
+        }, 10_000),
+      ).toBe(true);
       await first.commitTransaction();
       await pending;
       await second.commitTransaction();
