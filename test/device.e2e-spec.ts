@@ -5,7 +5,7 @@ import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { Sealer } from '../src/keys/sealing';
-import { TOKEN_ERRORS } from '../src/oauth2/issuance/core/oauth-errors';
+import { TOKEN_ERRORS } from './support/oauth-errors';
 import { MAPPED_SCOPES } from '../src/oauth2/issuance/core/scopes';
 import { DeviceApprovals } from '../src/oauth2/issuance/device/device-approvals';
 import { DeviceSweep } from '../src/oauth2/issuance/device/device-sweep';

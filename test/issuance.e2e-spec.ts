@@ -4,7 +4,7 @@ import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { Sealer } from '../src/keys/sealing';
-import { TOKEN_ERRORS, AUTHORIZE_ERRORS } from '../src/oauth2/issuance/core/oauth-errors';
+import { AUTHORIZE_ERRORS, TOKEN_ERRORS } from './support/oauth-errors';
 import { createApplication, createProvider } from '../src/providers/providers';
 import type { ConsentMode } from '../src/providers/oauth2-provider.entity';
 import { createTestApp, type TestApp } from './support/app';
