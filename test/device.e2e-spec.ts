@@ -14,13 +14,13 @@ import {
   DEVICE_CODE_FAILURE_WINDOW_SECONDS,
   DEVICE_REQUEST_WINDOW_SECONDS,
 } from '../src/oauth2/issuance/device/device-throttle';
-import { INVALID_CODE, THROTTLED_CODE } from '../src/oauth2/issuance/device/device-pages';
+import { INVALID_CODE, THROTTLED_CODE } from './support/messages';
 import { RequestDeviceAuthorizationHandler } from '../src/oauth2/issuance/device/request-device-authorization.command';
 import { createApplication, createProvider, type CreateProviderInput } from '../src/providers/providers';
 import type { OAuth2ProviderEntity } from '../src/providers/oauth2-provider.entity';
 import { PAGE_CSP } from '../src/sessions/pages';
 import { SessionService } from '../src/sessions/session.service';
-import { FORM_EXPIRED } from '../src/sessions/web.controller';
+import { FORM_EXPIRED } from './support/messages';
 import { createTestApp, type TestApp } from './support/app';
 import { collectViolations, focused, launchChromium } from './support/browser';
 import { Factories, unique } from './support/factories';
