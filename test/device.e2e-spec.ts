@@ -6,7 +6,6 @@ import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { Sealer } from '../src/keys/sealing';
 import { TOKEN_ERRORS } from './support/oauth-errors';
-import { MAPPED_SCOPES } from '../src/oauth2/issuance/core/scopes';
 import { DeviceApprovals } from '../src/oauth2/issuance/device/device-approvals';
 import { DeviceSweep } from '../src/oauth2/issuance/device/device-sweep';
 import {
@@ -264,7 +263,9 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       expect(a.user_code).not.toBe(b.user_code);
       expect((await rowOf(a.user_code))?.provider_id).toBe(provider.id);
       // Every mapped scope when none is asked for (authentik's check_scope on an empty request).
-      expect((await rowOf(a.user_code))?.scope).toBe(MAPPED_SCOPES.join(' '));
+      expect((await rowOf(a.user_code))?.scope).toBe(
+        'openid email profile entitlements offline_access goauthentik.io/api',
+      );
       expect((await rowOf(a.user_code))?.family_id).not.toBe((await rowOf(b.user_code))?.family_id);
     });
 
