@@ -14,7 +14,7 @@ import {
 } from '../src/oauth2/grants/bulk-revoke.dto';
 import { BULK_REVOKE_LIMITS } from '../src/oauth2/grants/bulk-revoke';
 import { ACCESS_TOKENS, AUTHORIZATION_CODES, REFRESH_TOKENS } from '../src/oauth2/grants/grant-kind';
-import { INVALID_CHOICE } from '../src/oauth2/grants/list-params';
+import { INVALID_CHOICE } from './support/messages';
 import { Clients } from '../src/oauth2/issuance/core/clients';
 import { type Issued, TokenIssuer } from '../src/oauth2/issuance/core/token-issuer';
 import { createApplication, createProvider } from '../src/providers/providers';

@@ -3,7 +3,7 @@ import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import type { UserEntity } from '../src/identity/user.entity';
-import { EXPORT_COLUMNS, GrantExporter } from '../src/oauth2/grants/grant-export';
+import { GrantExporter } from '../src/oauth2/grants/grant-export';
 import {
   bearer,
   createTestApp,
@@ -13,6 +13,26 @@ import {
   testDatabaseUrl,
 } from './support/app';
 import { GrantFactories, type GrantType, unique } from './support/factories';
+
+/** The export's columns, in order, written out (the README's contract), not read from the product's EXPORT_COLUMNS. */
+const EXPORT_COLUMNS = [
+  'pk',
+  'type',
+  'user_pk',
+  'username',
+  'provider_pk',
+  'provider_name',
+  'client_id',
+  'application',
+  'scope',
+  'expires',
+  'is_expired',
+  'revoked',
+  'created',
+  'auth_time',
+  'session_id',
+  'family_id',
+] as const;
 
 interface Kind {
   type: GrantType;
