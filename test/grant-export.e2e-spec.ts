@@ -28,6 +28,7 @@ const EXPORT_COLUMNS = [
   'expires',
   'is_expired',
   'revoked',
+  'revoked_at',
   'created',
   'auth_time',
   'session_id',
