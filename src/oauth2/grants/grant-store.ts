@@ -346,10 +346,12 @@ export class GrantStore {
       // Usable at T: issued by T, not expired at T (as is_expired: a grant expiring at T still is valid at T, one
       // not expiring never expires), not revoked by T. revoked_at is kept by a trigger (migration GrantRevokedAt);
       // a revoked grant without one was revoked at an unknown time, and may have been valid. Incident work, like the
-      // created bounds: no index of its own, narrowed first by the other filters' indexes.
+      // created bounds: no index of its own, narrowed first by the other filters' indexes. "Not expired at T" is
+      // written as the OR of what the expiry and never-expiring indexes find (NOT COALESCE(expiring AND expires < T,
+      // false), expiring being NOT NULL), so a recent T is a BitmapOr instead of a scan of every grant.
       const at = `${where.param(filters.validAt.toISOString())}::timestamptz`;
       where.add(
-        `g.created <= ${at} AND NOT COALESCE(g.expiring AND g.expires < ${at}, false)
+        `g.created <= ${at} AND (NOT g.expiring OR g.expires IS NULL OR g.expires >= ${at})
          AND (NOT g.revoked OR g.revoked_at IS NULL OR g.revoked_at > ${at})`,
       );
     }
