@@ -102,8 +102,8 @@ export const KNOWN_QUERY_KEYS = new Set([
   'include_groups',
   'include_roles',
   'format',
-  // Grantry's incident filters (strict: a bad value is a 400), never noise. test/grant-filters.e2e-spec.ts covers
-  // their values; this model does not generate them.
+  // Grantry's incident filters (strict: a bad value is a 400), never noise: generated below (incidentParam), and
+  // held to what a row shows of them (checkGrant); test/grant-filters.e2e-spec.ts has their exact results.
   ...INCIDENT_FILTER_NAMES,
 ]);
 
@@ -413,6 +413,82 @@ function pair(key: string, value: string, how: Encoding): string {
   return `${encoders[how](key)}=${encoders[how](value)}`;
 }
 
+/** Instants for the incident filters: any year ISO 8601 can write, offsets, dates alone, and what is not one. */
+const instantValue = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc
+      .date({
+        min: new Date('0001-01-01T00:00:00Z'),
+        max: new Date('9999-12-31T23:59:59Z'),
+        noInvalidDate: true,
+      })
+      .map((date) => date.toISOString()),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '2026-01-01',
+      '2001-02-03T04:05:06Z',
+      '2001-02-03T09:35:06+05:30',
+      '2030-03-10T12:30:00.000001Z',
+      '2026-02-29',
+      '2026-01-01T24:00:00Z',
+      '+010000-01-01T00:00:00Z',
+      'infinity',
+      '-infinity',
+      'now',
+      '1700000000',
+      '',
+    ),
+  },
+  { weight: 1, arbitrary: hostileText() },
+);
+
+const scopeValue = fc.oneof(
+  fc.constantFrom(
+    'openid',
+    'openid email',
+    'openid,profile',
+    ' openid ',
+    'goauthentik.io/api',
+    'a"b',
+    'a\\b',
+    '',
+  ),
+  fc
+    .array(fc.constantFrom('openid', 'profile', 'email', 'offline_access', 'x'), {
+      minLength: 1,
+      maxLength: 24,
+    })
+    .map((words) => words.join(' ')),
+  hostileText(),
+);
+
+const nameValue = fc.oneof(
+  fc.constantFrom('alice', 'fuzz-app', 'fuzz-app-1', 'no-such-name', 'a b', 'a%', 'x'.repeat(151), ''),
+  hostileText(),
+);
+
+/** One incident filter with a value that parses, or not (then the 400 names it). */
+const incidentParam = fc.oneof(
+  fc.tuple(
+    fc.constantFrom('revoked', 'is_expired'),
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom('true', 'false', 'True') },
+      { weight: 1, arbitrary: flagValue },
+    ),
+    encoding,
+  ),
+  fc.tuple(
+    fc.constantFrom('expires__lt', 'expires__gte', 'created__lt', 'created__gte', 'valid_at'),
+    instantValue,
+    encoding,
+  ),
+  fc.tuple(fc.constant('scope'), scopeValue, encoding),
+  fc.tuple(fc.constantFrom('application', 'client_id', 'username'), nameValue, encoding),
+);
+
 /** One known parameter (possibly repeated by the array around it), encoded one of several ways. */
 const knownParam = fc.oneof(
   fc.tuple(fc.constant('page'), edgeNumber(), encoding),
@@ -423,6 +499,8 @@ const knownParam = fc.oneof(
   fc.tuple(fc.constant('provider'), filterValue, encoding),
   fc.tuple(fc.constantFrom('include_groups', 'include_roles'), flagValue, encoding),
   fc.tuple(fc.constant('format'), fc.constantFrom('json', 'yaml', 'JSON', 'api', ''), encoding),
+  // A third of the known parameters: the incident filters are eleven parameters with SQL of their own.
+  { weight: 4, arbitrary: incidentParam },
 );
 
 /** Pre-encoded fragments a query parser must survive; they may spell known keys, so they are never noise. */
@@ -1329,7 +1407,8 @@ export class FuzzRun {
       const problem = validationErrorProblem(body);
       if (problem) fail(problem);
       const keys = Object.keys(body as object);
-      if (!keys.every((key) => key === 'user' || key === 'provider')) fail(`a 400 naming ${keys.join(', ')}`);
+      const named = new Set<string>(['user', 'provider', ...INCIDENT_FILTER_NAMES]);
+      if (!keys.every((key) => named.has(key))) fail(`a 400 naming ${keys.join(', ')}`);
       return;
     }
     const problem = genericErrorProblem(body);
@@ -1447,6 +1526,19 @@ export class FuzzRun {
     if (filters.provider !== undefined && row.provider.pk !== filters.provider) {
       fail(`provider filter ${filters.provider} let through ${row.provider.pk}`);
     }
+    const incident = effectiveIncidentFilters(this.world, c);
+    if (incident.revoked !== undefined && 'revoked' in row && row.revoked !== incident.revoked) {
+      fail(`revoked=${incident.revoked} let through grant ${row.pk}`);
+    }
+    if (incident.isExpired !== undefined && row.is_expired !== incident.isExpired) {
+      fail(`is_expired=${incident.isExpired} let through grant ${row.pk}`);
+    }
+    if (incident.scope && !incident.scope.every((word) => row.scope?.includes(word))) {
+      fail(`scope=${incident.scope.join(' ')} let through grant ${row.pk} (${row.scope?.join(' ')})`);
+    }
+    if (incident.username !== undefined && row.user.username !== incident.username) {
+      fail(`username=${incident.username} let through grant ${row.pk} of ${row.user.username}`);
+    }
   }
 
   /** The same GET without its noise parameters must answer the same status and byte-identical body. */
@@ -1521,7 +1613,9 @@ function tryJson(text: string): unknown {
 
 interface GrantBody {
   pk: number;
-  user: { pk: number };
+  user: { pk: number; username?: string };
+  scope?: string[];
+  is_expired?: boolean;
   provider: { pk: number };
   id_token?: string;
   revoked?: boolean;
@@ -1536,6 +1630,35 @@ function effectiveFilters(world: FuzzWorld, c: FuzzCase): { user?: number; provi
     const value = params.getAll(key).at(-1)?.trim();
     if (value !== undefined && /^\d{1,9}$/.test(value)) result[key] = Number(value);
   }
+  return result;
+}
+
+/**
+ * The incident filters a row shows (revoked, is_expired, scope, username) as a request applies them, when its query
+ * can be read unambiguously: the last value, trimmed, empty meaning no filter, as list-params reads them.
+ */
+function effectiveIncidentFilters(
+  world: FuzzWorld,
+  c: FuzzCase,
+): { revoked?: boolean; isExpired?: boolean; scope?: string[]; username?: string } {
+  const result: { revoked?: boolean; isExpired?: boolean; scope?: string[]; username?: string } = {};
+  if (c.query.some((part) => !/^[a-z_]+(=|$)/.test(part))) return result;
+  const params = new URLSearchParams(c.query.map((part) => resolveSeeded(world, part)).join('&'));
+  const value = (key: string): string | undefined => {
+    const last = params.getAll(key).at(-1)?.trim();
+    return last === '' ? undefined : last;
+  };
+  const flag = (key: string): boolean | undefined => {
+    const text = value(key)?.toLowerCase();
+    return text === 'true' ? true : text === 'false' ? false : undefined;
+  };
+  result.revoked = flag('revoked');
+  result.isExpired = flag('is_expired');
+  const scope = value('scope')
+    ?.split(/[\s,]+/)
+    .filter(Boolean);
+  if (scope && scope.length > 0) result.scope = scope;
+  result.username = value('username');
   return result;
 }
 
