@@ -234,7 +234,7 @@ function parseFilters(query: Query): Filters {
   }
   const raw: Record<string, string[]> = {};
   for (const key of new Set(query.keys())) raw[key] = query.getAll(key);
-  const incident = readIncidentFilters(raw, { from: 'query' });
+  const incident = readIncidentFilters(raw);
   if (invalid.length > 0 || Object.keys(incident.errors).length > 0) {
     throw new HttpError(400, {
       ...Object.fromEntries(invalid.map((key) => [key, [INVALID_CHOICE]])),

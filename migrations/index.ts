@@ -17,6 +17,8 @@ import { TokensEvents1764840000000 } from './1764840000000-TokensEvents';
 import { ManagementBench1764850000000 } from './1764850000000-ManagementBench';
 import { GroupMemberOrder1764855000000 } from './1764855000000-GroupMemberOrder';
 import { GrantFilters1764861000000 } from './1764861000000-GrantFilters';
+import { GrantFacetCounts1764870000000 } from './1764870000000-GrantFacetCounts';
+import { GrantRevokedAt1764871000000 } from './1764871000000-GrantRevokedAt';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -38,4 +40,6 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   ManagementBench1764850000000,
   GroupMemberOrder1764855000000,
   GrantFilters1764861000000,
+  GrantFacetCounts1764870000000,
+  GrantRevokedAt1764871000000,
 ];

@@ -1,6 +1,9 @@
 import { Pool } from 'pg';
-import { BoundedClient, watchedClients } from '../src/database/bounded-client';
+import { BoundedClient, SWEEP_INTERVAL_MS, watchedClients } from '../src/database/bounded-client';
 import { testDatabaseUrl } from './support/app';
+import { expectAtLeast, expectWithin, slackBound, stopwatch } from './support/timing';
+
+const READ_TIMEOUT_MS = 300;
 
 /**
  * The client-side read timeout (BoundedClient) against the real test database: a query the server does not answer
@@ -22,19 +25,20 @@ describe('BoundedClient', () => {
   });
 
   it('drops the connection of a query unanswered past readTimeoutMs, and its queued queries fail too', async () => {
-    const c = await client(300);
-    const started = Date.now();
+    const c = await client(READ_TIMEOUT_MS);
+    const elapsed = stopwatch();
     const slow = c.query('SELECT pg_sleep(5)');
     const queued = c.query('SELECT 1 AS one');
     await expect(slow).rejects.toThrow(/Connection terminated/);
     await expect(queued).rejects.toThrow(/Connection terminated/);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(300);
-    expect(elapsed).toBeLessThan(1500);
+    const ms = elapsed();
+    // Not before the read timeout; after it, within one sweep of the watcher (plus slack).
+    expectAtLeast(ms, READ_TIMEOUT_MS, 'the unanswered query failed');
+    expectWithin(ms, slackBound(READ_TIMEOUT_MS + SWEEP_INTERVAL_MS), 'the unanswered query failed');
   });
 
   it('leaves answered queries alone, in the promise and callback forms, past the deadline they would have had', async () => {
-    const c = await client(300);
+    const c = await client(READ_TIMEOUT_MS);
     await expect(c.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
     const viaCallback = await new Promise<unknown>((resolve, reject) => {
       c.query('SELECT $1::int AS two', [2], (error: Error | null, result?: { rows: unknown[] }) =>
@@ -44,7 +48,7 @@ describe('BoundedClient', () => {
     expect(viaCallback).toEqual([{ two: 2 }]);
     await expect(c.query('SELECT nonsense')).rejects.toThrow(/column "nonsense" does not exist/);
     // Well past the deadline of all three: the connection is still there.
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await new Promise((resolve) => setTimeout(resolve, 2 * READ_TIMEOUT_MS + SWEEP_INTERVAL_MS));
     await expect(c.query('SELECT 3 AS three')).resolves.toMatchObject({ rows: [{ three: 3 }] });
   });
 
@@ -53,7 +57,7 @@ describe('BoundedClient', () => {
       connectionString: testDatabaseUrl(),
       max: 1,
       Client: BoundedClient,
-      readTimeoutMs: 300,
+      readTimeoutMs: READ_TIMEOUT_MS,
     } as ConstructorParameters<typeof Pool>[0]);
     pool.on('error', () => undefined);
     try {

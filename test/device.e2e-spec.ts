@@ -5,8 +5,7 @@ import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { Sealer } from '../src/keys/sealing';
-import { TOKEN_ERRORS } from '../src/oauth2/issuance/core/oauth-errors';
-import { MAPPED_SCOPES } from '../src/oauth2/issuance/core/scopes';
+import { TOKEN_ERRORS } from './support/oauth-errors';
 import { DeviceApprovals } from '../src/oauth2/issuance/device/device-approvals';
 import { DeviceSweep } from '../src/oauth2/issuance/device/device-sweep';
 import {
@@ -14,13 +13,13 @@ import {
   DEVICE_CODE_FAILURE_WINDOW_SECONDS,
   DEVICE_REQUEST_WINDOW_SECONDS,
 } from '../src/oauth2/issuance/device/device-throttle';
-import { INVALID_CODE, THROTTLED_CODE } from '../src/oauth2/issuance/device/device-pages';
+import { INVALID_CODE, THROTTLED_CODE } from './support/messages';
 import { RequestDeviceAuthorizationHandler } from '../src/oauth2/issuance/device/request-device-authorization.command';
 import { createApplication, createProvider, type CreateProviderInput } from '../src/providers/providers';
 import type { OAuth2ProviderEntity } from '../src/providers/oauth2-provider.entity';
 import { PAGE_CSP } from '../src/sessions/pages';
 import { SessionService } from '../src/sessions/session.service';
-import { FORM_EXPIRED } from '../src/sessions/web.controller';
+import { FORM_EXPIRED } from './support/messages';
 import { createTestApp, type TestApp } from './support/app';
 import { collectViolations, focused, launchChromium } from './support/browser';
 import { Factories, unique } from './support/factories';
@@ -264,7 +263,9 @@ describe('the device flow: POST /application/o/device/ and the /device page', ()
       expect(a.user_code).not.toBe(b.user_code);
       expect((await rowOf(a.user_code))?.provider_id).toBe(provider.id);
       // Every mapped scope when none is asked for (authentik's check_scope on an empty request).
-      expect((await rowOf(a.user_code))?.scope).toBe(MAPPED_SCOPES.join(' '));
+      expect((await rowOf(a.user_code))?.scope).toBe(
+        'openid email profile entitlements offline_access goauthentik.io/api',
+      );
       expect((await rowOf(a.user_code))?.family_id).not.toBe((await rowOf(b.user_code))?.family_id);
     });
 

@@ -4,7 +4,9 @@
  * the statement timeout, and SIGTERM under load with requests held in flight.
  */
 import fs from 'node:fs';
+import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { QUERY_TIMEOUT_MARGIN_MS, SWEEP_INTERVAL_MS } from '../src/database/bounded-client';
@@ -13,6 +15,7 @@ import { runMigrations } from '../src/database/migrations';
 import { openDataSource } from './support/database';
 import { GRANT_TABLES, GrantFactories, type GrantType } from './support/factories';
 import { scratchDir, type ServerProcess, startServer, waitFor } from './support/server-process';
+import { expectAtLeast, expectWithin, slackBound } from './support/timing';
 
 const KEY = 'faults-suite-bootstrap-key-0123456789';
 const API = '/api/v3/oauth2';
@@ -128,6 +131,49 @@ const summary = (outcomes: Outcome[]): string =>
 function expectNone(outcomes: Outcome[], bad: (o: Outcome) => boolean, what: string): void {
   const offenders = outcomes.filter(bad);
   if (offenders.length > 0) throw new Error(`${offenders.length} ${what}:\n${summary(offenders)}`);
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The complete HTTP/1.1 responses (Content-Length framed, as the server sends JSON) at the start of `data`. */
+function parseResponses(data: Buffer): RawResponse[] {
+  const out: RawResponse[] = [];
+  let rest = data;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) return out;
+    const [statusLine = '', ...lines] = rest.subarray(0, end).toString('latin1').split('\r\n');
+    const headers = Object.fromEntries(
+      lines.map((line) => [
+        line.slice(0, line.indexOf(':')).toLowerCase(),
+        line.slice(line.indexOf(':') + 1).trim(),
+      ]),
+    );
+    const length = Number(headers['content-length'] ?? 0);
+    if (rest.length < end + 4 + length) return out;
+    out.push({
+      status: Number(statusLine.split(' ')[1]),
+      headers,
+      body: rest.subarray(end + 4, end + 4 + length).toString('utf8'),
+    });
+    rest = rest.subarray(end + 4 + length);
+  }
+}
+
+/** The error code of a new connection to the server, or '' when it connects. */
+function connectError(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = net.connect(port, host);
+    probe.on('connect', () => {
+      probe.destroy();
+      resolve('');
+    });
+    probe.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
 }
 
 interface LogLine {
@@ -266,7 +312,7 @@ describe('faults', () => {
   function startLoad(
     base: string,
     workers: number,
-    options: { agent?: http.Agent; types?: GrantType[]; deletes?: boolean } = {},
+    options: { agent?: http.Agent; types?: GrantType[]; deletes?: boolean; timeoutMs?: number } = {},
   ): {
     outcomes: Outcome[];
     deleted: Map<number, { type: GrantType; outcome: Outcome }>;
@@ -306,7 +352,7 @@ describe('faults', () => {
         const outcome = await send(base, request.method, request.path, {
           key: KEY,
           agent: options.agent,
-          timeoutMs: 10_000,
+          timeoutMs: options.timeoutMs ?? 10_000,
         });
         outcomes.push(outcome);
         if (request.id !== undefined) deleted.set(request.id, { type: request.type, outcome });
@@ -352,10 +398,23 @@ describe('faults', () => {
     }
   }
 
-  it('database stopped and restarted under load: 503s within 2 s, ready 503, live 200, recovery within 5 s without a restart', async () => {
+  it('database stopped and restarted under load: 503s bounded by the connect timeout, ready 503, live 200, recovery bounded by the probe interval, without a restart', async () => {
     const port = database.port;
-    // Defaults for everything that matters here (pool 10, connect timeout 2 s, statement timeout 5 s, folding on).
-    const server = await startServer({ DATABASE_URL: database.url, HOST: '127.0.0.1', BOOTSTRAP_TOKEN: KEY });
+    // The defaults (pool 10, statement timeout 5 s, folding on), the two timings the bounds below derive from given
+    // explicitly at their default values.
+    const CONNECT_MS = 2000;
+    const PROBE_MS = 500;
+    // A request while the database is down waits at most for a connection; recovery takes a probe interval and a
+    // probe's connection.
+    const answerBound = slackBound(CONNECT_MS);
+    const recoveryBound = slackBound(PROBE_MS + CONNECT_MS);
+    const server = await startServer({
+      DATABASE_URL: database.url,
+      HOST: '127.0.0.1',
+      BOOTSTRAP_TOKEN: KEY,
+      DB_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
+      DB_PROBE_INTERVAL_MS: String(PROBE_MS),
+    });
     const pid = server.child.pid;
     const load = startLoad(server.url, 8);
     let stopBegin = 0;
@@ -371,22 +430,23 @@ describe('faults', () => {
       stopped = now();
       await sleep(400);
       for (let i = 0; i < 3; i += 1) {
-        health.push(await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: 5000 }));
-        health.push(await send(server.url, 'GET', '/-/health/live/', { timeoutMs: 5000 }));
+        health.push(await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: answerBound }));
+        health.push(await send(server.url, 'GET', '/-/health/live/', { timeoutMs: answerBound }));
         await sleep(700);
       }
       restartBegin = now();
       database = await startEmbeddedPostgres({ dataDir: dbDir, port });
       back = now();
       const readyAgain = await waitFor(
-        async () => (await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: 5000 })).status === 200,
-        8000,
+        async () =>
+          (await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: answerBound })).status === 200,
+        recoveryBound,
         50,
       );
-      const readyMs = now() - back;
-      expect({ readyAgain, within5s: readyMs < 5000 }).toEqual({ readyAgain: true, within5s: true });
+      expect(readyAgain).toBe(true);
+      expectWithin(now() - back, recoveryBound, 'ready again after the restart');
       // Keep the load running well past the recovery window.
-      await sleep(Math.max(0, back + 7000 - now()));
+      await sleep(Math.max(0, back + recoveryBound + 2000 - now()));
     } finally {
       await load.stop();
       await dataSource.initialize().catch(() => undefined);
@@ -395,7 +455,7 @@ describe('faults', () => {
       const { outcomes } = load;
       const before = outcomes.filter((o) => o.ended < stopBegin);
       const down = outcomes.filter((o) => o.started > stopped && o.ended < restartBegin);
-      const after = outcomes.filter((o) => o.started > back + 5000);
+      const after = outcomes.filter((o) => o.started > back + recoveryBound);
       const failedAfterBack = outcomes.filter((o) => o.started > back && !ok(o));
       const recoveryMs =
         failedAfterBack.length === 0 ? 0 : Math.max(...failedAfterBack.map((o) => o.ended)) - back;
@@ -425,7 +485,11 @@ describe('faults', () => {
         'requests without a complete answer',
       );
       expectNone(outcomes, (o) => !ok(o) && o.status !== 503, 'answers other than 200/204/503');
-      expectNone(outcomes, (o) => o.ms >= 2000, 'requests answered in 2 s or more');
+      expectNone(
+        outcomes,
+        (o) => o.ms >= answerBound,
+        `requests answered in ${answerBound} ms (slack on DB_CONNECT_TIMEOUT_MS ${CONNECT_MS}) or more`,
+      );
       // Every 503 is authentik's body with a Retry-After.
       expectNone(
         outcomes,
@@ -436,12 +500,12 @@ describe('faults', () => {
       );
       expectNone(before, (o) => !ok(o), 'failures before the database stopped');
       expectNone(down, (o) => o.status !== 503, 'requests not answered 503 while the database was down');
-      expectNone(after, (o) => !ok(o), 'failures 5 s after the database came back');
-      expect(recoveryMs).toBeLessThan(5000);
+      expectNone(after, (o) => !ok(o), `failures ${recoveryBound} ms after the database came back`);
+      expectWithin(recoveryMs, recoveryBound, 'the last failure after the restart');
 
-      // Health while down: ready 503 with its body, live 200, both quickly.
+      // Health while down: ready 503 with its body, live 200, both bounded by the connect timeout.
       for (const probe of health) {
-        expect(probe.ms).toBeLessThan(2000);
+        expectWithin(probe.ms, answerBound, `${probe.path} while the database was down`);
         if (probe.path === '/-/health/live/')
           expect([probe.status, json(probe)]).toEqual([200, { status: 'ok' }]);
         else
@@ -471,14 +535,21 @@ describe('faults', () => {
   it('database frozen (processes suspended: connections accepted, never answered): 503s bounded by the timeouts, recovery after', async () => {
     const STATEMENT_MS = 1000;
     const CONNECT_MS = 1000;
+    const PROBE_MS = 500;
+    // Waiting for a connection, then one statement up to its client-side backstop (the read timeout, enforced by a
+    // sweep), with slack; recovery: a probe interval and a probe's connection, with slack.
+    const bound = slackBound(CONNECT_MS + STATEMENT_MS + QUERY_TIMEOUT_MARGIN_MS + SWEEP_INTERVAL_MS);
+    const recoveryBound = slackBound(PROBE_MS + CONNECT_MS);
     const server = await startServer({
       DATABASE_URL: database.url,
       HOST: '127.0.0.1',
       BOOTSTRAP_TOKEN: KEY,
       DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_MS),
       DB_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
+      DB_PROBE_INTERVAL_MS: String(PROBE_MS),
     });
-    const load = startLoad(server.url, 6, { deletes: false });
+    // The client waits past the bound, so a request over it is measured, not cut off.
+    const load = startLoad(server.url, 6, { deletes: false, timeoutMs: bound + CONNECT_MS });
     // The postmaster (first, so it forks nothing more) and every process it forked (backends, checkpointer...).
     const pids: number[] = [];
     let frozen = 0;
@@ -491,8 +562,8 @@ describe('faults', () => {
       for (const pid of pids.slice(1)) process.kill(pid, 'SIGSTOP');
       frozen = now();
       for (let i = 0; i < 3; i += 1) {
-        ready.push(await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: 10_000 }));
-        ready.push(await send(server.url, 'GET', '/-/health/live/', { timeoutMs: 10_000 }));
+        ready.push(await send(server.url, 'GET', '/-/health/ready/', { timeoutMs: bound + CONNECT_MS }));
+        ready.push(await send(server.url, 'GET', '/-/health/live/', { timeoutMs: bound + CONNECT_MS }));
       }
       await sleep(Math.max(0, frozen + 6000 - now()));
     } finally {
@@ -500,22 +571,20 @@ describe('faults', () => {
       thawed = now();
     }
     try {
-      await sleep(6000);
+      await sleep(recoveryBound + 1000);
       await load.stop();
       const { outcomes } = load;
       const during = outcomes.filter((o) => o.started > frozen + 100 && o.ended < thawed);
-      const after = outcomes.filter((o) => o.started > thawed + 5000);
-      // Waiting for a connection, then one statement up to its client-side backstop, plus 1 s of slack.
-      const bound = CONNECT_MS + STATEMENT_MS + 1000 + 1000;
+      const after = outcomes.filter((o) => o.started > thawed + recoveryBound);
       process.stdout.write(
         `faults/frozen: ${outcomes.length} requests, ${during.length} while frozen (slowest ` +
           `${Math.max(0, ...during.map((o) => o.ms)).toFixed(0)} ms, statuses ${[...new Set(during.map((o) => o.status ?? o.error))].join(',')}); ` +
-          `${after.length} from 5 s after the thaw; ready probes ${ready.map((o) => `${o.status ?? o.error}/${o.ms.toFixed(0)}ms`).join(' ')}\n`,
+          `${after.length} from ${recoveryBound} ms after the thaw; ready probes ${ready.map((o) => `${o.status ?? o.error}/${o.ms.toFixed(0)}ms`).join(' ')}\n`,
       );
       expectNone(
         outcomes,
         (o) => o.ms >= bound,
-        `requests slower than connect timeout + statement timeout + 2 s (${bound} ms)`,
+        `requests slower than ${bound} ms (slack on connect timeout + statement timeout + its margin + a sweep)`,
       );
       expect(during.length).toBeGreaterThanOrEqual(10);
       expectNone(
@@ -531,9 +600,9 @@ describe('faults', () => {
         '503s with another body',
       );
       expect(after.length).toBeGreaterThanOrEqual(20);
-      expectNone(after, (o) => !ok(o), 'failures 5 s after the thaw');
+      expectNone(after, (o) => !ok(o), `failures ${recoveryBound} ms after the thaw`);
       for (const probe of ready) {
-        expect(probe.ms).toBeLessThan(bound);
+        expectWithin(probe.ms, bound, `${probe.path} while frozen`);
         expect(probe.status).toBe(probe.path === '/-/health/live/' ? 200 : 503);
       }
       expect(errorLines(server)).toEqual([]);
@@ -589,9 +658,11 @@ describe('faults', () => {
       thawed = now();
     }
     try {
-      // Back: requests one after another until one is served.
+      // Back: requests one after another until one is served. Served again within a probe interval plus one
+      // probe's own budget (the connect timeout), with slack; then everything is.
+      const resumeBound = slackBound(PROBE_MS + CONNECT_MS);
       const resumed: Outcome[] = [];
-      while (now() - thawed < 10_000) {
+      while (now() - thawed < resumeBound) {
         const outcome = await send(server.url, 'GET', paths[0] as string, { key: KEY, timeoutMs: 15_000 });
         resumed.push(outcome);
         if (ok(outcome)) break;
@@ -615,14 +686,12 @@ describe('faults', () => {
       );
 
       // The first request waits for the client-side read timeout (the statement timeout + its margin, enforced by a
-      // sweep: within the statement timeout + 1 s), or for the connect timeout when it needed a new connection; 1 s
-      // of slack for a loaded machine.
-      const firstBound = STATEMENT_MS + QUERY_TIMEOUT_MARGIN_MS + SWEEP_INTERVAL_MS + 1000;
+      // sweep), or for the connect timeout when it needed a new connection; with slack for a loaded machine.
+      const firstBound = slackBound(
+        Math.max(STATEMENT_MS + QUERY_TIMEOUT_MARGIN_MS + SWEEP_INTERVAL_MS, CONNECT_MS),
+      );
       expect([first?.status, first && json(first)]).toEqual([503, UNAVAILABLE]);
-      expect({ firstMs: first?.ms, within: (first?.ms ?? Infinity) < firstBound }).toEqual({
-        firstMs: first?.ms,
-        within: true,
-      });
+      expectWithin(first?.ms ?? Infinity, firstBound, 'the first request to the frozen database');
       // The next ones never reach the database: 503 at once. Each well under the statement timeout (a loaded
       // 2-core machine may stall one), and the median a tenth of it (the target is 100 ms).
       expectNone(
@@ -638,10 +707,10 @@ describe('faults', () => {
         (o) => o.ms >= STATEMENT_MS / 2,
         `requests while open slower than ${STATEMENT_MS / 2} ms`,
       );
-      expect({ median, small: median < STATEMENT_MS / 10 }).toEqual({ median, small: true });
+      expectWithin(median, STATEMENT_MS / 10, 'the median request while the circuit was open');
       // Health: ready 503 at once while open, live 200.
       for (const probe of health) {
-        expect(probe.ms).toBeLessThan(STATEMENT_MS / 2);
+        expectWithin(probe.ms, STATEMENT_MS / 2, `${probe.path} while the circuit was open`);
         if (probe.path === '/-/health/live/')
           expect([probe.status, json(probe)]).toEqual([200, { status: 'ok' }]);
         else
@@ -650,9 +719,7 @@ describe('faults', () => {
             { status: 'unavailable', database: 'unavailable', migrations: 'unknown' },
           ]);
       }
-      // Served again within a probe interval plus one probe's own budget (the connect timeout), then everything is.
-      const resumeBound = PROBE_MS + CONNECT_MS + 500;
-      expect({ resumeMs, within: resumeMs < resumeBound }).toEqual({ resumeMs, within: true });
+      expectWithin(resumeMs, resumeBound, 'served again after the thaw');
       expect(after.map((o) => o.status)).toEqual(paths.map(() => 200));
       // Opened once (warn) and closed once (info), each with its cause; no key, no SQL in either.
       expect(circuit.map((line) => [line.level, line.msg])).toEqual([
@@ -675,6 +742,7 @@ describe('faults', () => {
 
   describe('a database slower than the statement timeout', () => {
     const TIMEOUT_MS = 1000;
+    const CONNECT_MS = 1000;
     const POOL = 4;
     let server: ServerProcess;
     beforeAll(async () => {
@@ -683,7 +751,7 @@ describe('faults', () => {
         HOST: '127.0.0.1',
         BOOTSTRAP_TOKEN: KEY,
         DB_STATEMENT_TIMEOUT_MS: String(TIMEOUT_MS),
-        DB_CONNECT_TIMEOUT_MS: '1000',
+        DB_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
         DB_POOL_SIZE: String(POOL),
         // No background folding: its LOCK would queue behind the test's lock too and make the pool counts vary.
         GRANT_COUNTS_FOLD_MS: '0',
@@ -723,19 +791,25 @@ describe('faults', () => {
             body: UNAVAILABLE,
           });
           expect(outcome.headers?.['retry-after']).toBe('5');
-          expect(outcome.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
-          expect(outcome.ms).toBeLessThan(TIMEOUT_MS + 800);
+          // It waited for the statement timeout (less 5 %: PostgreSQL and Node measure from different instants), and
+          // not for anything after it.
+          expectAtLeast(outcome.ms, TIMEOUT_MS * 0.95, `${method} ${path} on the locked table`);
+          expectWithin(outcome.ms, slackBound(TIMEOUT_MS), `${method} ${path} on the locked table`);
         }
-        // Unrelated tables are not slowed down meanwhile.
+        // Unrelated tables are not slowed down meanwhile: answered before the statement timeout.
         const access = await send(server.url, 'GET', `${API}/access_tokens/`, { key: KEY });
         expect(access.status).toBe(200);
-        expect(access.ms).toBeLessThan(TIMEOUT_MS);
+        expectWithin(access.ms, TIMEOUT_MS, 'a list of another table meanwhile');
 
         // More slow requests than connections: each still ends in a 503, bounded by waiting for a connection
         // (DB_CONNECT_TIMEOUT_MS) plus the statement timeout, for authentication and for the query.
+        const burstBound = slackBound(2 * (CONNECT_MS + TIMEOUT_MS));
         const burst = await Promise.all(
           Array.from({ length: POOL * 3 }, (_, i) =>
-            send(server.url, 'GET', i % 2 ? base : `${base}${readId}/`, { key: KEY, timeoutMs: 15_000 }),
+            send(server.url, 'GET', i % 2 ? base : `${base}${readId}/`, {
+              key: KEY,
+              timeoutMs: burstBound + CONNECT_MS,
+            }),
           ),
         );
         for (const outcome of burst) {
@@ -745,7 +819,7 @@ describe('faults', () => {
         process.stdout.write(
           `faults/slow: single requests ~${TIMEOUT_MS} ms; burst of ${burst.length} on a pool of ${POOL}: slowest ${slowest.toFixed(0)} ms\n`,
         );
-        expect(slowest).toBeLessThan(2 * (1000 + TIMEOUT_MS) + 1000);
+        expectWithin(slowest, burstBound, `the slowest of ${burst.length} requests on a pool of ${POOL}`);
 
         // The statements were cancelled in the database, not abandoned there: nothing of Grantry's waits on the lock.
         expect((await grantryBackends()).filter((b) => b.waiting)).toEqual([]);
@@ -774,7 +848,11 @@ describe('faults', () => {
       expect(after.map((o) => o.status)).toEqual(
         [...requests, ...requests].map(([m]) => (m === 'DELETE' ? 204 : 200)),
       );
-      expect(Math.max(...after.map((o) => o.ms))).toBeLessThan(TIMEOUT_MS);
+      expectWithin(
+        Math.max(...after.map((o) => o.ms)),
+        TIMEOUT_MS,
+        'the slowest request once the lock was gone',
+      );
       const backends = await grantryBackends();
       expect(backends.length).toBeLessThanOrEqual(POOL);
       expect(backends.filter((b) => b.state !== 'idle')).toEqual([]);
@@ -785,13 +863,16 @@ describe('faults', () => {
     });
   });
 
-  it('SIGTERM under load: in-flight requests finish, new ones are refused, exit 0 within 10 s', async () => {
+  it('SIGTERM under load: in-flight requests finish, new ones are refused, exit 0 within the shutdown timeout', async () => {
+    // The default, given explicitly: the exit is bounded by it.
+    const SHUTDOWN_MS = 10_000;
     const server = await startServer({
       DATABASE_URL: database.url,
       HOST: '127.0.0.1',
       BOOTSTRAP_TOKEN: KEY,
       // The held requests must outlast the signal, not the statement timeout.
       DB_STATEMENT_TIMEOUT_MS: '30000',
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_MS),
     });
     // Keep-alive, as a load balancer or any HTTP client library connects.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
@@ -881,8 +962,9 @@ describe('faults', () => {
         'answers other than 2xx/503',
       );
 
+      // Exit 0: the server's own SHUTDOWN_TIMEOUT_MS did not force it (that exits 1); measured here, with slack.
       expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
-      expect(exitMs).toBeLessThan(10_000);
+      expectWithin(exitMs, slackBound(SHUTDOWN_MS), 'the exit after SIGTERM');
       expect(logLines(server).some((line) => line.msg === 'stopped')).toBe(true);
       expect(errorLines(server)).toEqual([]);
     } finally {
@@ -896,7 +978,9 @@ describe('faults', () => {
 
   // Fastify's own `return503OnClosing` would answer these in its shape ({"error": ..., "statusCode": 503}); createApp
   // answers them itself once its preClose hook has run: 503 {"detail": "Service unavailable"}, Retry-After,
-  // Connection: close.
+  // Connection: close. Over one raw socket, so the second request surely travels on the connection opened before the
+  // signal (an http.Agent may open a new one, which is refused, and then nothing would be checked), and it is written
+  // only once the server is known to be closing (new connections refused: preClose runs before the listener closes).
   it("during shutdown, a request on a connection kept alive from before the signal gets a 503 in authentik's shape", async () => {
     const server = await startServer({
       DATABASE_URL: database.url,
@@ -904,39 +988,59 @@ describe('faults', () => {
       BOOTSTRAP_TOKEN: KEY,
       DB_STATEMENT_TIMEOUT_MS: '30000',
     });
-    // One socket, kept alive: the held request and the one after it travel on the same connection.
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const { hostname, port } = new URL(server.url);
+    const socket = net.connect(Number(port), hostname);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    const write = (path: string): void => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${KEY}\r\n` +
+          'Connection: keep-alive\r\n\r\n',
+      );
+    };
+    const responses = (): RawResponse[] => parseResponses(Buffer.concat(received));
     const holder = await client();
     try {
-      expect((await send(server.url, 'GET', '/-/health/live/', { agent })).status).toBe(200);
+      write('/-/health/live/');
+      expect(await waitFor(() => responses().length === 1, 10_000, 20)).toBe(true);
+      expect(responses()[0]?.status).toBe(200);
       await holder.query('BEGIN');
       await holder.query('LOCK TABLE oauth2_refresh_tokens IN ACCESS EXCLUSIVE MODE');
-      const held = send(server.url, 'GET', `${API}/refresh_tokens/`, {
-        key: KEY,
-        agent,
-        timeoutMs: 20_000,
-      });
+      write(`${API}/refresh_tokens/`);
       expect(await waitFor(async () => (await grantryBackends()).some((b) => b.waiting), 10_000)).toBe(true);
-      // A request pipelined behind the held one on the same connection, read by the server once it is closing.
       const exited = server.exited;
       server.child.kill('SIGTERM');
-      await sleep(300);
-      const next = send(server.url, 'GET', `${API}/access_tokens/`, { key: KEY, agent, timeoutMs: 20_000 });
-      await sleep(300);
+      expect(
+        await waitFor(
+          async () => (await connectError(hostname, Number(port))) === 'ECONNREFUSED',
+          10_000,
+          20,
+        ),
+      ).toBe(true);
+      // Pipelined behind the held request on the same connection, read by a server that is closing.
+      write(`${API}/access_tokens/`);
+      await sleep(200);
       await holder.query('ROLLBACK');
-      expect((await held).status).toBe(200);
-      const after = await next;
+      expect(await waitFor(() => responses().length === 3, 20_000, 20)).toBe(true);
+      const [, held, after] = responses();
       process.stdout.write(
-        `faults/keep-alive: after SIGTERM: ${after.status ?? after.error} ${after.text ?? ''}\n`,
+        `faults/keep-alive: after SIGTERM: ${after?.status} ${after?.body.slice(0, 120) ?? ''}\n`,
       );
-      if (after.error !== 'ECONNREFUSED') {
-        expect([after.status, json(after)]).toEqual([503, UNAVAILABLE]);
-      }
+      expect(held?.status).toBe(200);
+      expect(held && JSON.parse(held.body)).toMatchObject({ pagination: { current: 1 } });
+      expect({
+        status: after?.status,
+        body: after && (JSON.parse(after.body) as unknown),
+        retryAfter: after?.headers['retry-after'],
+        connection: after?.headers.connection,
+      }).toEqual({ status: 503, body: UNAVAILABLE, retryAfter: '5', connection: 'close' });
       expect((await exited).code).toBe(0);
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       await holder.end().catch(() => undefined);
-      agent.destroy();
+      socket.destroy();
       await stopServer(server);
     }
   });

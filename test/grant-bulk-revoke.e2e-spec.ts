@@ -14,7 +14,7 @@ import {
 } from '../src/oauth2/grants/bulk-revoke.dto';
 import { BULK_REVOKE_LIMITS } from '../src/oauth2/grants/bulk-revoke';
 import { ACCESS_TOKENS, AUTHORIZATION_CODES, REFRESH_TOKENS } from '../src/oauth2/grants/grant-kind';
-import { INVALID_CHOICE } from '../src/oauth2/grants/list-params';
+import { INVALID_CHOICE } from './support/messages';
 import { Clients } from '../src/oauth2/issuance/core/clients';
 import { type Issued, TokenIssuer } from '../src/oauth2/issuance/core/token-issuer';
 import { createApplication, createProvider } from '../src/providers/providers';
@@ -222,7 +222,7 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
       expect(unknown.body).toEqual({ nope: [unknownField(AUTHORIZATION_CODES)] });
       expect(unknownField(ACCESS_TOKENS)).toBe(
         'Unknown field. access_tokens/bulk_revoke/ takes user, provider, is_expired, expires__lt, expires__gte, ' +
-          'created__lt, created__gte, scope, application, client_id, username, dry_run.',
+          'created__lt, created__gte, valid_at, scope, application, client_id, username, dry_run.',
       );
     });
   });

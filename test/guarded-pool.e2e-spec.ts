@@ -8,6 +8,7 @@ import { circuitBreakerOf, GuardedPool } from '../src/database/guarded-pool';
 import { foldGrantCounts } from '../src/oauth2/grants/grant-counts';
 import { testDatabaseUrl } from './support/app';
 import { waitFor } from './support/server-process';
+import { expectWithin, slackBound, stopwatch } from './support/timing';
 
 /**
  * The database circuit breaker (GuardedPool, BoundedClient's failure reports, CircuitBreaker) on the real test
@@ -123,8 +124,23 @@ const STATEMENT_MS = 500;
 const CONNECT_MS = 500;
 const PROBE_INTERVAL_MS = 100;
 const READ_TIMEOUT_MS = STATEMENT_MS + QUERY_TIMEOUT_MARGIN_MS;
-/** The sweep that enforces the read timeout may be late by its interval; the rest is slack for a busy machine. */
-const SLACK_MS = SWEEP_INTERVAL_MS + 1000;
+/**
+ * The first failure: the read timeout, enforced by a sweep that may be late by its interval, with slack. A probe that
+ * closes the circuit: an interval, then its connection, with slack.
+ */
+const FAILURE_BOUND_MS = slackBound(READ_TIMEOUT_MS + SWEEP_INTERVAL_MS);
+const PROBE_BOUND_MS = slackBound(PROBE_INTERVAL_MS + CONNECT_MS);
+
+/** Waits for `check` up to `boundMs` and fails unless it held within it, naming `what` and the time taken. */
+async function expectSoon(
+  check: () => Promise<boolean> | boolean,
+  boundMs: number,
+  what: string,
+): Promise<void> {
+  const elapsed = stopwatch();
+  const held = await waitFor(check, boundMs, 5);
+  expectWithin(held ? elapsed() : Infinity, boundMs, what);
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -260,7 +276,7 @@ describe('GuardedPool: the database circuit breaker', () => {
     proxy.freeze();
     const first = await timed(() => dataSource.query('SELECT 1'));
     expect(first.error?.message).toMatch(/Connection terminated/);
-    expect(first.ms).toBeLessThan(READ_TIMEOUT_MS + SLACK_MS);
+    expectWithin(first.ms, FAILURE_BOUND_MS, 'the first query to the frozen database');
     expect(breaker().isOpen).toBe(true);
     expect(log.lines).toEqual([
       {
@@ -293,7 +309,7 @@ describe('GuardedPool: the database circuit breaker', () => {
         `${fast.length} calls while open, slowest ${slowest.toFixed(1)} ms\n`,
     );
     expect(fast.map((f) => f.error?.name)).toEqual(fast.map(() => 'CircuitOpenError'));
-    expect(slowest).toBeLessThan(STATEMENT_MS / 2);
+    expectWithin(slowest, STATEMENT_MS / 2, 'the slowest call while open');
 
     // Probes: each waits CONNECT_MS for the frozen database, then the next starts PROBE_INTERVAL_MS later; never two
     // at once. The only connections made while open are theirs.
@@ -304,7 +320,7 @@ describe('GuardedPool: the database circuit breaker', () => {
 
     const thawed = performance.now();
     proxy.thaw();
-    expect(await waitFor(() => !breaker().isOpen, CONNECT_MS + PROBE_INTERVAL_MS + SLACK_MS, 5)).toBe(true);
+    await expectSoon(() => !breaker().isOpen, PROBE_BOUND_MS, 'the circuit closing after the thaw');
     const closedMs = performance.now() - thawed;
     process.stdout.write(
       `guarded-pool/frozen: ${probes} probes while frozen; closed ${closedMs.toFixed(0)} ms after the thaw\n`,
@@ -342,8 +358,14 @@ describe('GuardedPool: the database circuit breaker', () => {
     );
     expect(outcomes.slice(3).map((o) => o.error?.name)).toEqual(['CircuitOpenError', 'CircuitOpenError']);
     // Answered when the first busy caller failed (and opened the circuit), well before their connect timeout.
-    for (const o of outcomes.slice(3)) expect(o.ms).toBeLessThan(openedMs + SLACK_MS);
-    expect(performance.now() - started).toBeLessThan(connectMs);
+    for (const o of outcomes.slice(3)) {
+      expectWithin(
+        o.ms,
+        openedMs + slackBound(SWEEP_INTERVAL_MS),
+        'a queued caller, after the circuit opened',
+      );
+    }
+    expectWithin(performance.now() - started, connectMs, 'all five callers');
     expect(breaker().isOpen).toBe(true);
   });
 
@@ -361,13 +383,18 @@ describe('GuardedPool: the database circuit breaker', () => {
     expect(breaker().isOpen).toBe(true);
     expect(log.lines[0]?.fields.cause).toBe('could not connect: ECONNREFUSED');
     const failure = await timed(() => dataSource.query('SELECT 1'));
-    expect([failure.error?.name, failure.ms < STATEMENT_MS / 2]).toEqual(['CircuitOpenError', true]);
+    expect(failure.error?.name).toBe('CircuitOpenError');
+    expectWithin(failure.ms, STATEMENT_MS / 2, 'a query while open');
 
     await sleep(4 * PROBE_INTERVAL_MS);
     expect(breaker().isOpen).toBe(true);
     const back = performance.now();
     await proxy.listen(port);
-    expect(await waitFor(() => !breaker().isOpen, PROBE_INTERVAL_MS + SLACK_MS, 5)).toBe(true);
+    await expectSoon(
+      () => !breaker().isOpen,
+      PROBE_BOUND_MS,
+      'the circuit closing once the port listened again',
+    );
     process.stdout.write(
       `guarded-pool/refused: closed ${(performance.now() - back).toFixed(0)} ms after the port listened again\n`,
     );
@@ -415,7 +442,7 @@ describe('GuardedPool: the database circuit breaker', () => {
     expect(await waitFor(async () => (await activeBackends()) === 1, 2000, 10)).toBe(true);
     await terminate();
     expect((await running).error?.message).toMatch(/terminating connection due to administrator command/);
-    expect(await waitFor(() => log.lines.length === 2, 2000, 5)).toBe(true);
+    await expectSoon(() => log.lines.length === 2, PROBE_BOUND_MS, 'the first probe closing the circuit');
     expect(log.transitions).toEqual([
       'warn: server closed the connection: 57P01 terminating connection due to administrator command',
       'info: server closed the connection: 57P01 terminating connection due to administrator command',

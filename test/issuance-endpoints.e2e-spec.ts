@@ -12,7 +12,7 @@ import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { Sealer } from '../src/keys/sealing';
 import { Clients } from '../src/oauth2/issuance/core/clients';
-import { TOKEN_ERRORS } from '../src/oauth2/issuance/core/oauth-errors';
+import { TOKEN_ERRORS } from './support/oauth-errors';
 import { type Issued, TokenIssuer } from '../src/oauth2/issuance/core/token-issuer';
 import type { IssuerMode, RedirectUri } from '../src/providers/oauth2-provider.entity';
 import { createApplication, createProvider } from '../src/providers/providers';

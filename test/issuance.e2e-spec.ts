@@ -4,8 +4,7 @@ import { sha256 } from '../src/common/crypto/secrets';
 import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { Sealer } from '../src/keys/sealing';
-import { s256 } from '../src/oauth2/issuance/core/pkce';
-import { TOKEN_ERRORS, AUTHORIZE_ERRORS } from '../src/oauth2/issuance/core/oauth-errors';
+import { AUTHORIZE_ERRORS, TOKEN_ERRORS } from './support/oauth-errors';
 import { createApplication, createProvider } from '../src/providers/providers';
 import type { ConsentMode } from '../src/providers/oauth2-provider.entity';
 import { createTestApp, type TestApp } from './support/app';
@@ -16,6 +15,11 @@ const PASSWORD = 'correct horse battery';
 const GRANT_DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
 const REDIRECT = 'https://rp.example.com/callback';
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more-entropy';
+/**
+ * Its S256 challenge, base64url(SHA-256(VERIFIER)) written out (from `printf %s "$VERIFIER" | openssl dgst -sha256
+ * -binary | base64`, made URL-safe and unpadded), not computed by the product's s256().
+ */
+const CHALLENGE = '0S9blIykOCks140bwoaeRwmYaIdqDAKJfLwFnO3r6t0';
 
 function listeningBase(app: NestFastifyApplication): string {
   const address = app.getHttpServer().address();
@@ -309,7 +313,7 @@ describe('issuing grants: authorize and token endpoints', () => {
     it('stores the code as a hash with scope, nonce, PKCE, auth_time, session and a family', async () => {
       const value = await code(rp, {
         nonce: 'nonce-1',
-        code_challenge: s256(VERIFIER),
+        code_challenge: CHALLENGE,
         code_challenge_method: 'S256',
       });
       const rows = await t.dataSource.query<Record<string, unknown>[]>(
@@ -323,7 +327,7 @@ describe('issuing grants: authorize and token endpoints', () => {
           user_id: user.id,
           scope: 'openid profile email offline_access',
           nonce: 'nonce-1',
-          code_challenge: s256(VERIFIER),
+          code_challenge: CHALLENGE,
           code_challenge_method: 'S256',
           has_auth_time: true,
           has_session: true,
@@ -439,7 +443,7 @@ describe('issuing grants: authorize and token endpoints', () => {
 
     it('PKCE: a wrong or missing verifier is invalid_grant and leaves the code usable; the right one works', async () => {
       for (const method of ['S256', 'plain'] as const) {
-        const challenge = method === 'S256' ? s256(VERIFIER) : VERIFIER;
+        const challenge = method === 'S256' ? CHALLENGE : VERIFIER;
         const value = await code(rp, { code_challenge: challenge, code_challenge_method: method });
         for (const extra of [{ code_verifier: `${VERIFIER}x` }, {}, { code_verifier: '' }] as Record<
           string,

@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { hashPassword } from '../src/identity/password';
-import { INVALID_LOGIN } from '../src/sessions/web.controller';
+import { INVALID_LOGIN } from './support/messages';
 import { createTestApp, type TestApp } from './support/app';
 import { collectViolations, focused, launchChromium } from './support/browser';
 import { Factories } from './support/factories';

@@ -6,7 +6,7 @@ import { hashPassword } from '../src/identity/password';
 import type { UserEntity } from '../src/identity/user.entity';
 import { PAGE_CSP } from '../src/sessions/pages';
 import { SessionService } from '../src/sessions/session.service';
-import { FORM_EXPIRED, INVALID_LOGIN, THROTTLED_LOGIN } from '../src/sessions/web.controller';
+import { FORM_EXPIRED, INVALID_LOGIN, THROTTLED_LOGIN } from './support/messages';
 import { createTestApp, type TestApp } from './support/app';
 import { Factories, unique } from './support/factories';
 import { formToken, WebClient, type WebResponse } from './support/web-client';

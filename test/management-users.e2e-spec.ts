@@ -27,7 +27,6 @@ import { runMigrations } from '../src/database/migrations';
 import { addUserToGroup, createGroup, createUser } from '../src/identity/accounts';
 import { DeleteUserCommand, MESSAGES, UpdateUserCommand } from '../src/management/users/users.commands';
 import { InputError } from '../src/identity/accounts';
-import { initialsAvatar } from '../src/common/serializers/avatar';
 import { sha256 } from '../src/common/crypto/secrets';
 import { verifyPassword } from '../src/identity/password';
 import type { GroupEntity } from '../src/identity/group.entity';
@@ -46,6 +45,7 @@ import {
   type InjectResult,
   type TestApp,
 } from './support/app';
+import { initialsAvatarOf } from './support/avatars';
 import { runCli } from './support/cli';
 import { GrantFactories, unique } from './support/factories';
 
@@ -108,6 +108,29 @@ async function stamps(id: number): Promise<Record<string, string | null>> {
   };
 }
 
+/**
+ * The initials avatar of every display name (or, without one, username) this suite expects a body for, written out:
+ * the initials, and the palette colour picked by the first byte of sha256 of the name (worked out by hand, e.g.
+ * sha256('Alice Liddell') starts 0x91, 145 % 10 = 5).
+ */
+const AVATARS: Record<string, string> = {
+  'Alice Liddell': initialsAvatarOf('AL', '#0d9488'),
+  'Bob 100%_done': initialsAvatarOf('B1', '#7c3aed'),
+  Carol: initialsAvatarOf('CA', '#0891b2'),
+  'Retrieved One': initialsAvatarOf('RO', '#0d9488'),
+  'Created User': initialsAvatarOf('CU', '#0d9488'),
+  After: initialsAvatarOf('AF', '#059669'),
+  Patchy: initialsAvatarOf('PA', '#4f46e5'),
+  'Self Person': initialsAvatarOf('SP', '#d97706'),
+  'users-minimal-defaults': initialsAvatarOf('US', '#d97706'),
+};
+
+function avatarOf(name: string, username: string): string {
+  const avatar = AVATARS[name || username];
+  if (avatar === undefined) throw new Error(`no hand-written avatar for ${JSON.stringify(name || username)}`);
+  return avatar;
+}
+
 const numPk = (uuid: string): number =>
   Number(
     BigInt(`0x${uuid.replace(/-/g, '')}`)
@@ -152,7 +175,7 @@ async function expectedUser(id: number, expected: Expected = {}): Promise<Json> 
     roles: roles.map((role) => role.id),
     roles_obj: roles.map((role) => ({ pk: role.id, name: role.name })),
     email: row.email,
-    avatar: initialsAvatar({ name: String(row.name), username: String(row.username) }),
+    avatar: avatarOf(String(row.name), String(row.username)),
     attributes: row.attributes,
     uid: createHash('sha256').update(`${id}-${installId}`).digest('hex'),
     path: row.path,
@@ -617,7 +640,8 @@ describe('create', () => {
   });
 
   it('defaults: active, internal, path users, empty attributes, no groups', async () => {
-    const username = unique('minimal');
+    // A fixed username: with no name, the avatar's initials and colour come from it.
+    const username = 'users-minimal-defaults';
     const response = await send('POST', BASE, { username, name: '' });
     expect(response.status).toBe(201);
     const pk = Number((response.body as Json).pk);
@@ -1039,7 +1063,7 @@ describe('me/', () => {
       ],
       roles: roles.map((role) => ({ name: role.name, pk: role.id })),
       email: 'self@example.com',
-      avatar: initialsAvatar({ name: 'Self Person', username: user.username }),
+      avatar: avatarOf('Self Person', user.username),
       uid: createHash('sha256').update(`${user.id}-${installId}`).digest('hex'),
       settings: {},
       type: 'internal',

@@ -23,6 +23,13 @@ export abstract class GrantColumns {
   @Column({ type: 'boolean', default: false })
   revoked!: boolean;
 
+  /**
+   * When `revoked` was turned on (set by a trigger on every revoking UPDATE, migration GrantRevokedAt); null for a
+   * grant not revoked, or revoked at an unknown time (before that migration, or inserted revoked without one).
+   */
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
+  revokedAt!: Date | null;
+
   /** Space-separated, as authentik stores it. */
   @Column({ type: 'text', default: '' })
   scope!: string;

@@ -174,6 +174,8 @@ export async function createGrant(manager: EntityManager, input: CreateGrantInpu
     expires,
     expiring: expires !== null,
     revoked: input.revoked ?? false,
+    // Created revoked (the CLI's --revoked): revoked as it was issued.
+    revokedAt: input.revoked ? now : null,
     authTime: input.authTime ?? now,
     sessionId: input.sessionId ?? null,
     created: now,

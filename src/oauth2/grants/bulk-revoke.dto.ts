@@ -76,6 +76,14 @@ export class GrantBulkRevokeRequest {
   @DateTimeField({ required: false, description: 'Grants issued at or after this instant (ISO 8601).' })
   created__gte?: string;
 
+  @DateTimeField({
+    required: false,
+    description:
+      'Grants usable at this instant (ISO 8601): issued by then, not expired then, not revoked by then (a grant ' +
+      'revoked at an unknown time counts as possibly usable).',
+  })
+  valid_at?: string;
+
   @field(
     'bulkScope',
     {
@@ -211,6 +219,7 @@ export async function parseBulkRevokeBody(kind: GrantKind, body: unknown): Promi
   if (dto.expires__gte !== undefined) filters.expiresGte = instant(dto.expires__gte);
   if (dto.created__lt !== undefined) filters.createdLt = instant(dto.created__lt);
   if (dto.created__gte !== undefined) filters.createdGte = instant(dto.created__gte);
+  if (dto.valid_at !== undefined) filters.validAt = instant(dto.valid_at);
   if (dto.scope !== undefined) {
     const terms = scopeTerms(dto.scope);
     if (typeof terms !== 'string') {

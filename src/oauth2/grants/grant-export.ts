@@ -30,6 +30,7 @@ export const EXPORT_COLUMNS = [
   'expires',
   'is_expired',
   'revoked',
+  'revoked_at',
   'created',
   'auth_time',
   'session_id',
@@ -49,6 +50,8 @@ export interface ExportRow {
   expires: string | null;
   is_expired: boolean;
   revoked: boolean;
+  /** When it was revoked; null when it is not, or was revoked at an unknown time (migration GrantRevokedAt). */
+  revoked_at: string | null;
   created: string;
   auth_time: string | null;
   session_id: string | null;
@@ -157,9 +160,9 @@ export class GrantExporter {
       SELECT g.id AS pk, g.user_id AS user_pk, u.username, g.provider_id AS provider_pk,
              p.name AS provider_name, p.client_id, a.slug AS application, g.scope,
              ${isoSql('g.expires')} AS expires, COALESCE(g.expiring AND g.expires < now(), false) AS is_expired,
-             g.revoked, ${isoSql('g.created')} AS created, ${isoSql('g.auth_time')} AS auth_time,
+             g.revoked, ${isoSql('g.revoked_at')} AS revoked_at, ${isoSql('g.created')} AS created, ${isoSql('g.auth_time')} AS auth_time,
              g.session_id, g.family_id
-        FROM (SELECT g.id, g.user_id, g.provider_id, g.scope, g.expires, g.expiring, g.revoked, g.created,
+        FROM (SELECT g.id, g.user_id, g.provider_id, g.scope, g.expires, g.expiring, g.revoked, g.revoked_at, g.created,
                      g.auth_time, g.session_id, g.family_id
                 FROM ${kind.table} g WHERE ${condition} ORDER BY g.id LIMIT ${EXPORT_BATCH_ROWS}) g
         JOIN users u ON u.id = g.user_id
@@ -230,6 +233,7 @@ function toExportRow(row: BatchRow, type: ExportRow['type']): ExportRow {
     expires: isoFromSql(row.expires),
     is_expired: row.is_expired,
     revoked: row.revoked,
+    revoked_at: isoFromSql(row.revoked_at),
     created: isoFromSql(row.created) ?? '',
     auth_time: isoFromSql(row.auth_time),
     session_id: row.session_id,

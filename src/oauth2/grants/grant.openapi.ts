@@ -232,6 +232,13 @@ export const INCIDENT_FILTER_QUERIES: ApiQueryOptions[] = [
     description: `Grantry extension: grants issued at or after this instant (ISO 8601, as expires__lt). ${STRICT}`,
   },
   {
+    name: 'valid_at',
+    required: false,
+    type: String,
+    format: 'date-time',
+    description: `Grantry extension: grants usable at this instant (ISO 8601, as expires__lt): issued by then, not expired then (a grant that does not expire never is), and not revoked by then. A grant revoked before Grantry recorded revocation times has no revoked_at and counts as possibly usable. ${STRICT}`,
+  },
+  {
     name: 'scope',
     required: false,
     type: String,

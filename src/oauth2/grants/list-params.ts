@@ -23,6 +23,11 @@ export interface FilterParams {
   /** `created__lt` / `created__gte`: when the grant was issued, ISO 8601 instants. */
   createdLt?: Date;
   createdGte?: Date;
+  /**
+   * `valid_at`: grants usable at that instant: issued by then, not expired then, and not revoked by then (a grant
+   * revoked at an unknown time, `revoked_at` null, counts as possibly valid).
+   */
+  validAt?: Date;
   /** Grants whose scope contains every one of these (space- or comma-separated in the query). */
   scope?: string[];
   /** An application's slug: grants of the provider that application uses. */
@@ -49,7 +54,7 @@ const MAX_INT4 = 2_147_483_647;
 
 /**
  * django-filter's ModelChoiceFilter for `user` and `provider`: empty means no filter; anything not an existing pk is
- * an invalid choice. The incident filters are parsed too (parseIncidentFilters): when one of them is bad, the 400
+ * an invalid choice. The incident filters are parsed too (readIncidentFilters): when one of them is bad, the 400
  * names it together with a `user`/`provider` that is not even an integer, before any query.
  */
 export function parseFilters(query: RawQuery): FilterParams {
@@ -61,7 +66,7 @@ export function parseFilters(query: RawQuery): FilterParams {
     if (!Number.isInteger(id) || id > MAX_INT4) filters.invalid.push(key);
     else filters[key] = id;
   }
-  const incident = readIncidentFilters(query, { from: 'query' });
+  const incident = readIncidentFilters(query);
   if (Object.keys(incident.errors).length > 0) {
     throw new ValidationApiError({
       ...Object.fromEntries(filters.invalid.map((key) => [key, [INVALID_CHOICE]])),
@@ -80,6 +85,7 @@ export type IncidentFilters = Pick<
   | 'expiresGte'
   | 'createdLt'
   | 'createdGte'
+  | 'validAt'
   | 'scope'
   | 'application'
   | 'clientId'
@@ -94,6 +100,7 @@ export const INCIDENT_FILTER_NAMES = [
   'expires__gte',
   'created__lt',
   'created__gte',
+  'valid_at',
   'scope',
   'application',
   'client_id',
@@ -110,6 +117,7 @@ export function hasIncidentFilter(filters: FilterParams): boolean {
     filters.expiresGte !== undefined ||
     filters.createdLt !== undefined ||
     filters.createdGte !== undefined ||
+    filters.validAt !== undefined ||
     filters.scope !== undefined ||
     filters.application !== undefined ||
     filters.clientId !== undefined ||
@@ -122,7 +130,7 @@ const MAX_SCOPE_LENGTH = 255;
 /** The longest value each text filter can match: the column's length (a longer one is a mistake, not a miss). */
 const MAX_LENGTH = { application: 50, client_id: 255, username: 150 } as const;
 
-export const MESSAGES = {
+const MESSAGES = {
   invalidBoolean: (value: string) =>
     `Select a valid choice. ${shown(value)} is not one of the available choices.`,
   invalidDateTime: 'Enter a valid date/time.',
@@ -133,10 +141,6 @@ export const MESSAGES = {
   nullCharacter: 'Null characters are not allowed.',
   tooLong: (max: number, length: number) =>
     `Ensure this field has no more than ${max} characters (it has ${length}).`,
-  blank: 'This field may not be blank.',
-  null: 'This field may not be null.',
-  notAString: 'Not a valid string.',
-  notABoolean: 'Must be a valid boolean.',
 } as const;
 
 /** An echoed value, shortened so an error body stays small. */
@@ -194,24 +198,16 @@ function leap(year: number): boolean {
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 const SLUG = /^[-a-zA-Z0-9_]+$/;
 
-export interface IncidentFilterSource {
-  /**
-   * `query`: values are strings (the last of a repeated parameter counts, as DRF reads it); an empty value is no
-   * filter, as django-filter treats it. `body` (a JSON object, e.g. a bulk revocation's): booleans are JSON booleans,
-   * `scope` a string or an array of strings; absent is no filter, while null or an empty value is an error, because a
-   * filter dropped silently would widen a destructive predicate.
-   */
-  from: 'query' | 'body';
-}
-
 /**
- * Reads the incident filters from a query string or a JSON body. Never throws: `errors` has one key per bad
- * parameter (wire name -> messages, DRF's ValidationError shape), `filters` the good ones.
+ * Reads the incident filters from a query string: the last of a repeated parameter counts, as DRF reads it, and an
+ * empty value is no filter, as django-filter treats it. Never throws: `errors` has one key per bad parameter (wire
+ * name -> messages, DRF's ValidationError shape), `filters` the good ones. (A bulk revocation's JSON body is read by
+ * its class-validator DTO, GrantBulkRevokeRequest, with the same messages.)
  */
-export function readIncidentFilters(
-  source: Record<string, unknown>,
-  { from }: IncidentFilterSource,
-): { filters: IncidentFilters; errors: Record<string, string[]> } {
+export function readIncidentFilters(source: RawQuery): {
+  filters: IncidentFilters;
+  errors: Record<string, string[]>;
+} {
   const filters: IncidentFilters = {};
   const errors: Record<string, string[]> = {};
   const fail = (name: IncidentFilterName, message: string): undefined => {
@@ -221,27 +217,14 @@ export function readIncidentFilters(
 
   /** The value as text (trimmed, as DRF's CharField and django-filter do), undefined when no filter. */
   const text = (name: IncidentFilterName): string | undefined => {
-    const raw = source[name];
-    if (raw === undefined) return undefined;
-    if (from === 'query') {
-      const value = last(raw as string | string[]);
-      if (typeof value !== 'string') return undefined;
-      if (value.includes('\0')) return fail(name, MESSAGES.nullCharacter);
-      const trimmed = value.trim();
-      return trimmed === '' ? undefined : trimmed;
-    }
-    if (raw === null) return fail(name, MESSAGES.null);
-    if (typeof raw !== 'string') return fail(name, MESSAGES.notAString);
-    if (raw.includes('\0')) return fail(name, MESSAGES.nullCharacter);
-    const trimmed = raw.trim();
-    return trimmed === '' ? fail(name, MESSAGES.blank) : trimmed;
+    const value = last(source[name]);
+    if (typeof value !== 'string') return undefined;
+    if (value.includes('\0')) return fail(name, MESSAGES.nullCharacter);
+    const trimmed = value.trim();
+    return trimmed === '' ? undefined : trimmed;
   };
 
   const boolean = (name: 'revoked' | 'is_expired'): boolean | undefined => {
-    if (from === 'body' && source[name] !== undefined && typeof source[name] !== 'string') {
-      if (typeof source[name] === 'boolean') return source[name];
-      return fail(name, source[name] === null ? MESSAGES.null : MESSAGES.notABoolean);
-    }
     const value = text(name);
     if (value === undefined) return undefined;
     const lower = value.toLowerCase();
@@ -251,7 +234,7 @@ export function readIncidentFilters(
   };
 
   const dateTime = (
-    name: 'expires__lt' | 'expires__gte' | 'created__lt' | 'created__gte',
+    name: 'expires__lt' | 'expires__gte' | 'created__lt' | 'created__gte' | 'valid_at',
   ): Date | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
@@ -259,20 +242,10 @@ export function readIncidentFilters(
   };
 
   const scopes = (): string[] | undefined => {
-    const raw = source.scope;
-    let value: string | undefined;
-    if (from === 'body' && Array.isArray(raw)) {
-      if (!raw.every((item): item is string => typeof item === 'string'))
-        return fail('scope', MESSAGES.notAString);
-      value = raw.join(' ');
-      if (value.includes('\0')) return fail('scope', MESSAGES.nullCharacter);
-      if (value.trim() === '') return fail('scope', MESSAGES.blank);
-    } else {
-      value = text('scope');
-    }
+    const value = text('scope');
     if (value === undefined) return undefined;
     const list = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
-    if (list.length === 0) return from === 'body' ? fail('scope', MESSAGES.blank) : undefined;
+    if (list.length === 0) return undefined;
     if (list.length > MAX_SCOPES) return fail('scope', MESSAGES.tooManyScopes);
     if (list.some((scope) => scope.length > MAX_SCOPE_LENGTH || !SCOPE_TOKEN.test(scope))) {
       return fail('scope', MESSAGES.invalidScope);
@@ -297,6 +270,7 @@ export function readIncidentFilters(
   set('expiresGte', dateTime('expires__gte'));
   set('createdLt', dateTime('created__lt'));
   set('createdGte', dateTime('created__gte'));
+  set('validAt', dateTime('valid_at'));
   set('scope', scopes());
   set('application', limited('application', SLUG, MESSAGES.invalidSlug));
   set('clientId', limited('client_id'));
@@ -306,19 +280,6 @@ export function readIncidentFilters(
     INCIDENT_FILTER_NAMES.filter((name) => errors[name]).map((name) => [name, errors[name] as string[]]),
   );
   return { filters, errors: ordered };
-}
-
-/**
- * The incident filters of a query string or JSON body, or a 400 (ValidationApiError) naming every bad parameter.
- * Other keys of `source` are ignored; the caller decides what else it accepts.
- */
-export function parseIncidentFilters(
-  source: Record<string, unknown>,
-  options: IncidentFilterSource,
-): IncidentFilters {
-  const { filters, errors } = readIncidentFilters(source, options);
-  if (Object.keys(errors).length > 0) throw new ValidationApiError(errors);
-  return filters;
 }
 
 export function invalidChoice(keys: ('user' | 'provider')[]): ValidationApiError {
