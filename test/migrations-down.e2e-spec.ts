@@ -17,7 +17,14 @@ const SNAPSHOT = 'down_snapshot';
  * Tables whose rows the up path computes from other tables (counts, documents, orderings): dropped by the down path,
  * they must come back with the same rows when it is applied again on the same data.
  */
-const DERIVED = ['grant_counts', 'row_counts', 'user_documents', 'provider_documents', 'group_member_order'];
+const DERIVED = [
+  'grant_counts',
+  'grant_facet_counts',
+  'row_counts',
+  'user_documents',
+  'provider_documents',
+  'group_member_order',
+];
 
 /**
  * Rows a down path deletes on purpose, per migration and table: the condition of the rows it keeps. Events' down

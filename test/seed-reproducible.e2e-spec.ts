@@ -75,6 +75,15 @@ const WRITTEN_AT = [
   'signing_keys.created',
 ];
 
+/**
+ * Tables whose rows group the seeded times (so a shift may move a grant from one row to the next): compared by the
+ * totals that do not depend on where the hours fall. grant_facet_counts counts grants per hour of expiry (`bucket`).
+ */
+const REGROUPED: Record<string, string> = {
+  grant_facet_counts: `SELECT table_name, word, revoked, expiring, bucket IS NULL AS never_expires, sum(delta) AS grants
+                         FROM grant_facet_counts GROUP BY 1, 2, 3, 4, 5 HAVING sum(delta) <> 0`,
+};
+
 interface Column {
   name: string;
   type: string;
@@ -101,10 +110,12 @@ async function rowDigests(dataSource: DataSource): Promise<Record<string, string
         return reduced === undefined ? quote(column.name) : reduced;
       })
       .filter((expression): expression is string => expression !== null);
+    const rows = REGROUPED[table]
+      ? `SELECT t::text AS r FROM (${REGROUPED[table]}) t`
+      : `SELECT ROW(${expressions.length > 0 ? expressions.join(', ') : 'NULL'})::text AS r FROM ${quote(table)}`;
     const [row] = await dataSource.query<{ rows: number; md5: string }[]>(
       `SELECT count(*)::int AS rows, coalesce(md5(string_agg(r, E'\\n' ORDER BY r COLLATE "C")), '-') AS md5
-         FROM (SELECT ROW(${expressions.length > 0 ? expressions.join(', ') : 'NULL'})::text AS r
-                 FROM ${quote(table)}) s`,
+         FROM (${rows}) s`,
     );
     result[table] = `${row?.rows ?? 0} rows, md5 ${row?.md5 ?? ''}`;
   }
@@ -122,6 +133,7 @@ async function seededTimes(dataSource: DataSource): Promise<Map<string, number>>
       [table],
     );
     const key = `ROW(${keys.map((k) => quote(k.name)).join(', ')})::text`;
+    if (REGROUPED[table]) continue;
     const selected: string[] = columns
       .filter((c) => c.type === 'timestamp with time zone' && !WRITTEN_AT.includes(`${table}.${c.name}`))
       .map((c) => `'${table}.${c.name}', extract(epoch FROM ${quote(c.name)})::float8`);
@@ -203,6 +215,7 @@ describe('seed --seed K', () => {
       'applications',
       'audit_events',
       'grant_counts',
+      'grant_facet_counts',
       'group_member_order',
       'group_roles',
       'groups',
