@@ -47,7 +47,12 @@ export class SigningKeys1764520000000 implements MigrationInterface {
     await queryRunner.query(
       `ALTER TABLE "oauth2_providers" DROP CONSTRAINT "oauth2_providers_signing_key_fkey"`,
     );
-    // The providers' columns keep uuids of keys that no longer exist, as before this migration.
+    // Dropping the keys is deleting them, so their providers lose the reference as ON DELETE SET NULL would: a uuid of
+    // a key that no longer exists would make this migration's up path fail on its foreign key when applied again.
+    // The server gives providers without a key a new one at start-up (src/keys/startup.ts).
+    await queryRunner.query(
+      `UPDATE "oauth2_providers" SET "signing_key" = NULL WHERE "signing_key" IS NOT NULL`,
+    );
     await queryRunner.query(`DROP TABLE "signing_keys"`);
   }
 }

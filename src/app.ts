@@ -13,6 +13,7 @@ import { bodyLimitHook, clientErrorHandler, frameworkErrorHandler } from './comm
 import { responseHeadersHook } from './common/http/response-headers';
 import { serializeReply } from './common/serializers/json-body';
 import type { AppConfig } from './config/config';
+import { StartupState } from './health/startup-state';
 import { couldBeKey, PinoNestLogger } from './logging/logger';
 import { httpMetricsHook } from './metrics/http-metrics';
 import { Metrics } from './metrics/metrics';
@@ -114,6 +115,25 @@ export async function createApp(
       .header('retry-after', '5')
       .type('application/json')
       .send({ detail: DETAIL.unavailable });
+  });
+  // With RUN_MIGRATIONS=false the server listens before the deploy's `grantry migrate` has run (see main.ts): until
+  // start-up has bootstrapped, everything but the health and metrics endpoints answers what an unavailable database
+  // does, not a 500 from a table that is not there yet.
+  const startup = app.get(StartupState);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (startup.bootstrapped || request.url.startsWith('/-/')) return done();
+    void reply
+      .code(503)
+      .header('retry-after', '5')
+      .type('application/json')
+      .send({ detail: DETAIL.unavailable });
+  });
+  // A request in flight when closing began is answered, and its connection closed after it: kept alive, the idle
+  // connection would hold the server's close (Node closes only the connections idle when close is called) until
+  // SHUTDOWN_TIMEOUT_MS ran out and the process exited 1.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   fastify.addHook('onRequest', bodyLimitHook(config.maxBodyBytes));
   if (config.corsOrigins.length > 0) fastify.addHook('onRequest', corsHook(config.corsOrigins));

@@ -212,7 +212,7 @@ export async function checkNewApplication(
 
 export async function createApplication(
   manager: EntityManager,
-  input: { slug: string; name: string; providerId?: number | null; groups?: readonly string[] },
+  input: { slug: string; name: string; providerId?: number | null; groups?: readonly string[]; id?: string },
 ): Promise<CreatedApplication> {
   await checkNewApplication(manager, input);
   const name = input.name.trim();
@@ -221,7 +221,13 @@ export async function createApplication(
   const groups = [];
   for (const groupName of new Set(input.groups ?? [])) groups.push(await findGroup(manager, groupName));
   const application = await manager.save(
-    manager.create(ApplicationEntity, { slug: input.slug, name, providerId }),
+    manager.create(ApplicationEntity, {
+      // Only the seed gives an id (derived from its K); everything else lets the database draw one.
+      ...(input.id === undefined ? {} : { id: input.id }),
+      slug: input.slug,
+      name,
+      providerId,
+    }),
   );
   if (groups.length > 0) {
     await manager.insert(

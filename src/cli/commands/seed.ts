@@ -546,7 +546,9 @@ async function seedProviders(
     }
     let application = await manager.findOneBy(ApplicationEntity, { slug: appSlug });
     if (hasApp && !application) {
-      application = await createApplication(manager, { slug: appSlug, name, providerId: provider.id });
+      // Its own stream, so that the provider's draws above stay what they were before applications had seeded ids.
+      const id = uuid(random(k, 'application', j));
+      application = await createApplication(manager, { id, slug: appSlug, name, providerId: provider.id });
       applications += 1;
     }
     if (application) appIds.push(application.id);
