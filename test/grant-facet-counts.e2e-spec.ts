@@ -140,10 +140,7 @@ async function compareAll(type: GrantTable): Promise<void> {
 beforeAll(async () => {
   ({ app, dataSource } = await scratch.createApp());
   const f = new Factories(dataSource);
-  const admins = await f.group({ isSuperuser: true });
-  const admin = await f.user();
-  await f.member(admin, admins);
-  adminKey = await f.apiKey(admin);
+  adminKey = (await f.superuser()).key;
   aliceId = (await f.user({ username: 'facet-alice' })).id;
   providerId = (await f.provider()).id;
 });

@@ -151,10 +151,7 @@ beforeAll(async () => {
   ({ app, dataSource } = await scratch.createApp());
 
   const f = new Factories(dataSource);
-  const admins = await f.group({ isSuperuser: true });
-  const admin = await f.user();
-  await f.member(admin, admins);
-  adminKey = await f.apiKey(admin);
+  adminKey = (await f.superuser()).key;
   const alice = await f.user({ username: 'alice' });
   const bob = await f.user({ username: 'bob' });
   aliceId = alice.id;

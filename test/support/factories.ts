@@ -61,6 +61,14 @@ export class Factories {
     return key;
   }
 
+  /** A user in a new superuser group, and an API key of theirs: the admin most suites act as. */
+  async superuser(input: Partial<CreateUserInput> = {}): Promise<{ user: UserEntity; key: string }> {
+    const admins = await this.group({ isSuperuser: true });
+    const user = await this.user(input);
+    await this.member(user, admins);
+    return { user, key: await this.apiKey(user) };
+  }
+
   provider(name = unique('provider')): Promise<OAuth2ProviderEntity> {
     return this.manager.save(
       this.manager.create(OAuth2ProviderEntity, {
