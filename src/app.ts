@@ -128,12 +128,13 @@ export async function createApp(
       .type('application/json')
       .send({ detail: DETAIL.unavailable });
   });
-  // A request in flight when closing began is answered, and its connection closed after it: kept alive, the idle
-  // connection would hold the server's close (Node closes only the connections idle when close is called) until
-  // SHUTDOWN_TIMEOUT_MS ran out and the process exited 1.
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
+  // A request in flight when closing began is answered, and its connection closed once it is idle: kept alive, the
+  // idle connection would hold the server's close (Node closes only the connections idle when close is called) until
+  // SHUTDOWN_TIMEOUT_MS ran out and the process exited 1. Closed when idle rather than by `Connection: close` on the
+  // answer, so that a request the client already pipelined behind it gets the 503 above instead of a dropped socket.
+  fastify.addHook('onResponse', (_request, _reply, done) => {
+    if (closing) setImmediate(() => fastify.server.closeIdleConnections());
+    done();
   });
   fastify.addHook('onRequest', bodyLimitHook(config.maxBodyBytes));
   if (config.corsOrigins.length > 0) fastify.addHook('onRequest', corsHook(config.corsOrigins));
