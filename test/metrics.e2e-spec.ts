@@ -513,8 +513,22 @@ describe('GET /-/metrics', () => {
   });
 
   it('shows no secret, and logs no METRICS_TOKEN', async () => {
+    // Its own traffic with an issued token and a wrong key, whether or not the other tests ran before (any order).
+    const issued = await postForm('/application/o/token/', {
+      grant_type: 'client_credentials',
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      scope: 'openid',
+    });
+    expect(issued.status).toBe(200);
+    const token = (JSON.parse(issued.body) as { access_token: string }).access_token;
+    secrets.push(token);
+    expect((await request(t.app, 'GET', '/api/v3/grantry/whoami/', bearer(token))).status).toBe(403);
+    const wrong = randomBytes(32).toString('hex');
+    secrets.push(wrong);
+    expect((await request(t.app, 'GET', '/api/v3/grantry/whoami/', bearer(wrong))).status).toBe(403);
     const text = (await scrapeText(t.app)).text;
-    expect(secrets.length).toBeGreaterThanOrEqual(4);
+    expect(secrets.length).toBeGreaterThanOrEqual(5);
     for (const secret of secrets) expect(text).not.toContain(secret);
     expect(t.logs.text).not.toContain(METRICS_TOKEN);
   });

@@ -26,8 +26,16 @@ async function get(url: string, key?: string): Promise<{ status: number; body: u
 }
 
 describe('the server process on the embedded PostgreSQL', () => {
+  // The data dir of the restart and recovery tests, started once here: the tests run in any order (--randomize).
   const dataDir = scratchDir('grantry-e2e-server');
   let adminKey: string;
+
+  beforeAll(async () => {
+    const server = await startServer({ DATA_DIR: dataDir });
+    adminKey = (adminKeyFile(dataDir) ?? '').trim();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  }, 120_000);
 
   afterAll(() => {
     const pid = postmasterPid(dataDir);
@@ -36,7 +44,9 @@ describe('the server process on the embedded PostgreSQL', () => {
   });
 
   it('starts on a fresh data dir, creates a superuser and leaves its key in DATA_DIR/initial-admin-key (stdout is no terminal)', async () => {
-    // A non-UTF-8 locale in the environment must not leak into the cluster.
+    // A data dir of its own, fresh whatever ran before. A non-UTF-8 locale in the environment must not leak into
+    // the cluster.
+    const dataDir = scratchDir('grantry-e2e-first-start');
     const server = await startServer({ DATA_DIR: dataDir, LANG: 'C', LC_ALL: 'POSIX' });
     try {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -44,7 +54,7 @@ describe('the server process on the embedded PostgreSQL', () => {
       const content = adminKeyFile(dataDir) ?? '';
       expect(content).toMatch(/^[A-Za-z0-9_-]{64}\n$/);
       expect((fs.lstatSync(file).mode & 0o777).toString(8)).toBe('600');
-      adminKey = content.trim();
+      const adminKey = content.trim();
       expect(await get(`${server.url}${WHOAMI}`, adminKey)).toEqual({
         status: 200,
         body: expect.objectContaining({ username: 'akadmin', is_superuser: true }),
@@ -102,6 +112,7 @@ describe('the server process on the embedded PostgreSQL', () => {
     }
     // Stopping the service stopped its PostgreSQL.
     expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('restarts on the existing data: same superuser and key, no new key printed or written', async () => {
