@@ -395,14 +395,20 @@ describe('a large export', () => {
     providerId = (await f.provider()).id;
     // About 700 bytes a row: 35 MB in all, more than the socket buffers between server and client can hold.
     const scope = Array.from({ length: 40 }, (_, i) => `scope-${i}-xxxxxx`).join(' ');
-    await t.dataSource.query(
-      `INSERT INTO oauth2_access_tokens (provider_id, user_id, token_hash, scope, expires, expiring, id_token)
-       SELECT $1, $2, sha256(convert_to($3 || i, 'UTF8')), $4, now() + interval '1 hour', true, '{}'
-         FROM generate_series(1, $5::int) i`,
-      [providerId, user.id, unique('bulk'), scope, ROWS],
-    );
+    // Not on the app's pool: its statement timeout (5 s) is no bound for seeding 50,000 rows on a busy machine.
+    const seeder = await openTestDataSource('grantry-export-seed', 1);
+    try {
+      await seeder.query(
+        `INSERT INTO oauth2_access_tokens (provider_id, user_id, token_hash, scope, expires, expiring, id_token)
+         SELECT $1, $2, sha256(convert_to($3 || i, 'UTF8')), $4, now() + interval '1 hour', true, '{}'
+           FROM generate_series(1, $5::int) i`,
+        [providerId, user.id, unique('bulk'), scope, ROWS],
+      );
+    } finally {
+      await seeder.destroy();
+    }
   }, 180_000);
-  // The suites share one database, and some walk every page of the whole table (grant-counts): leave it as found.
+  // Leave the table as found for the other tests of this file.
   // On a connection of its own: the failure test below leaves the app's database circuit open for a moment.
   afterAll(async () => {
     const cleaner = await openTestDataSource('grantry-export-cleanup', 1);
