@@ -28,8 +28,8 @@ export default tseslint.config(
     },
   },
   {
-    // The `grantry` launcher is plain CommonJS run by Node before anything is compiled.
-    files: ['bin/**/*.js'],
+    // The `grantry` launcher and Jest's test sequencer are plain CommonJS run by Node before anything is compiled.
+    files: ['bin/**/*.js', 'test/support/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

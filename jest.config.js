@@ -28,10 +28,18 @@ function esmPackages() {
   return names.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 }
 
-/** Unit specs live beside the code; e2e suites live in test/. Both run against real PostgreSQL. */
+/**
+ * Unit specs live beside the code; e2e suites live in test/. Both run against real PostgreSQL: each file in a
+ * database of its own (test/support/test-environment.ts), one file at a time. `--randomize` shuffles the files as
+ * well as the tests within each (test/support/test-sequencer.ts) and prints the seed that replays the order.
+ */
 module.exports = {
   rootDir: '.',
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/test-environment.ts',
+  testSequencer: '<rootDir>/test/support/test-sequencer.js',
+  // Suites start servers, CLIs and clusters and measure time against configured timeouts: on a small machine
+  // parallel files starve each other. One worker whether or not --runInBand is given.
+  maxWorkers: 1,
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages().join('|')})/)`],
   transform: {

@@ -1,13 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AUTH_FAILURE_THROTTLE } from './common/auth/auth-throttle';
 import type { Logger } from 'pino';
 import { AuthService } from './common/auth/auth.service';
 import { BearerAuthGuard } from './common/auth/bearer-auth.guard';
-import { BearerStrategy } from './common/auth/bearer.strategy';
 import type { AppConfig } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source-options';
@@ -35,7 +33,6 @@ export class AppModule {
         MetricsModule.forServer(config),
         KeysModule,
         CqrsModule.forRoot(),
-        PassportModule.register({ session: false }),
         TypeOrmModule.forRoot({
           ...dataSourceOptions({
             url: databaseUrl,
@@ -64,7 +61,6 @@ export class AppModule {
         OpenApiDocumentHolder,
         AuthService,
         AUTH_FAILURE_THROTTLE,
-        BearerStrategy,
         { provide: APP_GUARD, useClass: BearerAuthGuard },
       ],
     };

@@ -85,10 +85,9 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
     path.join(image, path.posix.resolve(stage.workdir, file).replace(/^\//, ''));
   const workdir = inImage('.');
   const databases = new ScratchDatabases('image_layout');
-  let databaseUrl: string;
   let grantry: string;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     // The build stage: this checkout's build and dependencies, pruned of dev dependencies by npm as the
     // Dockerfile does (a real copy, not hard links: npm rewrites files in node_modules as it prunes).
     fs.mkdirSync(build);
@@ -119,8 +118,6 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
       fs.symlinkSync(inImage(target), inImage(link));
     }
     grantry = inImage('/usr/local/bin/grantry');
-
-    databaseUrl = await databases.create();
   }, 180_000);
 
   afterAll(async () => {
@@ -151,7 +148,8 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
 
   it('starts the server (CMD) before the migration step, unready until "grantry migrate" has run, then serving', async () => {
     // A first install as the Kubernetes manifests do it: servers with RUN_MIGRATIONS=false and the migrations Job
-    // start together on an empty database.
+    // start together on an empty database (its own: the tests of this file run in any order).
+    const databaseUrl = await databases.create();
     const server = await startServer(
       {
         DATABASE_URL: databaseUrl,
@@ -204,6 +202,9 @@ describe('the production image layout (Dockerfile final stage, dev dependencies 
   });
 
   it('runs every CLI command, each printing exactly one JSON object', async () => {
+    const databaseUrl = await databases.create();
+    const migrated = await run(grantry, ['migrate', '--json'], workdir, { DATABASE_URL: databaseUrl });
+    expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
     const commands: string[][] = [
       ['user', 'create', '--username', 'dave', '--email', 'dave@example.com'],
       ['group', 'create', '--name', 'ops'],

@@ -147,6 +147,11 @@ describe('two instances on one database', () => {
     const doomed = Object.fromEntries(
       await Promise.all(TYPES.map(async (t) => [t, await idsOf(t, 45)])),
     ) as Record<GrantType, number[]>;
+    // The suite's providers' rows now: seeded 150, plus what the other test inserted if it ran first (any order).
+    const ownBefore: Record<GrantType, number> = { access: 0, refresh: 0, code: 0 };
+    for (const type of TYPES) {
+      for (const provider of providers) ownBefore[type] += await tableCount(type, provider);
+    }
 
     let loading = true;
     const listStatuses: number[] = [];
@@ -252,11 +257,10 @@ describe('two instances on one database', () => {
     // Exact counts from both instances: the whole list and each provider's, equal to COUNT(*).
     for (const type of TYPES) {
       const expected = await tableCount(type);
-      // On the suite's own providers (other suites' rows share the tables): seeded 150, deleted 45 through the API,
-      // inserted meanwhile by another writer.
+      // On the suite's providers: what there was, less 45 deleted through the API, plus those inserted meanwhile.
       let own = 0;
       for (const provider of providers) own += await tableCount(type, provider);
-      expect({ type, own }).toEqual({ type, own: 150 - 45 + inserted[type] });
+      expect({ type, own }).toEqual({ type, own: ownBefore[type] - 45 + inserted[type] });
       expect(inserted[type]).toBeGreaterThan(0);
       for (const server of both) {
         expect({ type, count: await listCount(server, type) }).toEqual({ type, count: expected });

@@ -100,6 +100,8 @@ describe('no plaintext secret at rest', () => {
   const issued = new Map<string, string>();
   let username: string;
   let columns: Column[];
+  /** An access grant of the CLI's user for the revocation test alone (the others' must keep working, in any order). */
+  let revocable: number;
 
   beforeAll(async () => {
     t = await createTestApp({ AUTH_FAILURE_LIMIT: '0' });
@@ -145,6 +147,16 @@ describe('no plaintext secret at rest', () => {
       ]);
       issued.set(text(grant, 'value'), `cli grant create --type ${type}`);
     }
+    const spare = await cli(ds, grantCreate, [
+      '--type',
+      'access',
+      '--user',
+      username,
+      '--provider',
+      providerId,
+    ]);
+    issued.set(text(spare, 'value'), 'cli grant create --type access (revoked)');
+    revocable = Number(spare.pk);
 
     // The factories the other suites use.
     const user = await f.user();
@@ -169,7 +181,7 @@ describe('no plaintext secret at rest', () => {
   afterAll(() => t.close());
 
   it('issued real, working secrets', async () => {
-    expect(issued.size).toBe(15);
+    expect(issued.size).toBe(16);
     const working = [...issued].filter(([, source]) =>
       [
         'cli token create',
@@ -184,11 +196,7 @@ describe('no plaintext secret at rest', () => {
   });
 
   it('revokes one through the API, so that its audit event is scanned too', async () => {
-    const [access] = await t.dataSource.query<{ id: number }[]>(
-      `SELECT t.id FROM oauth2_access_tokens t JOIN users u ON u.id = t.user_id
-        WHERE u.username = $1`,
-      [username],
-    );
+    const access = { id: revocable };
     const key = [...issued].find(([, source]) => source === 'cli token create')?.[0] ?? '';
     const response = await request(
       t.app,

@@ -27,10 +27,20 @@ async function get(url: string, key?: string): Promise<{ status: number; body: u
 }
 
 describe('the server process on the embedded PostgreSQL', () => {
+  // The data dir of the restart and recovery tests, started once here: the tests run in any order (--randomize).
   const dataDir = scratchDir('grantry-e2e-server');
   let adminKey: string;
   /** How long the first start took (initdb, migrations, bootstrap): what a restart is measured against. */
   let firstStartMs: number | undefined;
+
+  beforeAll(async () => {
+    const elapsed = stopwatch();
+    const server = await startServer({ DATA_DIR: dataDir });
+    firstStartMs = elapsed();
+    adminKey = (adminKeyFile(dataDir) ?? '').trim();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  }, 120_000);
 
   afterAll(() => {
     const pid = postmasterPid(dataDir);
@@ -39,17 +49,17 @@ describe('the server process on the embedded PostgreSQL', () => {
   });
 
   it('starts on a fresh data dir, creates a superuser and leaves its key in DATA_DIR/initial-admin-key (stdout is no terminal)', async () => {
-    // A non-UTF-8 locale in the environment must not leak into the cluster.
-    const elapsed = stopwatch();
+    // A data dir of its own, fresh whatever ran before. A non-UTF-8 locale in the environment must not leak into
+    // the cluster.
+    const dataDir = scratchDir('grantry-e2e-first-start');
     const server = await startServer({ DATA_DIR: dataDir, LANG: 'C', LC_ALL: 'POSIX' });
-    firstStartMs = elapsed();
     try {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const file = path.join(dataDir, 'initial-admin-key');
       const content = adminKeyFile(dataDir) ?? '';
       expect(content).toMatch(/^[A-Za-z0-9_-]{64}\n$/);
       expect((fs.lstatSync(file).mode & 0o777).toString(8)).toBe('600');
-      adminKey = content.trim();
+      const adminKey = content.trim();
       expect(await get(`${server.url}${WHOAMI}`, adminKey)).toEqual({
         status: 200,
         body: expect.objectContaining({ username: 'akadmin', is_superuser: true }),
@@ -107,6 +117,7 @@ describe('the server process on the embedded PostgreSQL', () => {
     }
     // Stopping the service stopped its PostgreSQL.
     expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('restarts on the existing data: same superuser and key, no new key printed or written', async () => {
@@ -116,7 +127,7 @@ describe('the server process on the embedded PostgreSQL', () => {
     try {
       // No initdb this time: not slower than the first start (no timeout is involved, so the first start, measured on
       // this machine under this load, is the yardstick), with slack.
-      if (firstStartMs === undefined) throw new Error('the first start did not run');
+      if (firstStartMs === undefined) throw new Error('the first start (beforeAll) did not run');
       expectWithin(elapsed(), slackBound(firstStartMs), 'the restart on existing data');
       expect(printedAdminKey(server)).toBeUndefined();
       expect(adminKeyFile(dataDir)).toBeUndefined();

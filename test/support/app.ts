@@ -19,6 +19,7 @@ export function testSealer(): Sealer {
   return new Sealer(TEST_SECRET_KEY);
 }
 
+/** The suite's own database: a copy of the run's migrated template, made for this test file (test-environment.ts). */
 export function testDatabaseUrl(): string {
   const url = process.env.GRANTRY_TEST_DATABASE_URL;
   if (!url)
@@ -60,12 +61,14 @@ export async function createTestApp(env: Record<string, string> = {}, listen = f
   });
   const logs = new LogCapture();
   const app = await createApp(config, testDatabaseUrl(), createLogger(config, logs));
-  // Global setup migrated the database; suites make the users they need instead of main.ts's bootstrap.
+  // The suite's database is a copy of the migrated template; suites make the users they need instead of main.ts's
+  // bootstrap.
   app.get(StartupState).bootstrapped = true;
   if (listen) await app.listen({ port: 0, host: '127.0.0.1' });
   const dataSource = app.get(DataSource);
-  // The failed-auth throttle's state lives in the database, shared like that of instances in production; suites
-  // (run one at a time) would otherwise inherit each other's failures from 127.0.0.1. Each test app starts clean.
+  // The failed-auth throttle's state lives in the database, shared like that of instances in production; the apps
+  // of one suite would otherwise inherit each other's failures from 127.0.0.1. Each test app starts clean.
+  // (Nest's Logger is one per process: lines logged through it land in the LogCapture of the app created last.)
   await dataSource.query('DELETE FROM auth_failures');
   await dataSource.query('DELETE FROM login_failures');
   await dataSource.query('DELETE FROM device_throttle');

@@ -12,8 +12,10 @@ declare global {
 }
 
 /**
- * One database per test run, so runs in parallel on one machine (two terminals, several agents) share the embedded
- * cluster without dropping each other's data. The pid lets a later run tell a live run's database from a leftover.
+ * One migrated template database per test run, copied into a database of each suite's own by the test environment
+ * (test-environment.ts, named `<template>_<hex>`), so runs in parallel on one machine (two terminals, several agents)
+ * share the embedded cluster without dropping each other's data, and suites never see each other's rows. The pid
+ * lets a later run tell a live run's databases from leftovers.
  */
 export const TEST_DATABASE_PREFIX = 'grantry_test_';
 const TEST_DATABASE = `${TEST_DATABASE_PREFIX}${process.pid}`;
@@ -52,7 +54,8 @@ export async function otherLiveTestDatabases(adminUrl: string): Promise<string[]
     );
     const live: string[] = [];
     for (const { datname } of rows) {
-      const pid = Number(datname.slice(TEST_DATABASE_PREFIX.length));
+      // grantry_test_<pid> (a run's template) or grantry_test_<pid>_<hex> (one of its suites' databases).
+      const pid = Number(/^\d+(?=_|$)/.exec(datname.slice(TEST_DATABASE_PREFIX.length))?.[0]);
       if (pid === process.pid) continue;
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) live.push(datname);
       else await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`);
@@ -69,11 +72,12 @@ async function dropLeftoverDatabases(adminUrl: string): Promise<void> {
 
 /**
  * Real PostgreSQL for the whole run: DATABASE_URL when given (its database name must contain "test", because it is
- * wiped), otherwise an embedded cluster kept in the system temp dir between runs. Either way the database starts
- * empty and gets the real migrations.
+ * wiped; the user needs CREATEDB), otherwise an embedded cluster kept in the system temp dir between runs. Either way
+ * the template database starts empty and gets the real migrations; each suite gets a copy of it.
  */
 export default async function globalSetup(): Promise<void> {
   let url: string;
+  let adminUrl: string;
   const given = process.env.DATABASE_URL;
   if (given) {
     const name = decodeURIComponent(new URL(given).pathname.replace(/^\//, ''));
@@ -87,6 +91,9 @@ export default async function globalSetup(): Promise<void> {
     await client.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;');
     await client.end();
     url = given;
+    const maintenance = new URL(given);
+    maintenance.pathname = '/postgres';
+    adminUrl = maintenance.toString();
   } else {
     const id = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 12);
     const dataDir = path.join(os.tmpdir(), `grantry-test-pg-${id}`);
@@ -98,10 +105,15 @@ export default async function globalSetup(): Promise<void> {
     const target = new URL(embedded.url);
     target.pathname = `/${TEST_DATABASE}`;
     url = target.toString();
+    adminUrl = embedded.url;
   }
   const dataSource = await openDataSource(url, 'grantry-tests');
   await runMigrations(dataSource);
   await dataSource.destroy();
+  // The template for the test environment; the other two stay the template's for the teardown (and for a suite run
+  // without the test environment), the environment replaces them with the suite's own database in the suite.
+  process.env.GRANTRY_TEST_TEMPLATE_URL = url;
+  process.env.GRANTRY_TEST_ADMIN_URL = adminUrl;
   process.env.DATABASE_URL = url;
   process.env.GRANTRY_TEST_DATABASE_URL = url;
 }

@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { otherLiveTestDatabases } from './global-setup';
 
 /**
- * Drops this run's database; stops the embedded cluster when this run started it and no other run is still using
+ * Drops this run's template and any suite database of it a crashed environment left; stops the embedded cluster when this run started it and no other run is still using
  * it (a run that attached to it leaves it to its owner).
  */
 export default async function globalTeardown(): Promise<void> {
@@ -13,7 +13,13 @@ export default async function globalTeardown(): Promise<void> {
   const client = new Client({ connectionString: embedded.url });
   await client.connect();
   try {
-    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(database)} WITH (FORCE)`);
+    const { rows } = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_')`,
+      [database],
+    );
+    for (const { datname } of rows) {
+      await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`);
+    }
   } finally {
     await client.end();
   }
