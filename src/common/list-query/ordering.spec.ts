@@ -63,3 +63,25 @@ describe('withPrimaryKey', () => {
     ).toEqual([{ field: 'pk', descending: true }]);
   });
 });
+
+describe('parseOrdering of a repeated parameter', () => {
+  it('reads the last value, as Django does', () => {
+    expect(parseOrdering(['user', '-expires'], ALLOWED, DEFAULTS)).toEqual([
+      { field: 'expires', descending: true },
+    ]);
+    expect(parseOrdering([], ALLOWED, DEFAULTS)).toEqual(DEFAULTS);
+    expect(parseOrdering(42, ALLOWED, DEFAULTS)).toEqual(DEFAULTS);
+  });
+
+  it('returns a copy of the defaults', () => {
+    const terms = parseOrdering(undefined, ALLOWED, DEFAULTS);
+    terms.pop();
+    expect(DEFAULTS).toHaveLength(2);
+  });
+});
+
+describe('withPrimaryKey of no terms', () => {
+  it('orders by the primary key ascending', () => {
+    expect(withPrimaryKey<F>([], 'pk')).toEqual([{ field: 'pk', descending: false }]);
+  });
+});
