@@ -7,6 +7,8 @@ const base = require('./jest.config');
  */
 module.exports = {
   rootDir: base.rootDir,
+  // Only src/ is crawled: the specs and the code they test live there, and the crawl is part of every mutant's run.
+  roots: ['<rootDir>/src'],
   testEnvironment: base.testEnvironment,
   transform: base.transform,
   transformIgnorePatterns: base.transformIgnorePatterns,

@@ -30,6 +30,9 @@ export default {
   ignoreStatic: true,
   // The machine is shared: two workers at most (MUTATION_CONCURRENCY=1 for one).
   concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
+  // A mutant's run takes well under a second on an idle machine; the generous bound keeps a busy machine's slow runs
+  // from being reported (and restarted) as timeouts. Real infinite loops still end as Timeout.
+  timeoutMS: 30000,
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
   reporters: ['clear-text', 'progress', 'html', 'json'],
