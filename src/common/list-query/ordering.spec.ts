@@ -84,4 +84,20 @@ describe('withPrimaryKey of no terms', () => {
   it('orders by the primary key ascending', () => {
     expect(withPrimaryKey<F>([], 'pk')).toEqual([{ field: 'pk', descending: false }]);
   });
+
+  it('keeps the terms up to an explicit pk in the middle', () => {
+    expect(
+      withPrimaryKey<F>(
+        [
+          { field: 'user', descending: false },
+          { field: 'pk', descending: true },
+          { field: 'expires', descending: false },
+        ],
+        'pk',
+      ),
+    ).toEqual([
+      { field: 'user', descending: false },
+      { field: 'pk', descending: true },
+    ]);
+  });
 });
