@@ -33,6 +33,8 @@ module.exports = {
   rootDir: '.',
   testEnvironment: 'node',
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  // npm run mutation's sandbox holds a copy of the project while it runs.
+  modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp/'],
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages().join('|')})/)`],
   transform: {
     '^.+\\.(t|j|mj)s$': [
