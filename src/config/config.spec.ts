@@ -572,7 +572,7 @@ describe('loadConfig, every setting', () => {
     expect(read(String(max))).toContain(max);
     const message = (raw: number): string =>
       `Invalid configuration: ${name} must be between ${min} and ${max}, got ${raw}`;
-    expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(new ConfigError(name, '').constructor);
+    expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(message(max + 1));
     if (min > 0) expect(() => loadConfig({ [name]: String(min - 1) })).toThrow(message(min - 1));
     expect(() => loadConfig({ [name]: ' 1 2 ' })).toThrow(
