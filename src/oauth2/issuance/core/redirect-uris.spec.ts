@@ -176,6 +176,17 @@ describe('redirect URI matching, edges', () => {
     ['\\9', true],
     ['[abc', true],
     ['(a)\\2', true],
+    // Nesting does not hide a quantifier or an alternation from the group repeated around it.
+    ['(x(a+))+', true],
+    ['(x(a)?)+', true],
+    ['((a|aa))+', true],
+    ['(x(a|aa)y)*', true],
+    ['(https://(a|b)\\.example\\.com)?/cb', false],
+    ['(x(a|b))', false],
+    // Unbalanced and bracket edges: no crash, no endless loop.
+    ['a)+', false],
+    ['a)(b|c)', false],
+    ['https://x/a][b]', false],
   ])('catastrophic(%j) is %s', (pattern, expected) => {
     expect(catastrophic(pattern)).toBe(expected);
   });
