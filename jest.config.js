@@ -41,6 +41,8 @@ module.exports = {
   // parallel files starve each other. One worker whether or not --runInBand is given.
   maxWorkers: 1,
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  // npm run mutation's sandbox holds a copy of the project while it runs.
+  modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp/'],
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages().join('|')})/)`],
   transform: {
     '^.+\\.(t|j|mj)s$': [

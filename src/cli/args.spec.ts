@@ -1,4 +1,16 @@
-import { ArgumentError, formatHelp, parseDateTime, parseInteger, parseOptions } from './args';
+import { BadRequestException, HttpException, HttpStatus } from '@nestjs/common';
+import type { CommandBus } from '@nestjs/cqrs';
+import { InputError } from '../identity/accounts';
+import {
+  ArgumentError,
+  type CommandContext,
+  defineCommand,
+  dispatch,
+  formatHelp,
+  parseDateTime,
+  parseInteger,
+  parseOptions,
+} from './args';
 
 const SPECS = {
   username: { type: 'string', valueName: 'USERNAME', required: true, description: 'login name' },
@@ -130,5 +142,125 @@ describe('parseInteger', () => {
     expect(() => parseInteger('users', value, 0, 10)).toThrow(
       new ArgumentError(`option --users must be a whole number from 0 to 10, got "${value}"`),
     );
+  });
+});
+
+describe('parseOptions: several required options', () => {
+  it('names every missing one', () => {
+    const specs = {
+      a: { type: 'string', required: true, description: 'a' },
+      b: { type: 'string', required: true, description: 'b' },
+      c: { type: 'string', description: 'c' },
+    } as const;
+    expect(() => parseOptions('cmd', specs, [])).toThrow(
+      new ArgumentError('missing required options --a, --b for "cmd"'),
+    );
+    expect(() => parseOptions('cmd', specs, ['--b', 'x'])).toThrow(
+      new ArgumentError('missing required option --a for "cmd"'),
+    );
+    expect(parseOptions('cmd', specs, ['--b', 'x', '--a', 'y'])).toEqual({
+      a: 'y',
+      b: 'x',
+      c: undefined,
+      json: false,
+      verbose: false,
+      help: false,
+    });
+  });
+});
+
+describe('defineCommand', () => {
+  const prepared: unknown[] = [];
+  const command = defineCommand({
+    name: 'user show',
+    summary: 'Show a user.',
+    options: { username: { type: 'string', required: true, description: 'login name' } },
+    notes: 'Notes.',
+    prepare(options) {
+      prepared.push(options);
+      return () => Promise.resolve({ json: { username: options.username }, text: options.username });
+    },
+  });
+
+  it('carries its name and summary, migrates nothing itself, and formats its help', () => {
+    expect(command.name).toBe('user show');
+    expect(command.summary).toBe('Show a user.');
+    expect(command.migratesItself).toBe(false);
+    expect(command.help()).toBe(
+      formatHelp(
+        'user show',
+        'Show a user.',
+        { username: { type: 'string', required: true, description: 'login name' } },
+        'Notes.',
+      ),
+    );
+    expect(
+      defineCommand({
+        name: 'migrate',
+        summary: 's',
+        options: {},
+        migratesItself: true,
+        prepare: () => () => Promise.resolve({ json: {}, text: '' }),
+      }).migratesItself,
+    ).toBe(true);
+  });
+
+  it('prepares the work with the parsed options, or nothing under --help', async () => {
+    prepared.length = 0;
+    const parsed = command.parse(['--username', 'ada', '--json']);
+    expect(parsed.options).toEqual({ json: true, help: false, verbose: false });
+    expect(prepared).toEqual([{ username: 'ada', json: true, help: false, verbose: false }]);
+    await expect(parsed.run?.({} as CommandContext)).resolves.toEqual({
+      json: { username: 'ada' },
+      text: 'ada',
+    });
+
+    const help = command.parse(['--help', '--verbose']);
+    expect(help.options).toEqual({ json: false, help: true, verbose: true });
+    expect(help.run).toBeUndefined();
+    expect(prepared).toHaveLength(1);
+  });
+});
+
+describe('dispatch', () => {
+  const contextWith = (execute: () => Promise<unknown>): Pick<CommandContext, 'bus'> => ({
+    bus: () => Promise.resolve({ execute } as unknown as CommandBus),
+  });
+  const failing = (error: Error) => contextWith(() => Promise.reject(error));
+
+  it("returns the handler's result", async () => {
+    await expect(
+      dispatch(
+        contextWith(() => Promise.resolve(42)),
+        {} as never,
+      ),
+    ).resolves.toBe(42);
+  });
+
+  it.each<[string, HttpException, string]>([
+    ['a detail', new HttpException({ detail: 'Not found.' }, HttpStatus.NOT_FOUND), 'Not found.'],
+    [
+      'field errors',
+      new BadRequestException({
+        username: ['This field is required.', 'Too short.'],
+        non_field_errors: ['Bad.'],
+      }),
+      'username: This field is required. Too short.; Bad.',
+    ],
+    ['a scalar field', new HttpException({ name: 'taken' }, HttpStatus.BAD_REQUEST), 'name: taken'],
+    ['a list body', new HttpException(['one', 'two'], HttpStatus.FORBIDDEN), 'one; two'],
+    ['a string body', new HttpException('Forbidden here', HttpStatus.FORBIDDEN), 'Forbidden here'],
+    ['an empty string body', new HttpException('', 499), ''],
+  ])('turns a 4xx with %s into an InputError', async (_, error, message) => {
+    const outcome = dispatch(failing(error), {} as never);
+    await expect(outcome).rejects.toThrow(InputError);
+    await expect(dispatch(failing(error), {} as never)).rejects.toThrow(new InputError(message));
+  });
+
+  it('passes 5xx and other errors through unchanged', async () => {
+    const server = new HttpException({ detail: 'boom' }, HttpStatus.INTERNAL_SERVER_ERROR);
+    await expect(dispatch(failing(server), {} as never)).rejects.toBe(server);
+    const plain = new Error('plain');
+    await expect(dispatch(failing(plain), {} as never)).rejects.toBe(plain);
   });
 });

@@ -444,3 +444,219 @@ describe('loadConfig', () => {
     expect(config.corsOrigins).toEqual([]);
   });
 });
+
+describe('loadConfig, every setting', () => {
+  const token = 'c0ffee254729296a45a3885639ac7ca1d00d';
+  const key = '9f86d081884c7d659a2feaa0c55ad015a3bf';
+  const metrics = '2c26b46b68ffc68ff99b453c1d30413413422d';
+
+  it('reads each variable into its own field', () => {
+    expect(
+      loadConfig(
+        {
+          NODE_ENV: 'development',
+          PORT: '8081',
+          HOST: ' 127.0.0.2 ',
+          DATABASE_URL: 'postgresql://u:p@db/grantry',
+          DATA_DIR: 'state',
+          RUN_MIGRATIONS: 'no',
+          BOOTSTRAP_TOKEN: token,
+          SECRET_KEY: key,
+          LOG_LEVEL: 'debug',
+          DB_POOL_SIZE: '3',
+          DB_STATEMENT_TIMEOUT_MS: '7000',
+          DB_CONNECT_TIMEOUT_MS: '3000',
+          DB_PROBE_INTERVAL_MS: '700',
+          SHUTDOWN_TIMEOUT_MS: '1500',
+          PAGE_SIZE_DEFAULT: '25',
+          PAGE_SIZE_MAX: '250',
+          AVATARS: 'gravatar,initials',
+          GRANT_COUNTS_FOLD_MS: '900',
+          GRANT_RETENTION: 'hours=2',
+          GRANT_CLEANUP_INTERVAL_SECONDS: '120',
+          AUTH_FAILURE_LIMIT: '5',
+          AUTH_FAILURE_WINDOW_SECONDS: '30',
+          AUTH_FAILURE_MAX_ADDRESSES: '99',
+          SESSION_MAX_AGE_SECONDS: '3600',
+          SESSION_IDLE_SECONDS: '600',
+          LOGIN_FAILURE_LIMIT: '4',
+          LOGIN_FAILURE_WINDOW_SECONDS: '60',
+          DEVICE_REQUEST_LIMIT: '7',
+          TRUSTED_PROXIES: 'uniquelocal,linklocal',
+          CORS_ORIGINS: 'https://a.example.com:8443',
+          PUBLIC_URL: 'https://id.example.com/auth/',
+          MAX_HEADER_BYTES: '2048',
+          MAX_BODY_BYTES: '4096',
+          HEAP_GROWING_PERCENT: '75',
+          METRICS_TOKEN: metrics,
+        },
+        '/srv/grantry',
+      ),
+    ).toStrictEqual({
+      nodeEnv: 'development',
+      port: 8081,
+      host: '127.0.0.2',
+      databaseUrl: 'postgresql://u:p@db/grantry',
+      dataDir: '/srv/grantry/state',
+      runMigrations: false,
+      bootstrapToken: token,
+      secretKey: key,
+      logLevel: 'debug',
+      dbPoolSize: 3,
+      dbStatementTimeoutMs: 7000,
+      dbConnectTimeoutMs: 3000,
+      dbProbeIntervalMs: 700,
+      shutdownTimeoutMs: 1500,
+      pageSizeDefault: 25,
+      pageSizeMax: 250,
+      avatars: 'gravatar,initials',
+      grantCountsFoldMs: 900,
+      grantRetentionMs: 7_200_000,
+      grantCleanupIntervalSeconds: 120,
+      authFailureLimit: 5,
+      authFailureWindowSeconds: 30,
+      authFailureMaxAddresses: 99,
+      sessionMaxAgeSeconds: 3600,
+      sessionIdleSeconds: 600,
+      loginFailureLimit: 4,
+      loginFailureWindowSeconds: 60,
+      deviceRequestLimit: 7,
+      trustedProxies: ['uniquelocal', 'linklocal'],
+      corsOrigins: ['https://a.example.com:8443'],
+      publicUrl: 'https://id.example.com/auth',
+      maxHeaderBytes: 2048,
+      maxBodyBytes: 4096,
+      heapGrowingPercent: 75,
+      metricsToken: metrics,
+    });
+  });
+
+  it.each([
+    ['1', true],
+    ['true', true],
+    ['YES', true],
+    [' On ', true],
+    ['0', false],
+    ['False', false],
+    ['no', false],
+    ['off', false],
+    ['', true],
+    ['  ', true],
+  ])('RUN_MIGRATIONS=%j is %s', (raw, expected) => {
+    expect(loadConfig({ RUN_MIGRATIONS: raw }).runMigrations).toBe(expected);
+  });
+
+  it.each<[string, number, number]>([
+    ['PORT', 0, 65535],
+    ['DB_POOL_SIZE', 1, 1000],
+    ['DB_STATEMENT_TIMEOUT_MS', 0, 3_600_000],
+    ['DB_CONNECT_TIMEOUT_MS', 100, 600_000],
+    ['DB_PROBE_INTERVAL_MS', 50, 60_000],
+    ['SHUTDOWN_TIMEOUT_MS', 0, 600_000],
+    ['GRANT_COUNTS_FOLD_MS', 0, 3_600_000],
+    ['GRANT_CLEANUP_INTERVAL_SECONDS', 0, 604_800],
+    ['AUTH_FAILURE_LIMIT', 0, 1_000_000],
+    ['AUTH_FAILURE_WINDOW_SECONDS', 1, 86_400],
+    ['AUTH_FAILURE_MAX_ADDRESSES', 1, 10_000_000],
+    ['SESSION_MAX_AGE_SECONDS', 60, 31_536_000],
+    ['SESSION_IDLE_SECONDS', 60, 31_536_000],
+    ['LOGIN_FAILURE_LIMIT', 0, 1_000_000],
+    ['LOGIN_FAILURE_WINDOW_SECONDS', 1, 86_400],
+    ['DEVICE_REQUEST_LIMIT', 0, 1_000_000],
+    ['MAX_HEADER_BYTES', 1024, 1_048_576],
+    ['MAX_BODY_BYTES', 1024, 16_777_216],
+    ['HEAP_GROWING_PERCENT', 0, 1000],
+  ])('%s accepts %i to %i and nothing outside', (name, min, max) => {
+    const read = (raw: string): unknown => Object.values(loadConfig({ [name]: raw }));
+    expect(read(String(min))).toContain(min);
+    expect(read(String(max))).toContain(max);
+    const message = (raw: number): string =>
+      `Invalid configuration: ${name} must be between ${min} and ${max}, got ${raw}`;
+    expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(message(max + 1));
+    if (min > 0) expect(() => loadConfig({ [name]: String(min - 1) })).toThrow(message(min - 1));
+    expect(() => loadConfig({ [name]: ' 1 2 ' })).toThrow(
+      `Invalid configuration: ${name} must be a whole number, got "1 2"`,
+    );
+  });
+
+  it('PAGE_SIZE_DEFAULT may equal PAGE_SIZE_MAX, not exceed it; both are 1 to 10000', () => {
+    expect(loadConfig({ PAGE_SIZE_DEFAULT: '1', PAGE_SIZE_MAX: '1' }).pageSizeMax).toBe(1);
+    expect(loadConfig({ PAGE_SIZE_DEFAULT: '10000', PAGE_SIZE_MAX: '10000' }).pageSizeDefault).toBe(10_000);
+    expect(() => loadConfig({ PAGE_SIZE_MAX: '10001' })).toThrow(
+      'Invalid configuration: PAGE_SIZE_MAX must be between 1 and 10000, got 10001',
+    );
+    expect(() => loadConfig({ PAGE_SIZE_MAX: '0' })).toThrow(
+      'Invalid configuration: PAGE_SIZE_MAX must be between 1 and 10000, got 0',
+    );
+    expect(() => loadConfig({ PAGE_SIZE_DEFAULT: '0' })).toThrow(
+      'Invalid configuration: PAGE_SIZE_DEFAULT must be between 1 and 10000, got 0',
+    );
+    expect(loadConfig({ PAGE_SIZE_DEFAULT: '50', PAGE_SIZE_MAX: '50' }).pageSizeDefault).toBe(50);
+    expect(() => loadConfig({ PAGE_SIZE_DEFAULT: '51', PAGE_SIZE_MAX: '50' })).toThrow(
+      'Invalid configuration: PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX (50)',
+    );
+  });
+
+  it.each(['production', 'development', 'test'])('NODE_ENV=%s', (nodeEnv) => {
+    expect(loadConfig({ NODE_ENV: nodeEnv }).nodeEnv).toBe(nodeEnv);
+  });
+
+  it('refuses an unknown NODE_ENV and an unknown AVATARS mode, naming them', () => {
+    expect(() => loadConfig({ NODE_ENV: 'staging' })).toThrow(
+      'Invalid configuration: NODE_ENV must be one of production, development, test, got "staging"',
+    );
+    expect(() => loadConfig({ AVATARS: 'initials,robohash' })).toThrow(
+      'Invalid configuration: AVATARS has an unknown mode "robohash" (use none, initials, gravatar, ' +
+        'attributes.<path> or an http(s) URL template)',
+    );
+  });
+
+  it('a DATABASE_URL must name a database', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/' })).toThrow(
+      'Invalid configuration: DATABASE_URL must name a database',
+    );
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432' })).toThrow(
+      'Invalid configuration: DATABASE_URL must name a database',
+    );
+  });
+
+  it('TRUSTED_PROXIES: prefixes up to 32 (IPv4) or 128 (IPv6) bits', () => {
+    expect(loadConfig({ TRUSTED_PROXIES: '10.0.0.1/32,::/128,10.0.0.0/0' }).trustedProxies).toEqual([
+      '10.0.0.1/32',
+      '::/128',
+      '10.0.0.0/0',
+    ]);
+    for (const entry of [
+      '10.0.0.1/33',
+      '::/129',
+      '10.0.0.1/',
+      '10.0.0.1/1a',
+      '10.0.0.1/0010',
+      'host',
+      'loopbacks',
+    ]) {
+      expect(() => loadConfig({ TRUSTED_PROXIES: entry })).toThrow(
+        'Invalid configuration: TRUSTED_PROXIES must be a comma-separated list of IP addresses, CIDR ranges ' +
+          `(10.0.0.0/8, fd00::/8), loopback, linklocal or uniquelocal, got "${entry}"`,
+      );
+    }
+  });
+
+  it('CORS_ORIGINS: exact origins only', () => {
+    for (const entry of [
+      'https://a.example.com/',
+      'https://A.example.com',
+      'https://a.example.com:443',
+      'ftp://a.example.com',
+      'https://*.example.com',
+      'a.example.com',
+    ]) {
+      expect(() => loadConfig({ CORS_ORIGINS: entry })).toThrow(
+        'Invalid configuration: CORS_ORIGINS must be a comma-separated list of exact origins such as ' +
+          'https://admin.example.com (scheme, lower-case host and optional port; no path, no wildcard), ' +
+          `got "${entry}"`,
+      );
+    }
+  });
+});

@@ -63,3 +63,41 @@ describe('withPrimaryKey', () => {
     ).toEqual([{ field: 'pk', descending: true }]);
   });
 });
+
+describe('parseOrdering of a repeated parameter', () => {
+  it('reads the last value, as Django does', () => {
+    expect(parseOrdering(['user', '-expires'], ALLOWED, DEFAULTS)).toEqual([
+      { field: 'expires', descending: true },
+    ]);
+    expect(parseOrdering([], ALLOWED, DEFAULTS)).toEqual(DEFAULTS);
+    expect(parseOrdering(42, ALLOWED, DEFAULTS)).toEqual(DEFAULTS);
+  });
+
+  it('returns a copy of the defaults', () => {
+    const terms = parseOrdering(undefined, ALLOWED, DEFAULTS);
+    terms.pop();
+    expect(DEFAULTS).toHaveLength(2);
+  });
+});
+
+describe('withPrimaryKey of no terms', () => {
+  it('orders by the primary key ascending', () => {
+    expect(withPrimaryKey<F>([], 'pk')).toEqual([{ field: 'pk', descending: false }]);
+  });
+
+  it('keeps the terms up to an explicit pk in the middle', () => {
+    expect(
+      withPrimaryKey<F>(
+        [
+          { field: 'user', descending: false },
+          { field: 'pk', descending: true },
+          { field: 'expires', descending: false },
+        ],
+        'pk',
+      ),
+    ).toEqual([
+      { field: 'user', descending: false },
+      { field: 'pk', descending: true },
+    ]);
+  });
+});

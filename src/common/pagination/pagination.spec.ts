@@ -79,3 +79,20 @@ describe('pagination', () => {
     expect(pagination(page, count, 20)).toEqual(expected);
   });
 });
+
+describe('page parameters that are not strings', () => {
+  it('a page that is not a string is a 404, never a crash', () => {
+    for (const raw of [5, null, {}, [7]]) {
+      const error = errorOf(() => parsePage(raw));
+      expect(error).toBeInstanceOf(ApiError);
+      expect((error as ApiError).getStatus()).toBe(404);
+    }
+  });
+
+  it('a page size that is not a string is the default; a repeated one is read from its last value', () => {
+    expect(parsePageSize(5, 20, 100)).toBe(20);
+    expect(parsePageSize(null, 20, 100)).toBe(20);
+    expect(parsePageSize(['5', '7'], 20, 100)).toBe(7);
+    expect(parsePageSize([], 20, 100)).toBe(20);
+  });
+});

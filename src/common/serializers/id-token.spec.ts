@@ -124,3 +124,89 @@ describe('formatIdToken', () => {
     );
   });
 });
+
+describe('formatIdToken, value by value', () => {
+  it('prints numbers, booleans and nesting as Python json.dumps(indent=4) does', () => {
+    expect(
+      formatIdToken({
+        acr: null,
+        auth_time: 0,
+        flags: [true, false, null],
+        nested: { a: [{ b: 1.5 }, []], c: {} },
+        nan: Number.NaN,
+        up: Number.POSITIVE_INFINITY,
+        down: Number.NEGATIVE_INFINITY,
+        neg: -2,
+      }),
+    ).toBe(
+      [
+        '{',
+        '    "auth_time": 0,',
+        '    "acr": "goauthentik.io/providers/oauth2/default",',
+        '    "flags": [',
+        '        true,',
+        '        false,',
+        '        null',
+        '    ],',
+        '    "nested": {',
+        '        "a": [',
+        '            {',
+        '                "b": 1.5',
+        '            },',
+        '            []',
+        '        ],',
+        '        "c": {}',
+        '    },',
+        '    "nan": NaN,',
+        '    "up": Infinity,',
+        '    "down": -Infinity,',
+        '    "neg": -2',
+        '}',
+      ].join('\n'),
+    );
+  });
+
+  it('prints every standard claim in the IDToken order, whatever the stored order', () => {
+    const stored = {
+      jti: 'j',
+      sid: 's',
+      at_hash: 'h',
+      nonce: 'n',
+      c_hash: 'c',
+      amr: [],
+      acr: 'a',
+      auth_time: 5,
+      iat: 4,
+      exp: 3,
+      aud: 'd',
+      sub: 'u',
+      iss: 'i',
+    };
+    expect(formatIdToken(stored)).toBe(
+      '{\n    "iss": "i",\n    "sub": "u",\n    "aud": "d",\n    "exp": 3,\n    "iat": 4,\n    "auth_time": 5,\n' +
+        '    "acr": "a",\n    "amr": [],\n    "c_hash": "c",\n    "nonce": "n",\n    "at_hash": "h",\n    "sid": "s",\n' +
+        '    "jti": "j"\n}',
+    );
+  });
+
+  it('escapes control characters, quotes and backslashes in keys and values', () => {
+    expect(formatIdToken({ 'k"\\': 'a\nb\rc\td\be\ff\u0001g\u007fh~ é' })).toBe(
+      '{\n    "acr": "goauthentik.io/providers/oauth2/default",\n' +
+        '    "k\\"\\\\": "a\\nb\\rc\\td\\be\\ff\\u0001g\\u007fh~ \\u00e9"\n}',
+    );
+  });
+
+  it('drops null and undefined claims at the top, prints them as null inside', () => {
+    expect(formatIdToken({ gone: undefined, none: null, inside: { u: undefined, n: null } })).toBe(
+      '{\n    "acr": "goauthentik.io/providers/oauth2/default",\n    "inside": {\n        "u": null,\n' +
+        '        "n": null\n    }\n}',
+    );
+    expect(formatIdToken(undefined)).toBe('{\n    "acr": "goauthentik.io/providers/oauth2/default"\n}');
+  });
+
+  it('prints a value JSON has no form for as null', () => {
+    expect(formatIdToken({ f: () => 1, s: Symbol('x') })).toBe(
+      '{\n    "acr": "goauthentik.io/providers/oauth2/default",\n    "f": null,\n    "s": null\n}',
+    );
+  });
+});

@@ -81,4 +81,44 @@ describe('pageWindow', () => {
       }
     }
   });
+
+  it('skips no provider on the first page, and starts at the next provider when one ends exactly at the offset', () => {
+    const providers = {
+      counts: [
+        [1, 5],
+        [2, 5],
+      ] as [number, number][],
+      ascending: true,
+    };
+    expect(pageWindow({ count: 10, offset: 0, limit: 3, providers })).toEqual({
+      reverse: false,
+      skip: 0,
+      take: 3,
+    });
+    // Rows 5..6: provider 1 holds exactly the 5 rows before them.
+    expect(pageWindow({ count: 20, offset: 5, limit: 2, providers })).toEqual({
+      reverse: false,
+      skip: 0,
+      take: 2,
+      fromProvider: { id: 2, ascending: true },
+    });
+  });
+
+  it('scans normally when the counts say the page lies past their end (they moved since the count)', () => {
+    const providers = { counts: [[1, 3]] as [number, number][], ascending: true };
+    expect(pageWindow({ count: 100, offset: 10, limit: 5, providers })).toEqual({
+      reverse: false,
+      skip: 10,
+      take: 5,
+    });
+    expect(pageWindow({ count: 100, offset: 90, limit: 5, providers })).toEqual({
+      reverse: true,
+      skip: 5,
+      take: 5,
+    });
+  });
+
+  it('takes nothing when the offset is past the count', () => {
+    expect(pageWindow({ count: 10, offset: 20, limit: 5 })).toEqual({ reverse: true, skip: 0, take: 0 });
+  });
 });

@@ -89,3 +89,105 @@ describe('redirect URI matching', () => {
     expect(redirectUriMatches([strict(long)], long)).toBe(false);
   });
 });
+
+describe('redirect URI matching, edges', () => {
+  it('an empty URI matches nothing, not even a pattern that would match it', () => {
+    expect(compilePattern('.*')?.test('')).toBe(true);
+    expect(redirectUriMatches([regex('.*'), strict('')], '')).toBe(false);
+  });
+
+  it('considers URIs of up to 2048 characters, exactly', () => {
+    const exact = `https://app.example.com/${'a'.repeat(2048 - 24)}`;
+    expect(exact).toHaveLength(2048);
+    expect(redirectUriMatches([strict(exact)], exact)).toBe(true);
+    expect(redirectUriMatches([regex('https://app\\.example\\.com/a+')], exact)).toBe(true);
+    expect(redirectUriMatches([regex('https://app\\.example\\.com/a+')], `${exact}a`)).toBe(false);
+  });
+
+  it('a registered URI without a type is an authorization redirect', () => {
+    const untyped = { matching_mode: 'strict', url: 'https://app.example.com/cb' } as RedirectUri;
+    expect(redirectUriMatches([untyped], 'https://app.example.com/cb')).toBe(true);
+    expect(redirectUriMatches([untyped], 'https://app.example.com/cb', 'logout')).toBe(false);
+  });
+
+  it('tries every registered URI until one matches', () => {
+    const registered = [
+      strict('https://a.example.com/cb'),
+      regex('https://b\\.example\\.com/.+'),
+      strict('https://c.example.com/cb'),
+    ];
+    expect(redirectUriMatches(registered, 'https://c.example.com/cb')).toBe(true);
+    expect(redirectUriMatches(registered, 'https://b.example.com/x')).toBe(true);
+    expect(redirectUriMatches(registered, 'https://d.example.com/cb')).toBe(false);
+  });
+
+  it.each([
+    ['javascript:x', true],
+    ['JAVASCRIPT:x', true],
+    ['\t data:x', true],
+    ['VBScript:x', true],
+    ['javascripts:x', false],
+    ['xdata:x', false],
+    ['https:x', false],
+    ['data', false],
+    ['1data:x', false],
+    ['java script:x', false],
+  ])('hasForbiddenScheme(%j) is %s', (uri, forbidden) => {
+    expect(hasForbiddenScheme(uri)).toBe(forbidden);
+  });
+
+  it('compiles patterns of up to 1024 characters and anchors them', () => {
+    const long = `https:x${'a'.repeat(1024 - 7)}`;
+    expect(long).toHaveLength(1024);
+    expect(compilePattern(long)?.source).toBe(`^(?:${long})$`);
+    expect(compilePattern(`${long}a`)).toBeNull();
+    expect(compilePattern('(')).toBeNull();
+    // Cached: the same object again.
+    expect(compilePattern('https://cached/cb')).toBe(compilePattern('https://cached/cb'));
+  });
+
+  it.each([
+    ['[a-z]+', false],
+    ['(a)+', false],
+    ['(a?)+', false],
+    ['(a+)?', false],
+    ['(a+)', false],
+    ['(a|b)', false],
+    ['a|b', false],
+    ['(?:a|b)c', false],
+    ['\\(a+\\)+', false],
+    ['[(]a+[)]+', false],
+    ['[]a]+', false],
+    ['.*/.*', false],
+    ['.*abc.*', false],
+    ['(a+)*', true],
+    ['(a+){2}', true],
+    ['(a|b)+', true],
+    ['(a|b)*', true],
+    ['(a|b){3}', true],
+    ['((a)+)+', true],
+    ['((a)b)+', false],
+    ['(x(a)+)+', true],
+    ['(a{2})+', true],
+    ['(a*)+', true],
+    ['.*x.*', true],
+    ['.+xy.+', true],
+    ['.*.+', true],
+    ['\\9', true],
+    ['[abc', true],
+    ['(a)\\2', true],
+    // Nesting does not hide a quantifier or an alternation from the group repeated around it.
+    ['(x(a+))+', true],
+    ['(x(a)?)+', true],
+    ['((a|aa))+', true],
+    ['(x(a|aa)y)*', true],
+    ['(https://(a|b)\\.example\\.com)?/cb', false],
+    ['(x(a|b))', false],
+    // Unbalanced and bracket edges: no crash, no endless loop.
+    ['a)+', false],
+    ['a)(b|c)', false],
+    ['https://x/a][b]', false],
+  ])('catastrophic(%j) is %s', (pattern, expected) => {
+    expect(catastrophic(pattern)).toBe(expected);
+  });
+});

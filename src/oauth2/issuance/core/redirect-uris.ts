@@ -93,6 +93,11 @@ export function catastrophic(source: string): boolean {
         const top = stack[stack.length - 1];
         if (top) top.quantified = true;
       }
+      // An alternation counts for the groups around it too: `((a|aa))+` backtracks like `(a|aa)+`.
+      if (group?.alternation) {
+        const top = stack[stack.length - 1];
+        if (top) top.alternation = true;
+      }
     } else if ((char === '*' || char === '+' || char === '{') && stack.length > 0) {
       const top = stack[stack.length - 1];
       if (top) top.quantified = true;
