@@ -31,6 +31,19 @@ describe('bearer authentication (authentik rules)', () => {
     expect(response.headers['www-authenticate']).toBeUndefined();
   }
 
+  it('concurrent requests with different keys each authenticate as their own key', async () => {
+    // (No invalid keys among them: they would count against the failed-auth throttle the other tests assert.)
+    const users = [alice, await f.user(), await f.user()];
+    const userKeys = await Promise.all(users.map((user) => f.apiKey(user)));
+    const sent = Array.from({ length: 60 }, (_, i) => i % 3);
+    const answers = await Promise.all(
+      sent.map((index) => request(t.app, 'GET', WHOAMI, bearer(userKeys[index] ?? ''))),
+    );
+    expect(answers.map((answer) => [answer.status, (answer.body as { pk?: number }).pk])).toEqual(
+      sent.map((index) => [200, users[index]?.id]),
+    );
+  });
+
   describe('no credentials -> 403 "not provided"', () => {
     it.each([
       ['no Authorization header', {}],

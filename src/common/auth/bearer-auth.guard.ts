@@ -44,8 +44,11 @@ export class BearerAuthGuard implements CanActivate {
   private lookUp(key: string): Promise<Principal | undefined> {
     const view = { headers: { authorization: `Bearer ${key}` }, query: {}, body: undefined };
     return new Promise((resolve, reject) => {
+      // A fresh object per request over the shared strategy, as passport does for a named one: passport sets the
+      // request's success/fail/error callbacks on the object it is given, so two concurrent lookups on the instance
+      // itself would answer each other's requests.
       const run = passport.authenticate(
-        this.strategy,
+        Object.create(this.strategy) as passport.Strategy,
         { session: false },
         (error: unknown, principal: Principal | false) => {
           // The strategy's error is the lookup's (a database error): passed on as it is, for the 503 mapping.
