@@ -59,7 +59,8 @@ const FACET_COUNTS = {
   truncated: `DELETE FROM grant_facet_counts WHERE table_name = TG_TABLE_NAME;`,
 };
 
-const replaceFunctions = async (queryRunner: QueryRunner, withFacets: boolean): Promise<void> => {
+/** Sets the grant-count trigger functions as this migration has them (GrantFacetDeltas' down restores them). */
+export const replaceFunctions = async (queryRunner: QueryRunner, withFacets: boolean): Promise<void> => {
   for (const [event, body] of Object.entries(PROVIDER_COUNTS)) {
     const facets = withFacets ? FACET_COUNTS[event as keyof typeof FACET_COUNTS] : '';
     await queryRunner.query(`

@@ -19,6 +19,7 @@ import { GroupMemberOrder1764855000000 } from './1764855000000-GroupMemberOrder'
 import { GrantFilters1764861000000 } from './1764861000000-GrantFilters';
 import { GrantFacetCounts1764870000000 } from './1764870000000-GrantFacetCounts';
 import { GrantRevokedAt1764871000000 } from './1764871000000-GrantRevokedAt';
+import { GrantFacetDeltas1764880000000 } from './1764880000000-GrantFacetDeltas';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -42,4 +43,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   GrantFilters1764861000000,
   GrantFacetCounts1764870000000,
   GrantRevokedAt1764871000000,
+  GrantFacetDeltas1764880000000,
 ];

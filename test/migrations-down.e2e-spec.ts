@@ -20,6 +20,7 @@ const SNAPSHOT = 'down_snapshot';
 const DERIVED = [
   'grant_counts',
   'grant_facet_counts',
+  'grant_facet_deltas',
   'row_counts',
   'user_documents',
   'provider_documents',
@@ -48,7 +49,48 @@ const NULLED_BY_DOWN: Record<string, Record<string, string[]>> = {
  */
 const REBUILT_BY_DOWN: Record<string, string[]> = {
   SigningKeys1764520000000: ['provider_documents'],
+  // GrantFacetDeltas' down moves the deltas not folded yet into the facets (split into words), and its up starts
+  // with no delta: the rows differ, the counts they add up to do not (expectFacetsCurrent).
+  GrantFacetDeltas1764880000000: ['grant_facet_counts', 'grant_facet_deltas'],
+  // GrantFacetCounts' up counts one row per facet, where the data it is re-applied on held several (the deltas
+  // GrantFacetDeltas' down left, not folded).
+  GrantFacetCounts1764870000000: ['grant_facet_counts'],
 };
+
+/**
+ * With GrantFacetCounts applied: per grant table, the facets (and the deltas not folded yet, once GrantFacetDeltas
+ * is applied) add up to the grants counted from the rows, per scope word (and all grants), revoked or not,
+ * expiring or not and hour of expiry.
+ */
+async function expectFacetsCurrent(dataSource: DataSource, name: string): Promise<void> {
+  const tables = await publicTables(dataSource);
+  if (!tables.includes('grant_facet_counts')) return;
+  const deltas = tables.includes('grant_facet_deltas')
+    ? `UNION ALL SELECT table_name, NULL, revoked, expiring, bucket, delta FROM grant_facet_deltas
+       UNION ALL SELECT DISTINCT ON (d.ctid, w) d.table_name, w, d.revoked, d.expiring, d.bucket, d.delta
+                   FROM grant_facet_deltas d, unnest(string_to_array(d.scope, ' ')) w WHERE w <> ''`
+    : '';
+  const key = `table_name || ' ' || coalesce(word, '*') || ' ' || revoked || ' ' || expiring || ' ' || coalesce(bucket::text, '-')`;
+  const kept = await dataSource.query<{ key: string; n: number }[]>(
+    `SELECT ${key} AS key, sum(delta)::int AS n FROM (
+       SELECT table_name, word, revoked, expiring, bucket, delta FROM grant_facet_counts ${deltas}) f
+      GROUP BY 1 HAVING sum(delta) <> 0 ORDER BY 1`,
+  );
+  const counted = await dataSource.query<{ key: string; n: number }[]>(
+    `SELECT ${key} AS key, count(*)::int AS n FROM (
+       ${['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes']
+         .map(
+           (table) => `SELECT '${table}' AS table_name, NULL::text AS word, revoked, expiring,
+                              grant_expiry_bucket(expires) AS bucket FROM ${table}
+                       UNION ALL SELECT DISTINCT ON (g.id, w) '${table}', w, revoked, expiring, grant_expiry_bucket(expires)
+                                   FROM ${table} g, unnest(string_to_array(g.scope, ' ')) w WHERE w <> ''`,
+         )
+         .join(' UNION ALL ')}) f
+      GROUP BY 1 ORDER BY 1`,
+  );
+  expect({ name, rows: counted.length > 0 }).toEqual({ name, rows: true });
+  expect({ name, facets: kept }).toEqual({ name, facets: counted });
+}
 
 /** With the Documents migration applied: the stored documents are those its functions build from the rows now. */
 async function expectDocumentsCurrent(dataSource: DataSource, name: string): Promise<void> {
@@ -141,6 +183,10 @@ async function applied(dataSource: DataSource): Promise<string[]> {
  * token, browser sessions, throttle counters, a device grant, a redeemed code, a consent, an application's group.
  */
 async function addOtherRows(dataSource: DataSource): Promise<void> {
+  // Writes after the seed's last fold: GrantFacetDeltas' down has deltas to keep.
+  await dataSource.query(
+    `UPDATE oauth2_access_tokens SET revoked = NOT revoked WHERE id IN (SELECT id FROM oauth2_access_tokens ORDER BY id LIMIT 7)`,
+  );
   await dataSource.query(
     `UPDATE users SET password = 'scrypt$16384$8$1$c2FsdA$aGFzaA' WHERE id IN (SELECT id FROM users ORDER BY id LIMIT 3)`,
   );
@@ -272,6 +318,7 @@ describe('every migration reverted on a database with data', () => {
           .map(([table, columns]) => [table, columns.filter((column) => !nulled[table]?.includes(column))]),
       );
       await expectDocumentsCurrent(worked, name);
+      await expectFacetsCurrent(worked, name);
       for (const [table, columns] of Object.entries(nulled)) {
         for (const column of columns) {
           const [row] = await worked.query<{ set: number }[]>(
@@ -290,6 +337,7 @@ describe('every migration reverted on a database with data', () => {
       const columnsUp = await tableColumns(worked);
       expect([...columnsUp.keys()]).toEqual([...columnsBefore.keys()]);
       await expectDocumentsCurrent(worked, name);
+      await expectFacetsCurrent(worked, name);
       const derived = new Map(
         [...columnsBefore].filter(
           ([table]) => !shared.has(table) && !rebuilt.includes(table) && DERIVED.includes(table),

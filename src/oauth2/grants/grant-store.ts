@@ -172,19 +172,26 @@ export class Where {
   facetCountSql(table: string): string | undefined {
     const facets = this.facets;
     if (!facets || this.clauses.length === 0) return undefined;
-    const word = facets.word === undefined ? 'c.word IS NULL' : `c.word = ${facets.word}`;
-    const conditions = facets.clauses.map((clause) => `AND ${clause}`).join(' ');
+    // The folded facets and the deltas appended since the last fold (migration GrantFacetDeltas), which keep the
+    // scope as it is: a grant with the word counts once, however often its scope repeats it.
+    const facetRows = `(SELECT revoked, expiring, bucket, delta FROM grant_facet_counts
+                         WHERE table_name = '${table}' AND ${facets.word === undefined ? 'word IS NULL' : `word = ${facets.word}`}
+                        UNION ALL
+                        SELECT revoked, expiring, bucket, delta FROM grant_facet_deltas
+                         WHERE table_name = '${table}'
+                           ${facets.word === undefined ? '' : `AND ${facets.word} = ANY (string_to_array(scope, ' '))`}) c`;
+    const conditions = facets.clauses.join(' AND ');
     if (facets.boundaries.length === 0) {
-      return `SELECT coalesce(sum(c.delta), 0) FROM grant_facet_counts c
-               WHERE c.table_name = '${table}' AND ${word} ${conditions}`;
+      return `SELECT coalesce(sum(c.delta), 0) FROM ${facetRows} ${conditions ? `WHERE ${conditions}` : ''}`;
     }
-    const hours = `ARRAY(SELECT DISTINCT grant_expiry_bucket(x)
-                           FROM unnest(ARRAY[${facets.boundaries.join(', ')}]::timestamptz[]) x)`;
-    return `SELECT (SELECT coalesce(sum(c.delta), 0) FROM grant_facet_counts c
-                     WHERE c.table_name = '${table}' AND ${word} ${conditions}
-                       AND (c.bucket IS NULL OR c.bucket <> ALL (${hours})))
-                 + (SELECT count(*) FROM unnest(${hours}) h(start)
-                      JOIN ${table} g ON g.expires >= h.start AND g.expires < h.start + interval '1 hour'
+    // The hours holding an instant of the filter, computed once: their facets are left out of the sum and their
+    // grants counted through the expiry index instead.
+    const boundaryHours = `SELECT DISTINCT grant_expiry_bucket(x) AS start
+                             FROM unnest(ARRAY[${facets.boundaries.join(', ')}]::timestamptz[]) x`;
+    return `WITH h AS MATERIALIZED (${boundaryHours})
+            SELECT (SELECT coalesce(sum(c.delta), 0) FROM ${facetRows}
+                     WHERE ${conditions ? `${conditions} AND ` : ''}(c.bucket IS NULL OR c.bucket NOT IN (SELECT start FROM h)))
+                 + (SELECT count(*) FROM h JOIN ${table} g ON g.expires >= h.start AND g.expires < h.start + interval '1 hour'
                      ${this.toString()})`;
   }
 }
