@@ -236,6 +236,8 @@ export interface CommandOutput {
   json: Record<string, unknown>;
   /** Printed otherwise. */
   text: string;
+  /** The process's exit code (default 0), for a command whose finding is a failure, e.g. a check that failed. */
+  exitCode?: number;
 }
 
 export interface CommandDefinition<O extends OptionSpecs> {

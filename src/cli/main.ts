@@ -17,6 +17,7 @@ import { createLogger } from '../logging/logger';
 import { openManagementContext } from './bus';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
+import { countsCheck } from './commands/counts';
 import { grantCreate, grantsCleanup } from './commands/grant';
 import { groupAddUser, groupCreate } from './commands/group';
 import { migrate } from './commands/migrate';
@@ -41,6 +42,7 @@ const COMMANDS: readonly Command[] = [
   appCreate,
   grantCreate,
   grantsCleanup,
+  countsCheck,
   seedCommand,
   migrate,
 ];
@@ -213,12 +215,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       { logLevel: verbose ? 'debug' : 'warn' },
       pino.destination({ dest: 2, sync: true }),
     );
-    print(
-      await execute(config, logger, resolved.command, run, (opened) => {
-        handle = opened;
-      }),
-    );
-    return 0;
+    const output = await execute(config, logger, resolved.command, run, (opened) => {
+      handle = opened;
+    });
+    print(output);
+    return output.exitCode ?? 0;
   } catch (error) {
     const { message, code } = classify(error, verbose);
     process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `error: ${message}\n`);
