@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import type { Command as BusCommand, CommandBus } from '@nestjs/cqrs';
+import type { Command as BusCommand, CommandBus, QueryBus } from '@nestjs/cqrs';
 import { InputError } from '../identity/accounts';
 import type { AppConfig } from '../config/config';
 import type { Sealer } from '../keys/sealing';
@@ -227,6 +227,10 @@ export interface CommandContext {
    * resolves SECRET_KEY, as the handlers may seal secrets).
    */
   bus: () => Promise<CommandBus>;
+  /** The query bus of the same context, for commands that run the API's queries (grants export). */
+  queryBus: () => Promise<QueryBus>;
+  /** For a command whose result is data (grants export without --output); its summary then goes to stderr. */
+  stdout: NodeJS.WritableStream;
   /** For progress output; stdout belongs to the command's result. */
   stderr: NodeJS.WriteStream;
 }
@@ -236,6 +240,8 @@ export interface CommandOutput {
   json: Record<string, unknown>;
   /** Printed otherwise. */
   text: string;
+  /** Where it is printed: stdout, unless the command wrote its data there (then stderr, so the data stays clean). */
+  to?: 'stderr';
 }
 
 export interface CommandDefinition<O extends OptionSpecs> {

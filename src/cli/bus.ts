@@ -8,6 +8,7 @@ import { ConfigModule } from '../config/config.module';
 import { Sealer } from '../keys/sealing';
 import { ManagementModule } from '../management/management.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { GrantOperationsModule } from '../oauth2/grants/grant-operations.module';
 
 /** What the server gets from TypeORM and KeysModule, given by the CLI from its own open database and key. */
 @Module({})
@@ -36,6 +37,7 @@ class CliModule {
         CqrsModule.forRoot(),
         MetricsModule.counting(),
         ManagementModule,
+        GrantOperationsModule,
       ],
     };
   }
@@ -44,7 +46,8 @@ class CliModule {
 /**
  * The management commands' bus, without HTTP: the CLI dispatches the same command objects to the same handlers as
  * the API, so a provider made with `grantry provider create` is validated and recorded exactly like one POSTed to
- * /api/v3/providers/oauth2/. Nest's own start-up messages are silenced (stdout belongs to the command's result).
+ * /api/v3/providers/oauth2/, and `grantry grants revoke` runs bulk_revoke's handler. Nest's own messages (start-up,
+ * and the handlers' Logger lines) are silenced: stdout belongs to the command's result, an export's rows included.
  */
 export function openManagementContext(
   config: AppConfig,

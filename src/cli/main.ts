@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { ApiError, EmptyBadRequest, ValidationApiError } from '../common/errors/api-error';
@@ -18,6 +18,7 @@ import { openManagementContext } from './bus';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
 import { grantCreate, grantsCleanup } from './commands/grant';
+import { grantsExport, grantsRevoke } from './commands/grant-incident';
 import { groupAddUser, groupCreate } from './commands/group';
 import { migrate } from './commands/migrate';
 import { providerCreate, providerRotateSecret } from './commands/provider';
@@ -41,6 +42,8 @@ const COMMANDS: readonly Command[] = [
   appCreate,
   grantCreate,
   grantsCleanup,
+  grantsRevoke,
+  grantsExport,
   seedCommand,
   migrate,
 ];
@@ -130,12 +133,20 @@ async function execute(
       };
       const openSealerOnce = (): Promise<Sealer> => (sealer ??= openSealer());
       let context: Promise<INestApplicationContext> | undefined;
-      const bus = async (): Promise<CommandBus> => {
-        context ??= openSealerOnce().then((opened) => openManagementContext(config, dataSource, opened));
-        return (await context).get(CommandBus);
-      };
+      const open = (): Promise<INestApplicationContext> =>
+        (context ??= openSealerOnce().then((opened) => openManagementContext(config, dataSource, opened)));
+      const bus = async (): Promise<CommandBus> => (await open()).get(CommandBus);
+      const queryBus = async (): Promise<QueryBus> => (await open()).get(QueryBus);
       try {
-        return await run({ dataSource, config, stderr: process.stderr, sealer: openSealerOnce, bus });
+        return await run({
+          dataSource,
+          config,
+          stdout: process.stdout,
+          stderr: process.stderr,
+          sealer: openSealerOnce,
+          bus,
+          queryBus,
+        });
       } finally {
         if (context) await (await context).close();
       }
@@ -186,7 +197,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose');
   const print = (output: CommandOutput): void => {
-    process.stdout.write(json ? `${JSON.stringify(output.json)}\n` : `${output.text.trimEnd()}\n`);
+    const destination = output.to === 'stderr' ? process.stderr : process.stdout;
+    destination.write(json ? `${JSON.stringify(output.json)}\n` : `${output.text.trimEnd()}\n`);
   };
   let handle: DatabaseHandle | undefined;
   // An interrupted command still stops the PostgreSQL it started; a half-done seed can simply be run again.

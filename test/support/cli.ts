@@ -1,5 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { DataSource } from 'typeorm';
 import { openManagementContext } from '../../src/cli/bus';
 import type { Command } from '../../src/cli/args';
@@ -19,16 +19,17 @@ export async function runCli(
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
   let context: Promise<INestApplicationContext> | undefined;
   const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: TEST_SECRET_KEY });
+  const open = (): Promise<INestApplicationContext> =>
+    (context ??= openManagementContext(config, dataSource, testSealer()));
   try {
     const output = await run({
       dataSource,
       config,
+      stdout: process.stdout,
       stderr: process.stderr,
       sealer: () => Promise.resolve(testSealer()),
-      bus: async () => {
-        context ??= openManagementContext(config, dataSource, testSealer());
-        return (await context).get(CommandBus);
-      },
+      bus: async () => (await open()).get(CommandBus),
+      queryBus: async () => (await open()).get(QueryBus),
     });
     return output.json;
   } finally {

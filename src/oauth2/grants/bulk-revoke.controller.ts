@@ -22,6 +22,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { apiCaller } from '../../common/auth/caller';
 import { CurrentPrincipal } from '../../common/auth/current-principal.decorator';
 import type { Principal } from '../../common/auth/principal';
 import { ApiError, DETAIL } from '../../common/errors/api-error';
@@ -77,7 +78,7 @@ export function bulkRevokeController(kind: GrantKind): Type<unknown> {
       @CurrentPrincipal() principal: Principal,
       @CurrentRequest() request: RequestMeta,
     ): Promise<BulkRevokeResult> {
-      return this.commandBus.execute(new BulkRevokeGrantsCommand(kind, principal, request, body));
+      return this.commandBus.execute(new BulkRevokeGrantsCommand(kind, apiCaller(principal, request), body));
     }
 
     @Get('bulk_revoke') @ApiExcludeEndpoint() getBulkRevoke(@Req() r: FastifyRequest): never {
