@@ -38,11 +38,11 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-function cli(args: string[]): Promise<Run> {
-  return runProcess(process.execPath, [CLI, 'grants', ...args], {
-    cwd: ROOT,
-    env: { DATABASE_URL: testDatabaseUrl(), SECRET_KEY: TEST_SECRET_KEY },
-  });
+function cli(
+  args: string[],
+  env: Record<string, string> = { DATABASE_URL: testDatabaseUrl(), SECRET_KEY: TEST_SECRET_KEY },
+): Promise<Run> {
+  return runProcess(process.execPath, [CLI, 'grants', ...args], { cwd: ROOT, env });
 }
 
 /** A --json run that succeeded: its one JSON object, alone on stdout. */
@@ -314,6 +314,32 @@ describe('grants revoke', () => {
     expect(text).toEqual({ code: 1, stdout: '', stderr: `error: ${empty}\n` });
     expect(await revokedPks('access', s.provider.id)).toEqual([s.aliceRevoked]);
   });
+});
+
+it('needs the database only: no SECRET_KEY, no key file written', async () => {
+  const s = await seed();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grantry-no-key-'));
+  try {
+    const env = { DATABASE_URL: testDatabaseUrl(), DATA_DIR: dataDir };
+    const revoke = await cli(['revoke', '--type', 'access', '--username', s.bob.username], env);
+    expect(revoke).toEqual({
+      code: 0,
+      stdout: `Revoked 2 access tokens.\nAccess token pks: ${s.bobLive.join(', ')}\n`,
+      stderr: '',
+    });
+    const exported = await cli(
+      ['export', '--type', 'access', '--username', s.bob.username, '--revoked', 'true'],
+      env,
+    );
+    expect([exported.code, exported.stderr, exported.stdout.trimEnd().split('\n').length]).toEqual([
+      0,
+      'Exported 2 access tokens as ndjson.\n',
+      2,
+    ]);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 describe('grants export', () => {

@@ -227,8 +227,11 @@ export interface CommandContext {
    * resolves SECRET_KEY, as the handlers may seal secrets).
    */
   bus: () => Promise<CommandBus>;
-  /** The query bus of the same context, for commands that run the API's queries (grants export). */
-  queryBus: () => Promise<QueryBus>;
+  /**
+   * The grant inventory's buses (src/cli/bus.ts openGrantsContext), for `grants revoke` and `grants export`: the
+   * API's bulk_revoke and export handlers, started on first call, without SECRET_KEY.
+   */
+  grants: () => Promise<{ commandBus: CommandBus; queryBus: QueryBus }>;
   /** For a command whose result is data (grants export without --output); its summary then goes to stderr. */
   stdout: NodeJS.WritableStream;
   /** For progress output; stdout belongs to the command's result. */

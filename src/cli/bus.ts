@@ -37,7 +37,6 @@ class CliModule {
         CqrsModule.forRoot(),
         MetricsModule.counting(),
         ManagementModule,
-        GrantOperationsModule,
       ],
     };
   }
@@ -46,8 +45,7 @@ class CliModule {
 /**
  * The management commands' bus, without HTTP: the CLI dispatches the same command objects to the same handlers as
  * the API, so a provider made with `grantry provider create` is validated and recorded exactly like one POSTed to
- * /api/v3/providers/oauth2/, and `grantry grants revoke` runs bulk_revoke's handler. Nest's own messages (start-up,
- * and the handlers' Logger lines) are silenced: stdout belongs to the command's result, an export's rows included.
+ * /api/v3/providers/oauth2/. Nest's own start-up messages are silenced (stdout belongs to the command's result).
  */
 export function openManagementContext(
   config: AppConfig,
@@ -55,6 +53,51 @@ export function openManagementContext(
   sealer: Sealer,
 ): Promise<INestApplicationContext> {
   return NestFactory.createApplicationContext(CliModule.forRoot(config, dataSource, sealer), {
+    logger: false,
+    abortOnError: false,
+  });
+}
+
+/** The database alone, for a context that needs nothing else of the server's infrastructure. */
+@Module({})
+class CliDatabaseModule {
+  static forRoot(dataSource: DataSource): DynamicModule {
+    return {
+      module: CliDatabaseModule,
+      global: true,
+      providers: [{ provide: DataSourceToken, useValue: dataSource }],
+      exports: [DataSourceToken],
+    };
+  }
+}
+
+@Module({})
+class CliGrantsModule {
+  static forRoot(config: AppConfig, dataSource: DataSource): DynamicModule {
+    return {
+      module: CliGrantsModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        CliDatabaseModule.forRoot(dataSource),
+        CqrsModule.forRoot(),
+        MetricsModule.counting(),
+        GrantOperationsModule,
+      ],
+    };
+  }
+}
+
+/**
+ * The grant inventory's bulk revocation and export without HTTP (`grants revoke`, `grants export`): the handlers
+ * of POST .../bulk_revoke/ and GET .../export/, in a context of their own that needs no SECRET_KEY (they seal
+ * nothing), so an operator can act with the database alone. Nest's messages, the handlers' Logger lines included,
+ * are silenced: stdout belongs to the command's result, an export's rows included.
+ */
+export function openGrantsContext(
+  config: AppConfig,
+  dataSource: DataSource,
+): Promise<INestApplicationContext> {
+  return NestFactory.createApplicationContext(CliGrantsModule.forRoot(config, dataSource), {
     logger: false,
     abortOnError: false,
   });

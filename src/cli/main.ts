@@ -14,7 +14,7 @@ import { InputError } from '../identity/accounts';
 import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
 import { createLogger } from '../logging/logger';
-import { openManagementContext } from './bus';
+import { openGrantsContext, openManagementContext } from './bus';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
 import { grantCreate, grantsCleanup } from './commands/grant';
@@ -133,10 +133,15 @@ async function execute(
       };
       const openSealerOnce = (): Promise<Sealer> => (sealer ??= openSealer());
       let context: Promise<INestApplicationContext> | undefined;
-      const open = (): Promise<INestApplicationContext> =>
-        (context ??= openSealerOnce().then((opened) => openManagementContext(config, dataSource, opened)));
-      const bus = async (): Promise<CommandBus> => (await open()).get(CommandBus);
-      const queryBus = async (): Promise<QueryBus> => (await open()).get(QueryBus);
+      const bus = async (): Promise<CommandBus> => {
+        context ??= openSealerOnce().then((opened) => openManagementContext(config, dataSource, opened));
+        return (await context).get(CommandBus);
+      };
+      let grantsContext: Promise<INestApplicationContext> | undefined;
+      const grants = async (): Promise<{ commandBus: CommandBus; queryBus: QueryBus }> => {
+        const opened = await (grantsContext ??= openGrantsContext(config, dataSource));
+        return { commandBus: opened.get(CommandBus), queryBus: opened.get(QueryBus) };
+      };
       try {
         return await run({
           dataSource,
@@ -145,10 +150,11 @@ async function execute(
           stderr: process.stderr,
           sealer: openSealerOnce,
           bus,
-          queryBus,
+          grants,
         });
       } finally {
         if (context) await (await context).close();
+        if (grantsContext) await (await grantsContext).close();
       }
     });
   } finally {

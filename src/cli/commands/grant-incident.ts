@@ -200,10 +200,11 @@ export const grantsRevoke = defineCommand({
     }
     body.dry_run = options['dry-run'];
     if (options['include-access-tokens']) body.include_access_tokens = true;
-    return async ({ bus }) => {
+    return async ({ grants }) => {
       let result: BulkRevokeResult;
       try {
-        result = await (await bus()).execute(new BulkRevokeGrantsCommand(KINDS[type], CLI_CALLER, body));
+        const { commandBus } = await grants();
+        result = await commandBus.execute(new BulkRevokeGrantsCommand(KINDS[type], CLI_CALLER, body));
       } catch (error) {
         throw asOptionError(error, given);
       }
@@ -298,12 +299,13 @@ export const grantsExport = defineCommand({
     const search = parseSearch(query.search);
     const format = options.format ?? 'ndjson';
     const target = options.output === undefined ? undefined : checkOutput(options.output);
-    return async ({ queryBus, stdout }) => {
+    return async ({ grants, stdout }) => {
       let result: GrantExport;
       try {
-        result = await (
-          await queryBus()
-        ).execute(new ExportGrantsQuery(KINDS[type], callerPrincipal(CLI_CALLER), filters, search, format));
+        const { queryBus } = await grants();
+        result = await queryBus.execute(
+          new ExportGrantsQuery(KINDS[type], callerPrincipal(CLI_CALLER), filters, search, format),
+        );
       } catch (error) {
         throw asOptionError(error, given);
       }
