@@ -28,6 +28,9 @@ const TYPE_OF: Record<Path, GrantType> = {
   authorization_codes: 'code',
 };
 const REDIRECT = 'https://rp.example.com/callback';
+/** DRF DateTimeField's message, written out. */
+const DATETIME_FORMAT =
+  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
 
 describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
   let t: TestApp;
@@ -184,6 +187,23 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
         },
       ],
       ['an empty scope', { scope: ' , ' }, { scope: ['This field may not be blank.'] }],
+      // valid_at alone or beside a good filter: a malformed instant never falls back to "no filter".
+      ['valid_at in words', { valid_at: 'yesterday' }, { valid_at: [DATETIME_FORMAT] }],
+      [
+        'valid_at on February 30th',
+        { valid_at: '2026-02-30T00:00:00Z', user: 1 },
+        { valid_at: [DATETIME_FORMAT] },
+      ],
+      ['valid_at at 24:00', { valid_at: '2026-01-01T24:00:00Z' }, { valid_at: [DATETIME_FORMAT] }],
+      ['valid_at without a time', { valid_at: '2026-01-01' }, { valid_at: [DATETIME_FORMAT] }],
+      [
+        'valid_at with an offset of 25 hours',
+        { valid_at: '2026-01-01T00:00:00+25:00' },
+        { valid_at: [DATETIME_FORMAT] },
+      ],
+      ['valid_at as epoch seconds', { valid_at: 1_700_000_000 }, { valid_at: [DATETIME_FORMAT] }],
+      ['valid_at empty', { valid_at: '' }, { valid_at: [DATETIME_FORMAT] }],
+      ['valid_at null', { valid_at: null }, { valid_at: ['This field may not be null.'] }],
       ['unknown members', { usr: 5, provider: 1 }, { usr: [unknownField(REFRESH_TOKENS)] }],
       ['revoked', { revoked: false, user: 1 }, { revoked: [REVOKED_NOT_A_FILTER] }],
       [

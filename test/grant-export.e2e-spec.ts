@@ -364,6 +364,13 @@ describe.each(KINDS)('$path export/', (kind) => {
       ['user=abc', { user: INVALID_CHOICE }],
       ['user=2147483647', { user: INVALID_CHOICE }],
       ['provider=2147483647&user=x', { user: INVALID_CHOICE, provider: INVALID_CHOICE }],
+      ['valid_at=yesterday', { valid_at: ['Enter a valid date/time.'] }],
+      ['valid_at=2026-02-30', { valid_at: ['Enter a valid date/time.'] }],
+      ['valid_at=2026-01-01T24:00:00Z', { valid_at: ['Enter a valid date/time.'] }],
+      ['valid_at=2026-01-01T00:00:00%2B25:00', { valid_at: ['Enter a valid date/time.'] }],
+      ['valid_at=1700000000', { valid_at: ['Enter a valid date/time.'] }],
+      ['valid_at=%00', { valid_at: ['Null characters are not allowed.'] }],
+      ['format=csv&valid_at=soon&user=x', { user: INVALID_CHOICE, valid_at: ['Enter a valid date/time.'] }],
     ];
     for (const [query, body] of cases) {
       const response = await get(`${exportPath}?${query}`);

@@ -465,6 +465,8 @@ describe.each(TYPES)('$path', (type) => {
     ['expires__lt=2026-01-01T24:00:00Z', { expires__lt: ['Enter a valid date/time.'] }],
     ['expires__lt=1700000000', { expires__lt: ['Enter a valid date/time.'] }],
     ['expires__lt=2026-01-01T00:00:00%2B25:00', { expires__lt: ['Enter a valid date/time.'] }],
+    ['valid_at=yesterday', { valid_at: ['Enter a valid date/time.'] }],
+    ['valid_at=2026-02-30T00:00:00Z', { valid_at: ['Enter a valid date/time.'] }],
     ['scope=%00', { scope: ['Null characters are not allowed.'] }],
     [
       'scope=openid%20a%22b',

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import type { Command as BusCommand, CommandBus } from '@nestjs/cqrs';
+import type { Command as BusCommand, CommandBus, QueryBus } from '@nestjs/cqrs';
 import { InputError } from '../identity/accounts';
 import type { AppConfig } from '../config/config';
 import type { Sealer } from '../keys/sealing';
@@ -227,6 +227,13 @@ export interface CommandContext {
    * resolves SECRET_KEY, as the handlers may seal secrets).
    */
   bus: () => Promise<CommandBus>;
+  /**
+   * The grant inventory's buses (src/cli/bus.ts openGrantsContext), for `grants revoke` and `grants export`: the
+   * API's bulk_revoke and export handlers, started on first call, without SECRET_KEY.
+   */
+  grants: () => Promise<{ commandBus: CommandBus; queryBus: QueryBus }>;
+  /** For a command whose result is data (grants export without --output); its summary then goes to stderr. */
+  stdout: NodeJS.WritableStream;
   /** For progress output; stdout belongs to the command's result. */
   stderr: NodeJS.WriteStream;
 }
@@ -238,6 +245,8 @@ export interface CommandOutput {
   text: string;
   /** The process's exit code (default 0), for a command whose finding is a failure, e.g. a check that failed. */
   exitCode?: number;
+  /** Where it is printed: stdout, unless the command wrote its data there (then stderr, so the data stays clean). */
+  to?: 'stderr';
 }
 
 export interface CommandDefinition<O extends OptionSpecs> {

@@ -8,6 +8,7 @@ import { ConfigModule } from '../config/config.module';
 import { Sealer } from '../keys/sealing';
 import { ManagementModule } from '../management/management.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { GrantOperationsModule } from '../oauth2/grants/grant-operations.module';
 
 /** What the server gets from TypeORM and KeysModule, given by the CLI from its own open database and key. */
 @Module({})
@@ -52,6 +53,51 @@ export function openManagementContext(
   sealer: Sealer,
 ): Promise<INestApplicationContext> {
   return NestFactory.createApplicationContext(CliModule.forRoot(config, dataSource, sealer), {
+    logger: false,
+    abortOnError: false,
+  });
+}
+
+/** The database alone, for a context that needs nothing else of the server's infrastructure. */
+@Module({})
+class CliDatabaseModule {
+  static forRoot(dataSource: DataSource): DynamicModule {
+    return {
+      module: CliDatabaseModule,
+      global: true,
+      providers: [{ provide: DataSourceToken, useValue: dataSource }],
+      exports: [DataSourceToken],
+    };
+  }
+}
+
+@Module({})
+class CliGrantsModule {
+  static forRoot(config: AppConfig, dataSource: DataSource): DynamicModule {
+    return {
+      module: CliGrantsModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        CliDatabaseModule.forRoot(dataSource),
+        CqrsModule.forRoot(),
+        MetricsModule.counting(),
+        GrantOperationsModule,
+      ],
+    };
+  }
+}
+
+/**
+ * The grant inventory's bulk revocation and export without HTTP (`grants revoke`, `grants export`): the handlers
+ * of POST .../bulk_revoke/ and GET .../export/, in a context of their own that needs no SECRET_KEY (they seal
+ * nothing), so an operator can act with the database alone. Nest's messages, the handlers' Logger lines included,
+ * are silenced: stdout belongs to the command's result, an export's rows included.
+ */
+export function openGrantsContext(
+  config: AppConfig,
+  dataSource: DataSource,
+): Promise<INestApplicationContext> {
+  return NestFactory.createApplicationContext(CliGrantsModule.forRoot(config, dataSource), {
     logger: false,
     abortOnError: false,
   });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import pino, { type Logger } from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { ApiError, EmptyBadRequest, ValidationApiError } from '../common/errors/api-error';
@@ -14,11 +14,12 @@ import { InputError } from '../identity/accounts';
 import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
 import { createLogger } from '../logging/logger';
-import { openManagementContext } from './bus';
+import { openGrantsContext, openManagementContext } from './bus';
 import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
 import { appCreate } from './commands/app';
 import { countsCheck } from './commands/counts';
 import { grantCreate, grantsCleanup } from './commands/grant';
+import { grantsExport, grantsRevoke } from './commands/grant-incident';
 import { groupAddUser, groupCreate } from './commands/group';
 import { migrate } from './commands/migrate';
 import { providerCreate, providerRotateSecret } from './commands/provider';
@@ -42,6 +43,8 @@ const COMMANDS: readonly Command[] = [
   appCreate,
   grantCreate,
   grantsCleanup,
+  grantsRevoke,
+  grantsExport,
   countsCheck,
   seedCommand,
   migrate,
@@ -63,7 +66,8 @@ function overview(commands: readonly Command[] = COMMANDS): string {
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     '',
     'Run "grantry <command> --help" for its options. With --json, stdout holds exactly one JSON object.',
-    'Exit status: 0 done, 1 the command cannot be done as asked, 2 configuration or database unavailable.',
+    'Exit status: 0 done, 1 the command cannot be done as asked, 2 configuration or database unavailable,',
+    '3 "counts check" found a kept count differing from its rows.',
     '',
   ].join('\n');
 }
@@ -136,10 +140,24 @@ async function execute(
         context ??= openSealerOnce().then((opened) => openManagementContext(config, dataSource, opened));
         return (await context).get(CommandBus);
       };
+      let grantsContext: Promise<INestApplicationContext> | undefined;
+      const grants = async (): Promise<{ commandBus: CommandBus; queryBus: QueryBus }> => {
+        const opened = await (grantsContext ??= openGrantsContext(config, dataSource));
+        return { commandBus: opened.get(CommandBus), queryBus: opened.get(QueryBus) };
+      };
       try {
-        return await run({ dataSource, config, stderr: process.stderr, sealer: openSealerOnce, bus });
+        return await run({
+          dataSource,
+          config,
+          stdout: process.stdout,
+          stderr: process.stderr,
+          sealer: openSealerOnce,
+          bus,
+          grants,
+        });
       } finally {
         if (context) await (await context).close();
+        if (grantsContext) await (await grantsContext).close();
       }
     });
   } finally {
@@ -188,7 +206,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose');
   const print = (output: CommandOutput): void => {
-    process.stdout.write(json ? `${JSON.stringify(output.json)}\n` : `${output.text.trimEnd()}\n`);
+    const destination = output.to === 'stderr' ? process.stderr : process.stdout;
+    destination.write(json ? `${JSON.stringify(output.json)}\n` : `${output.text.trimEnd()}\n`);
   };
   let handle: DatabaseHandle | undefined;
   // An interrupted command still stops the PostgreSQL it started; a half-done seed can simply be run again.

@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { DataSource } from 'typeorm';
-import { openManagementContext } from '../../src/cli/bus';
+import { openGrantsContext, openManagementContext } from '../../src/cli/bus';
 import type { Command } from '../../src/cli/args';
 import { loadConfig } from '../../src/config/config';
 import { TEST_SECRET_KEY, testSealer } from './app';
@@ -19,19 +19,26 @@ export async function runCli(
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
   let context: Promise<INestApplicationContext> | undefined;
   const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: TEST_SECRET_KEY });
+  let grantsContext: Promise<INestApplicationContext> | undefined;
   try {
     const output = await run({
       dataSource,
       config,
+      stdout: process.stdout,
       stderr: process.stderr,
       sealer: () => Promise.resolve(testSealer()),
       bus: async () => {
         context ??= openManagementContext(config, dataSource, testSealer());
         return (await context).get(CommandBus);
       },
+      grants: async () => {
+        const opened = await (grantsContext ??= openGrantsContext(config, dataSource));
+        return { commandBus: opened.get(CommandBus), queryBus: opened.get(QueryBus) };
+      },
     });
     return output.json;
   } finally {
     if (context) await (await context).close();
+    if (grantsContext) await (await grantsContext).close();
   }
 }

@@ -40,3 +40,20 @@ export function callerIsSuperuser(caller: Caller): boolean {
 export function callerUserId(caller: Caller): number | null {
   return caller.kind === 'api' ? caller.principal.userId : null;
 }
+
+/**
+ * The caller as a Principal, for code that decides what a caller may see and touch from one (the grant store's
+ * visibility, bulk_revoke's own-grants rule): the API caller's own; for the CLI and the server's jobs, which may do
+ * everything, a superuser that is no user (pk 0 names no row; `via` is only shown by whoami, which the CLI has not).
+ */
+export function callerPrincipal(caller: Caller): Principal {
+  if (caller.kind === 'api') return caller.principal;
+  return {
+    userId: 0,
+    username: caller.kind === 'cli' ? CLI_ACTOR : SYSTEM_ACTOR,
+    email: '',
+    isSuperuser: true,
+    permissions: new Set(),
+    via: 'api_token',
+  };
+}

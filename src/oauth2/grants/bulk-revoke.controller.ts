@@ -1,30 +1,9 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  HttpStatus,
-  Patch,
-  Post,
-  Put,
-  Req,
-  type Type,
-} from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpStatus, Post, type Type } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import {
-  ApiBody,
-  ApiExcludeEndpoint,
-  ApiOkResponse,
-  ApiOperation,
-  ApiResponse,
-  ApiSecurity,
-  ApiTags,
-} from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { apiCaller } from '../../common/auth/caller';
 import { CurrentPrincipal } from '../../common/auth/current-principal.decorator';
 import type { Principal } from '../../common/auth/principal';
-import { ApiError, DETAIL } from '../../common/errors/api-error';
 import { CurrentRequest, type RequestMeta } from '../../common/http/request-meta';
 import { BulkRevokeGrantsCommand, type BulkRevokeResult } from './bulk-revoke';
 import {
@@ -34,6 +13,7 @@ import {
 } from './bulk-revoke.dto';
 import type { GrantKind } from './grant-kind';
 import { GenericError, ValidationError } from './grant.openapi';
+import { MethodsNotAllowed } from './method-not-allowed';
 
 const DESCRIPTION =
   'Grantry extension (issue 14). Revokes (sets `revoked`; the rows stay in the inventory) the grants not yet ' +
@@ -43,12 +23,6 @@ const DESCRIPTION =
   'idempotent (repeated, it revokes 0), and records one audit event (`model_updated`, `context.bulk_revoke`) with ' +
   'the filters, the count and the caller. Callers without both `authentik_providers_oauth2.view_<model>` and ' +
   '`delete_<model>` act on their own grants only (`own_only`).';
-
-function methodNotAllowed(request: FastifyRequest): never {
-  throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), {
-    allow: 'POST, OPTIONS',
-  });
-}
 
 /**
  * `POST /api/v3/oauth2/<type>/bulk_revoke/`. A controller of its own beside grantController: Fastify matches the
@@ -60,6 +34,11 @@ export function bulkRevokeController(kind: GrantKind): Type<unknown> {
 
   @ApiTags('oauth2')
   @ApiSecurity('authentik')
+  @MethodsNotAllowed({
+    path: 'bulk_revoke',
+    methods: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    allow: 'POST, OPTIONS',
+  })
   @Controller(kind.path)
   class BulkRevokeController {
     constructor(readonly commandBus: CommandBus) {}
@@ -77,20 +56,7 @@ export function bulkRevokeController(kind: GrantKind): Type<unknown> {
       @CurrentPrincipal() principal: Principal,
       @CurrentRequest() request: RequestMeta,
     ): Promise<BulkRevokeResult> {
-      return this.commandBus.execute(new BulkRevokeGrantsCommand(kind, principal, request, body));
-    }
-
-    @Get('bulk_revoke') @ApiExcludeEndpoint() getBulkRevoke(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
-    }
-    @Put('bulk_revoke') @ApiExcludeEndpoint() putBulkRevoke(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
-    }
-    @Patch('bulk_revoke') @ApiExcludeEndpoint() patchBulkRevoke(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
-    }
-    @Delete('bulk_revoke') @ApiExcludeEndpoint() deleteBulkRevoke(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
+      return this.commandBus.execute(new BulkRevokeGrantsCommand(kind, apiCaller(principal, request), body));
     }
   }
   Object.defineProperty(BulkRevokeController, 'name', { value: `${kind.modelName}BulkRevokeController` });

@@ -1,9 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
-import { apiCaller, type Caller } from '../../common/auth/caller';
+import { type Caller, callerPrincipal } from '../../common/auth/caller';
 import type { Principal } from '../../common/auth/principal';
-import type { RequestMeta } from '../../common/http/request-meta';
 import { recordEvent } from '../../events/record-event';
 import { grantTypeOf, Metrics } from '../../metrics/metrics';
 import { type BulkRevokeInput, parseBulkRevokeBody } from './bulk-revoke.dto';
@@ -33,12 +32,14 @@ export interface BulkRevokeResult {
   access_tokens?: BulkRevokeCascadeResult;
 }
 
-/** POST /api/v3/oauth2/<type>/bulk_revoke/ (issue 14): the body is validated by the handler (see below). */
+/**
+ * POST /api/v3/oauth2/<type>/bulk_revoke/ (issue 14), and `grantry grants revoke` with its options as the body: the
+ * body is validated by the handler (see below). The CLI's caller may act on every grant.
+ */
 export class BulkRevokeGrantsCommand extends Command<BulkRevokeResult> {
   constructor(
     readonly kind: GrantKind,
-    readonly principal: Principal,
-    readonly request: RequestMeta,
+    readonly caller: Caller,
     readonly body: unknown,
   ) {
     super();
@@ -114,15 +115,14 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
     private readonly metrics: Metrics,
   ) {}
 
-  async execute({ kind, principal, request, body }: BulkRevokeGrantsCommand): Promise<BulkRevokeResult> {
+  async execute({ kind, caller, body }: BulkRevokeGrantsCommand): Promise<BulkRevokeResult> {
+    const principal = callerPrincipal(caller);
     const input = await parseBulkRevokeBody(kind, body);
     await this.store.checkFilters(input.filters);
     const where = this.store.bulkPredicate(kind, principal, input.filters);
     const main = targetOf(kind, where, ownOnlyFor(kind, principal, this.store));
     const cascade = input.includeAccessTokens ? cascadeOf(main, principal, this.store) : undefined;
-    return input.dryRun
-      ? this.dryRun(main, cascade)
-      : this.revoke(main, cascade, input, apiCaller(principal, request));
+    return input.dryRun ? this.dryRun(main, cascade) : this.revoke(main, cascade, input, caller);
   }
 
   /**

@@ -1,19 +1,6 @@
-import {
-  Controller,
-  Delete,
-  Get,
-  HttpStatus,
-  Patch,
-  Post,
-  Put,
-  Query,
-  Req,
-  Res,
-  type Type,
-} from '@nestjs/common';
+import { Controller, Get, HttpStatus, Query, Req, Res, type Type } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import {
-  ApiExcludeEndpoint,
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
@@ -26,19 +13,13 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../../common/auth/current-principal.decorator';
 import type { Principal } from '../../common/auth/principal';
-import { ApiError, DETAIL } from '../../common/errors/api-error';
 import { EXPORT_FORMATS, type GrantExport, parseExportFormat } from './grant-export';
 import { EXPORT_DESCRIPTION, GrantExportRow } from './grant-export.openapi';
 import type { GrantKind } from './grant-kind';
 import { GenericError, INCIDENT_FILTER_QUERIES, ValidationError } from './grant.openapi';
 import { ExportGrantsQuery } from './grant.queries';
+import { MethodsNotAllowed } from './method-not-allowed';
 import { parseFilters, parseSearch, type RawQuery } from './list-params';
-
-function methodNotAllowed(request: FastifyRequest): never {
-  throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), {
-    allow: 'GET, HEAD, OPTIONS',
-  });
-}
 
 /**
  * `<type>/export/` of one grant type (a Grantry extension). Its own controller beside grantController's: Fastify
@@ -54,6 +35,11 @@ export function grantExportController(kind: GrantKind): Type<unknown> {
   @ApiTags('oauth2')
   @ApiSecurity('authentik')
   @ApiExtraModels(GrantExportRow)
+  @MethodsNotAllowed({
+    path: 'export',
+    methods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+    allow: 'GET, HEAD, OPTIONS',
+  })
   @Controller(kind.path)
   class GrantExportController {
     constructor(readonly queryBus: QueryBus) {}
@@ -98,19 +84,6 @@ export function grantExportController(kind: GrantKind): Type<unknown> {
         return;
       }
       await reply.send(result.stream);
-    }
-
-    @Post('export') @ApiExcludeEndpoint() postExport(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
-    }
-    @Put('export') @ApiExcludeEndpoint() putExport(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
-    }
-    @Patch('export') @ApiExcludeEndpoint() patchExport(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
-    }
-    @Delete('export') @ApiExcludeEndpoint() deleteExport(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r);
     }
   }
   Object.defineProperty(GrantExportController, 'name', { value: `${kind.modelName}ExportController` });

@@ -113,6 +113,8 @@ export interface GrantExport {
   stream: Readable;
   contentType: string;
   filename: string;
+  /** Rows streamed so far, and how the stream ended (the CLI reports the count). */
+  progress: ExportProgress;
 }
 
 /**
@@ -215,6 +217,7 @@ export class GrantExporter {
       stream: Readable.from(chunks(), { objectMode: false, highWaterMark: 1 }),
       contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
       filename: `${kind.table.replace(/^oauth2_/, '')}-${stamp}.${format}`,
+      progress,
     };
   }
 }

@@ -6,16 +6,12 @@ import {
   HttpStatus,
   Inject,
   Param,
-  Patch,
-  Post,
-  Put,
   Query,
   Req,
   type Type,
 } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import {
-  ApiExcludeEndpoint,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -28,7 +24,6 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../../common/auth/current-principal.decorator';
 import type { Principal } from '../../common/auth/principal';
-import { ApiError, DETAIL } from '../../common/errors/api-error';
 import type { JsonBody } from '../../common/serializers/json-body';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import type { GrantKind } from './grant-kind';
@@ -44,10 +39,7 @@ import {
 } from './grant.openapi';
 import { DeleteGrantCommand, GrantUsedByQuery, ListGrantsQuery, RetrieveGrantQuery } from './grant.queries';
 import { parseFilters, parseId, parseListParams, parseRetrieveParams, type RawQuery } from './list-params';
-
-function methodNotAllowed(request: FastifyRequest, allow: string): never {
-  throw new ApiError(HttpStatus.METHOD_NOT_ALLOWED, DETAIL.methodNotAllowed(request.method), { allow });
-}
+import { MethodsNotAllowed } from './method-not-allowed';
 
 /**
  * The controller of one grant type: authentik's four operations, with its operation ids and parameters, each a
@@ -76,6 +68,13 @@ export function grantController(kind: GrantKind): Type<unknown> {
 
   @ApiTags('oauth2')
   @ApiSecurity('authentik')
+  @MethodsNotAllowed({ methods: ['POST', 'PUT', 'PATCH', 'DELETE'], allow: 'GET, HEAD, OPTIONS' })
+  @MethodsNotAllowed({ path: ':id', methods: ['POST', 'PUT', 'PATCH'], allow: 'GET, DELETE, HEAD, OPTIONS' })
+  @MethodsNotAllowed({
+    path: ':id/used_by',
+    methods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+    allow: 'GET, HEAD, OPTIONS',
+  })
   @Controller(kind.path)
   class GrantController {
     constructor(
@@ -171,40 +170,6 @@ export function grantController(kind: GrantKind): Type<unknown> {
       @CurrentPrincipal() principal: Principal,
     ): Promise<[]> {
       return this.queryBus.execute(new GrantUsedByQuery(kind, principal, parseId(raw), parseFilters(query)));
-    }
-
-    @Post() @ApiExcludeEndpoint() postList(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Put() @ApiExcludeEndpoint() putList(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Patch() @ApiExcludeEndpoint() patchList(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Delete() @ApiExcludeEndpoint() deleteList(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Post(':id') @ApiExcludeEndpoint() postItem(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, DELETE, HEAD, OPTIONS');
-    }
-    @Put(':id') @ApiExcludeEndpoint() putItem(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, DELETE, HEAD, OPTIONS');
-    }
-    @Patch(':id') @ApiExcludeEndpoint() patchItem(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, DELETE, HEAD, OPTIONS');
-    }
-    @Post(':id/used_by') @ApiExcludeEndpoint() postUsedBy(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Put(':id/used_by') @ApiExcludeEndpoint() putUsedBy(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Patch(':id/used_by') @ApiExcludeEndpoint() patchUsedBy(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
-    }
-    @Delete(':id/used_by') @ApiExcludeEndpoint() deleteUsedBy(@Req() r: FastifyRequest): never {
-      return methodNotAllowed(r, 'GET, HEAD, OPTIONS');
     }
   }
   Object.defineProperty(GrantController, 'name', { value: `${kind.modelName}Controller` });

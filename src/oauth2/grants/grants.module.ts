@@ -1,14 +1,11 @@
 import { Module } from '@nestjs/common';
-import { BulkRevokeGrantsHandler } from './bulk-revoke';
 import { GrantCleanup } from './grant-cleanup';
 import { GrantCounts } from './grant-counts';
 import { grantExportController } from './grant-export.controller';
-import { GrantExporter } from './grant-export';
 import { ACCESS_TOKENS, AUTHORIZATION_CODES, REFRESH_TOKENS } from './grant-kind';
-import { GrantStore } from './grant-store';
+import { GrantOperationsModule } from './grant-operations.module';
 import {
   DeleteGrantHandler,
-  ExportGrantsHandler,
   GrantUsedByHandler,
   ListGrantsHandler,
   RetrieveGrantHandler,
@@ -16,20 +13,17 @@ import {
 
 /** The read and write path the three grant-type modules share. */
 @Module({
+  imports: [GrantOperationsModule],
   // The export routes (`<type>/export/`) of the three types, here rather than in each type's module.
   controllers: [ACCESS_TOKENS, REFRESH_TOKENS, AUTHORIZATION_CODES].map(grantExportController),
   providers: [
-    GrantStore,
     GrantCounts,
     GrantCleanup,
     ListGrantsHandler,
     RetrieveGrantHandler,
     GrantUsedByHandler,
     DeleteGrantHandler,
-    BulkRevokeGrantsHandler,
-    GrantExporter,
-    ExportGrantsHandler,
   ],
-  exports: [GrantStore],
+  exports: [GrantOperationsModule],
 })
 export class GrantsModule {}
