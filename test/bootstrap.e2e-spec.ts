@@ -44,6 +44,8 @@ describe('bootstrap', () => {
   });
 
   it('without BOOTSTRAP_TOKEN does nothing once a superuser exists', async () => {
+    // The superuser of its own: the tests of this file run in any order (npm run test:shuffled).
+    await bootstrap(dataSource, 'existing-superuser-token-0123456789');
     const before = await dataSource.query<{ n: number }[]>('SELECT count(*)::int AS n FROM api_tokens');
     expect(await bootstrap(dataSource, undefined)).toEqual({ action: 'none' });
     expect(await dataSource.query('SELECT count(*)::int AS n FROM api_tokens')).toEqual(before);
