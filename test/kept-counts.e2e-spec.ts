@@ -77,7 +77,9 @@ afterAll(async () => {
 });
 
 describe('grantry counts check', () => {
-  it('finds every kept count equal to its rows on a database written only through the triggers', async () => {
+  // One story (equal, made wrong, reported, repaired, equal again): its steps cannot run in another order.
+  it('finds the counts equal, reports rows written around the triggers key by key (exit 3), and --repair rebuilds them', async () => {
+    // Equal on a database written only through the triggers.
     const result = await checks([], 0);
     expect(result.counts.map((c) => [c.table, c.kept])).toEqual(ALL);
     expect(differing(result.counts)).toEqual([]);
@@ -86,9 +88,8 @@ describe('grantry counts check', () => {
     const keys = Object.fromEntries(result.counts.map((c) => [`${c.table} ${c.kept}`, c.keys]));
     expect(keys['oauth2_access_tokens grant_counts']).toBe(1);
     expect(keys['users row_counts']).toBe(1); // 'all' (none inactive)
-  });
 
-  it('reports, key by key, rows written with the triggers off and a kept row edited by hand (exit 3)', async () => {
+    // Rows written with the triggers off, and a kept row edited by hand: reported key by key, exit 3.
     await dataSource.transaction(async (manager) => {
       await manager.query(`SET LOCAL session_replication_role = replica`);
       await manager.query(
@@ -106,10 +107,10 @@ describe('grantry counts check', () => {
       `INSERT INTO grant_counts (table_name, provider_id, delta) VALUES ('oauth2_refresh_tokens', $1, 5)`,
       [providerId],
     );
-    const result = await checks([], 3);
-    expect(result.ok).toBe(false);
+    const found = await checks([], 3);
+    expect(found.ok).toBe(false);
     const bucket = '2031-01-01T09:00:00Z';
-    expect(differing(result.counts)).toEqual([
+    expect(differing(found.counts)).toEqual([
       {
         table: 'oauth2_access_tokens',
         kept: 'grant_counts',
@@ -157,15 +158,14 @@ describe('grantry counts check', () => {
     expect(text.stdout.trimEnd().split('\n').at(-1)).toBe(
       '4 kept count(s) differ from their rows: run again with --repair to rebuild them.',
     );
-  });
 
-  it('--repair rebuilds what differs (and only that), after which the check passes', async () => {
+    // --repair rebuilds what differs (and only that), after which the check passes.
     const untouched = await dataSource.query<unknown[]>(
       `SELECT table_name, key, delta::int FROM row_counts WHERE table_name = 'audit_events' ORDER BY key`,
     );
-    const result = await checks(['--repair'], 0);
-    expect({ repaired: result.repaired, ok: result.ok }).toEqual({ repaired: true, ok: true });
-    expect(differing(result.counts).map((c) => `${c.table} ${c.kept} ${c.differing}`)).toEqual([
+    const repaired = await checks(['--repair'], 0);
+    expect({ repaired: repaired.repaired, ok: repaired.ok }).toEqual({ repaired: true, ok: true });
+    expect(differing(repaired.counts).map((c) => `${c.table} ${c.kept} ${c.differing}`)).toEqual([
       'oauth2_access_tokens grant_counts 1',
       'oauth2_access_tokens grant_facet_counts 3',
       'oauth2_refresh_tokens grant_counts 1',
