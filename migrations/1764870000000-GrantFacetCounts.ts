@@ -39,7 +39,7 @@ const INSERT_FACETS = (changed: string): string => `
      GROUP BY word, revoked, expiring, bucket HAVING sum(d) <> 0;`;
 
 /** The bodies of GrantCounts' trigger functions, which this migration extends and its down() restores. */
-const PROVIDER_COUNTS = {
+export const PROVIDER_COUNTS = {
   inserted: `INSERT INTO grant_counts (table_name, provider_id, delta)
     SELECT TG_TABLE_NAME, provider_id, count(*) FROM new_rows GROUP BY provider_id;`,
   deleted: `INSERT INTO grant_counts (table_name, provider_id, delta)

@@ -1,5 +1,9 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { replaceFunctions as restoreGrantFacetCounts } from './1764870000000-GrantFacetCounts';
+// GrantCounts' per-provider statements, unchanged, and GrantFacetCounts' bodies, which down() restores.
+import {
+  PROVIDER_COUNTS,
+  replaceFunctions as restoreGrantFacetCounts,
+} from './1764870000000-GrantFacetCounts';
 
 const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes'] as const;
 
@@ -32,19 +36,6 @@ const DELTA_COUNTS = {
     ) moved GROUP BY scope, revoked, expiring, bucket HAVING sum(d) <> 0;`,
   truncated: `DELETE FROM grant_facet_counts WHERE table_name = TG_TABLE_NAME;
     DELETE FROM grant_facet_deltas WHERE table_name = TG_TABLE_NAME;`,
-};
-
-/** GrantCounts' per-provider statements, unchanged. */
-const PROVIDER_COUNTS = {
-  inserted: `INSERT INTO grant_counts (table_name, provider_id, delta)
-    SELECT TG_TABLE_NAME, provider_id, count(*) FROM new_rows GROUP BY provider_id;`,
-  deleted: `INSERT INTO grant_counts (table_name, provider_id, delta)
-    SELECT TG_TABLE_NAME, provider_id, -count(*) FROM old_rows GROUP BY provider_id;`,
-  updated: `INSERT INTO grant_counts (table_name, provider_id, delta)
-    SELECT TG_TABLE_NAME, provider_id, sum(delta) FROM (
-      SELECT provider_id, -1 AS delta FROM old_rows UNION ALL SELECT provider_id, 1 FROM new_rows
-    ) moved GROUP BY provider_id HAVING sum(delta) <> 0;`,
-  truncated: `DELETE FROM grant_counts WHERE table_name = TG_TABLE_NAME;`,
 };
 
 export class GrantFacetDeltas1764880000000 implements MigrationInterface {
