@@ -313,3 +313,18 @@ describe('parseOptions, formatHelp and parseDateTime at their edges', () => {
     );
   });
 });
+
+describe('parseInteger, strictly', () => {
+  it.each(['1e1', '5 ', '0x5'])('rejects %j, which Number() would read as a number in range', (value) => {
+    expect(() => parseInteger('users', value, 0, 10)).toThrow(
+      new ArgumentError(`option --users must be a whole number from 0 to 10, got "${value}"`),
+    );
+  });
+
+  it('rejects a number below a minimum above 0, and takes the minimum itself', () => {
+    expect(() => parseInteger('users', '0', 1, 10)).toThrow(
+      new ArgumentError('option --users must be a whole number from 1 to 10, got "0"'),
+    );
+    expect(parseInteger('users', '1', 1, 10)).toBe(1);
+  });
+});
