@@ -7,7 +7,9 @@
  */
 export default {
   testRunner: 'jest',
-  jest: { configFile: 'jest.mutation.config.js', enableFindRelatedTests: false },
+  // Each mutant's run loads only the specs that import the mutated file: loading all of them (NestJS included) for
+  // every mutant cost about 7 s more per run than the tests themselves.
+  jest: { configFile: 'jest.mutation.config.js', enableFindRelatedTests: true },
   checkers: [],
   mutate: [
     'src/common/list-query/*.ts',

@@ -264,3 +264,67 @@ describe('dispatch', () => {
     await expect(dispatch(failing(plain), {} as never)).rejects.toBe(plain);
   });
 });
+
+describe('parseOptions, formatHelp and parseDateTime at their edges', () => {
+  it('gives every option its empty value when the command line is only the required one', () => {
+    expect(parseOptions('x', SPECS, ['--username', 'a'])).toStrictEqual({
+      username: 'a',
+      type: undefined,
+      permission: [],
+      superuser: false,
+      json: false,
+      verbose: false,
+      help: false,
+    });
+  });
+
+  it('writes the help of a command without options or notes', () => {
+    expect(formatHelp('migrate', 'Apply the migrations.', {})).toBe(
+      [
+        'Usage: grantry migrate [--json] [--verbose]',
+        '',
+        'Apply the migrations.',
+        '',
+        'Options:',
+        '  --json     print exactly one JSON object on stdout (errors as JSON on stderr)',
+        '  --verbose  log the database start-up and migrations to stderr',
+        '  --help     show this help',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it.each([
+    ['2030-01-31T12:00:00.5Z', '2030-01-31T12:00:00.500Z'],
+    ['2030-01-31T12:00:00.07Z', '2030-01-31T12:00:00.070Z'],
+    ['0001-01-01', '0001-01-01T00:00:00.000Z'],
+    ['0099-12-31T23:59:59Z', '0099-12-31T23:59:59.000Z'],
+    ['2030-01-31T12:00+23:59', '2030-01-30T12:01:00.000Z'],
+    ['2030-01-31T12:00-00:59', '2030-01-31T12:59:00.000Z'],
+  ])('reads %s (fractions padded, years below 100 kept, offsets up to 23:59)', (value, iso) => {
+    expect(parseDateTime('expires', value).toISOString()).toBe(iso);
+  });
+
+  it.each(['2024-01-01T12:00:00+00:60', '2024-01-01T12:00:00-24:00'])('rejects the offset of %s', (value) => {
+    expect(() => parseDateTime('expires', value)).toThrow(
+      new ArgumentError(
+        `option --expires must be an ISO 8601 date-time such as 2030-01-31T12:00:00Z, got "${value}"`,
+      ),
+    );
+  });
+});
+
+describe('parseInteger, strictly', () => {
+  it.each(['1e1', '5 ', '0x5'])('rejects %j, which Number() would read as a number in range', (value) => {
+    expect(() => parseInteger('users', value, 0, 10)).toThrow(
+      new ArgumentError(`option --users must be a whole number from 0 to 10, got "${value}"`),
+    );
+  });
+
+  it('rejects a number below a minimum above 0, and takes the minimum itself', () => {
+    expect(() => parseInteger('users', '0', 1, 10)).toThrow(
+      new ArgumentError('option --users must be a whole number from 1 to 10, got "0"'),
+    );
+    expect(parseInteger('users', '1', 1, 10)).toBe(1);
+  });
+});

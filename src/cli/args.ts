@@ -149,7 +149,7 @@ export function formatHelp(command: string, summary: string, specs: OptionSpecs,
   });
   const width = Math.max(...rows.map(([left]) => left.length));
   const lines = [
-    `Usage: grantry ${command} ${usage} [--json] [--verbose]`.trimEnd(),
+    `Usage: grantry ${command}${usage === '' ? '' : ` ${usage}`} [--json] [--verbose]`,
     '',
     summary,
     '',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -375,6 +376,45 @@ describe('loadConfig', () => {
         new ConfigError('DATABASE_URL_FILE', 'names a file of 65537 bytes; a secret file holds one line'),
       );
     });
+
+    it('reads a file of exactly 65,536 bytes, and refuses a whitespace-only one as empty', () => {
+      const long = Array.from({ length: 1024 }, (_, i) =>
+        createHash('sha256').update(String(i)).digest('hex'),
+      ).join('');
+      expect(long).toHaveLength(65_536);
+      expect(loadConfig({ BOOTSTRAP_TOKEN_FILE: write('long', long) }).bootstrapToken).toBe(long);
+      const blank = write('blank', ' \t\n');
+      expect(() => loadConfig({ BOOTSTRAP_TOKEN_FILE: blank })).toThrow(
+        new ConfigError('BOOTSTRAP_TOKEN_FILE', `names an empty file: ${blank}`),
+      );
+    });
+
+    it('drops only the final newline: a file of two lines is not one secret', () => {
+      const file = write('two-lines', '0f1e2d3c4b5a69788796a5b4c3d2e1f0\n9f86d081884c7d659a2feaa0c55ad015\n');
+      expect(() => loadConfig({ BOOTSTRAP_TOKEN_FILE: file })).toThrow(
+        new ConfigError(
+          'BOOTSTRAP_TOKEN',
+          'must be printable ASCII without spaces (e.g. the output of "openssl rand -hex 32")',
+        ),
+      );
+    });
+
+    it('closes every file it opens, read or refused', () => {
+      const good = write('closed', '0f1e2d3c4b5a69788796a5b4c3d2e1f0\n');
+      const big = write('closed-big', Buffer.alloc(65_537, 'x'));
+      const opened = jest.spyOn(fs, 'openSync');
+      const closed = jest.spyOn(fs, 'closeSync');
+      try {
+        loadConfig({ BOOTSTRAP_TOKEN_FILE: good });
+        expect(() => loadConfig({ DATABASE_URL_FILE: big })).toThrow(ConfigError);
+        const fds = opened.mock.results.map((result) => result.value as number);
+        expect(fds).toHaveLength(2);
+        expect(closed.mock.calls).toEqual(fds.map((fd) => [fd]));
+      } finally {
+        opened.mockRestore();
+        closed.mockRestore();
+      }
+    });
   });
 
   it('CONFIG_VARIABLES lists exactly the variables loadConfig reads', () => {
@@ -399,6 +439,9 @@ describe('loadConfig', () => {
     ['abcd', 4],
     ['abcab', 3],
     ['', 0],
+    // A mismatch after a partial match falls back along the borders (KMP), not to the start.
+    ['abaabab', 5],
+    ['aabaaab', 4],
   ])('smallestPeriod(%j) is %i', (text, period) => {
     expect(smallestPeriod(text)).toBe(period);
   });
@@ -419,8 +462,21 @@ describe('loadConfig', () => {
     }
   });
 
+  it('a secret that only contains a UUID is not a UUID', () => {
+    const uuid = '9a2f0c1e-5b6d-4e7f-8a9b-0c1d2e3f4a5b';
+    expect(() => loadConfig({ BOOTSTRAP_TOKEN: uuid })).toThrow(
+      'Invalid configuration: BOOTSTRAP_TOKEN must not be a UUID (at most 122 random bits); use "openssl rand -hex 32"',
+    );
+    expect(loadConfig({ BOOTSTRAP_TOKEN: `x${uuid}` }).bootstrapToken).toBe(`x${uuid}`);
+    expect(loadConfig({ BOOTSTRAP_TOKEN: `${uuid}x` }).bootstrapToken).toBe(`${uuid}x`);
+  });
+
   it('PUBLIC_URL: normalized without a trailing slash; anything but a plain http(s) URL refused', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://ID.example.com/' }).publicUrl).toBe('https://id.example.com');
+    expect(loadConfig({ PUBLIC_URL: 'http://localhost:9000/' }).publicUrl).toBe('http://localhost:9000');
+    expect(loadConfig({ PUBLIC_URL: 'https://id.example.com/auth//' }).publicUrl).toBe(
+      'https://id.example.com/auth',
+    );
     expect(loadConfig({ PUBLIC_URL: 'https://id.example.com:8443/auth/' }).publicUrl).toBe(
       'https://id.example.com:8443/auth',
     );
@@ -430,6 +486,9 @@ describe('loadConfig', () => {
       'ftp://id.example.com',
       'https://id.example.com/?a=1',
       'https://u:p@x.io',
+      'https://u@x.io',
+      'https://:p@x.io',
+      'https://id.example.com/#top',
     ]) {
       expect(() => loadConfig({ PUBLIC_URL: bad })).toThrow(
         `Invalid configuration: PUBLIC_URL must be an absolute http(s) URL with no query, fragment or credentials, ` +

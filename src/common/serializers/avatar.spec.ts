@@ -173,3 +173,18 @@ describe('avatars, mode by mode', () => {
     );
   });
 });
+
+describe('avatars: attribute paths and URL modes at their edges', () => {
+  const person = { username: 'u', name: 'N', email: 'n@example.com', attributes: { a: null, s: 'v' } };
+
+  it('an attribute path through null gives nothing, and the next mode is tried', () => {
+    expect(new AvatarResolver('attributes.a.b,attributes.s').resolve(person)).toBe('v');
+    expect(new AvatarResolver('attributes.a,none').resolve(person)).toBe(NO_AVATAR);
+  });
+
+  it('only a mode that starts with http:// or https:// is a URL template', () => {
+    expect(new AvatarResolver('xhttps://img/%(username)s').resolve(person)).toBe(NO_AVATAR);
+    expect(new AvatarResolver('http:/img/%(username)s,attributes.s').resolve(person)).toBe('v');
+    expect(new AvatarResolver('https://img/%(username)s').resolve(person)).toBe('https://img/u');
+  });
+});

@@ -210,3 +210,13 @@ describe('formatIdToken, value by value', () => {
     );
   });
 });
+
+describe('formatIdToken, own claims only', () => {
+  it('prints only the claims object itself holds, never one inherited from its prototype', () => {
+    const claims = Object.create({ iss: 'inherited', extra: 'inherited' }) as Record<string, unknown>;
+    claims.sub = 'own';
+    expect(formatIdToken(claims)).toBe(
+      '{\n    "sub": "own",\n    "acr": "goauthentik.io/providers/oauth2/default"\n}',
+    );
+  });
+});
