@@ -154,20 +154,11 @@ async function compare(manager: EntityManager, count: KeptCount, limit: number):
 
 /** Compares every kept count with its rows, in one snapshot; writes nothing. */
 export async function checkKeptCounts(dataSource: DataSource, limit = 20): Promise<CountCheck[]> {
-  const runner = dataSource.createQueryRunner();
-  await runner.connect();
-  try {
-    await runner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  return dataSource.transaction('REPEATABLE READ', async (manager) => {
     const checks: CountCheck[] = [];
-    for (const count of keptCounts()) checks.push(await compare(runner.manager, count, limit));
-    await runner.query('COMMIT');
+    for (const count of keptCounts()) checks.push(await compare(manager, count, limit));
     return checks;
-  } catch (error) {
-    await runner.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    await runner.release();
-  }
+  });
 }
 
 /**
