@@ -324,6 +324,29 @@ describe.each(TYPES)('$path', (type) => {
     });
   });
 
+  // These run as a walk of the provider index one provider at a time (GrantStore.pageSql), prepared: each page, in
+  // both directions of the provider-first ordering, from the start and (past the middle) from the end.
+  it('an expiry range in the provider-first ordering, forwards, backwards and over pages', async () => {
+    const gte = 'expires__gte=2025-01-01';
+    await expectList(type, gte, ['a1', 'a3', 'b2', 'b4']);
+    await expectList(type, `${gte}&ordering=-provider,-expires,-pk`, ['b4', 'b2', 'a3', 'a1']);
+    await expectList(type, `${gte}&page_size=1`, ['a1'], 4);
+    await expectList(type, `${gte}&page_size=1&page=2`, ['a3'], 4);
+    await expectList(type, `${gte}&page_size=1&page=3`, ['b2'], 4);
+    await expectList(type, `${gte}&page_size=1&page=last`, ['b4'], 4);
+    await expectList(type, `${gte}&page_size=3&page=2&ordering=-provider,-expires,-pk`, ['a1'], 4);
+    await expectList(type, 'expires__lt=2025-01-01&page_size=2', ['a2', 'b1'], 3);
+    await expectList(type, 'expires__lt=2025-01-01&page_size=2&page=2', ['b3'], 3);
+    await expectList(type, 'expires__lt=2025-01-01&ordering=-provider,-expires,-pk', ['b3', 'b1', 'a2']);
+    await expectList(type, 'expires__lt=2019-01-01', []);
+    await expectList(type, `${gte}&expires__lt=2030-06-01`, ['a1', 'b4']);
+    await expectList(type, `${gte}&provider=${providers.P2.id}&page_size=1&page=2`, ['b2'], 2);
+    await expectList(type, `${gte}&application=app-one`, ['a1']);
+    await expectList(type, `expires__lt=2025-01-01&client_id=${providers.P2.clientId}`, ['b3']);
+    // Another T on the same prepared statement.
+    await expectList(type, 'expires__lt=2020-06-01&page_size=2', ['a2', 'b3'], 2);
+  });
+
   it('valid_at: issued by T, not expired at T, not revoked by T (revoked_at)', async () => {
     const table = pks[type.table] as Record<Label, number>;
     // a3 and b1 were inserted revoked, without a revocation time: possibly valid at any T.

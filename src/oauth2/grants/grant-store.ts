@@ -123,6 +123,10 @@ export class Where {
    * there is, the trigger-maintained per-provider counts answer the count.
    */
   readonly providerTerms: string[] = [];
+  /** Whether a condition bounds the expiry (expires__lt, expires__gte), and whether every condition is such a bound
+   * or names the provider: see byProviderRange. */
+  private expiryBound = false;
+  private onlyRangeAndProvider = true;
 
   /**
    * A condition on the grant `g`, with the ids it selects when an index answers it, and its facet form: the same
@@ -130,8 +134,15 @@ export class Where {
    * word it requires, or the instant at which it changes within an hour's bucket. Without a facet form, the count
    * cannot come from the facets.
    */
-  add(clause: string, idSet?: string, facet?: { clause?: string; word?: string; boundary?: string }): void {
+  add(
+    clause: string,
+    idSet?: string,
+    facet?: { clause?: string; word?: string; boundary?: string },
+    role?: 'expiry bound' | 'provider',
+  ): void {
     this.clauses.push(clause);
+    if (role === 'expiry bound') this.expiryBound = true;
+    else if (role !== 'provider') this.onlyRangeAndProvider = false;
     if (idSet) this.idSets.push(idSet);
     if (!facet || !this.facets || (facet.word !== undefined && this.facets.word !== undefined)) {
       this.facets = undefined;
@@ -140,6 +151,15 @@ export class Where {
     if (facet.clause) this.facets.clauses.push(facet.clause);
     if (facet.word !== undefined) this.facets.word = facet.word;
     if (facet.boundary) this.facets.boundaries.push(facet.boundary);
+  }
+
+  /**
+   * Whether the conditions are an expiry range (with at most a provider): then, in the provider-first ordering,
+   * pageSql walks the (provider_id, expires, id) index one provider at a time from the range's start, which reads
+   * only matching entries whatever the range, and the statement can be prepared (see GrantStore.list).
+   */
+  get byProviderRange(): boolean {
+    return this.expiryBound && this.onlyRangeAndProvider;
   }
 
   param(value: unknown): string {
@@ -270,7 +290,12 @@ export class GrantStore {
     if (filters.user !== undefined) byUser(filters.user);
     if (filters.provider !== undefined) {
       const param = where.param(filters.provider);
-      where.add(`g.provider_id = ${param}`, `SELECT id FROM ${kind.table} WHERE provider_id = ${param}`);
+      where.add(
+        `g.provider_id = ${param}`,
+        `SELECT id FROM ${kind.table} WHERE provider_id = ${param}`,
+        undefined,
+        'provider',
+      );
       where.providerTerms.push(`= ${param}`);
     }
     this.incidentConditions(kind, where, filters);
@@ -331,6 +356,7 @@ export class GrantStore {
         `g.expires < ${param}::timestamptz`,
         `SELECT id FROM ${t} WHERE expires < ${param}::timestamptz`,
         { clause: `c.bucket < ${param}::timestamptz`, boundary: `${param}::timestamptz` },
+        'expiry bound',
       );
     }
     if (filters.expiresGte !== undefined) {
@@ -339,6 +365,7 @@ export class GrantStore {
         `g.expires >= ${param}::timestamptz`,
         `SELECT id FROM ${t} WHERE expires >= ${param}::timestamptz`,
         { clause: `c.bucket >= ${param}::timestamptz`, boundary: `${param}::timestamptz` },
+        'expiry bound',
       );
     }
     // No index on `created`: issuance writes every grant, and these bounds serve incident work (with a client, a
@@ -374,7 +401,12 @@ export class GrantStore {
       );
     }
     const byProvider = (provider: string): void => {
-      where.add(`g.provider_id = (${provider})`, `SELECT id FROM ${t} WHERE provider_id = (${provider})`);
+      where.add(
+        `g.provider_id = (${provider})`,
+        `SELECT id FROM ${t} WHERE provider_id = (${provider})`,
+        undefined,
+        'provider',
+      );
       where.providerTerms.push(`= (${provider})`);
     };
     if (filters.application !== undefined) {
@@ -471,8 +503,13 @@ export class GrantStore {
       const text = this.relatedSql(page, head);
       const values = [...where.params, ...filterParams];
       // Without parameters (an unfiltered list of everything), the statement is the same on every request for one
-      // ordering and page size: prepared, it is planned once per connection instead of every time.
-      const name = values.length === 0 ? this.statementNames.nameFor(text) : undefined;
+      // ordering and page size: prepared, it is planned once per connection instead of every time. So is an expiry
+      // range in the provider-first ordering, whose plan does not depend on the range (see pageSql): planning it
+      // took 0.5-1.1 ms of the 1-1.6 ms its statement cost on the bench data set.
+      const name =
+        values.length === 0 || (where.byProviderRange && providerFirst(params.ordering))
+          ? this.statementNames.nameFor(text)
+          : undefined;
       const related = sortRelated(
         name
           ? await preparedQuery<RelatedRow>(this.dataSource, name, text, values)
@@ -566,6 +603,24 @@ export class GrantStore {
     // with a plan as good as a custom one (see list).
     const limit = integerLiteral(window.take);
     const offset = integerLiteral(window.skip);
+    const byProvider = providerFirst(scanOrder);
+    if (where.byProviderRange && byProvider && !materialize) {
+      // An expiry range in the provider-first ordering: for each provider, in order, the index's entries from the
+      // range's start, at most as many as the page can need, and an incremental sort that stops at the page's end.
+      // Left to the planner, `expires < T ORDER BY provider_id, expires, id` walks that index filtering on the
+      // expiry, which reads the whole index when few grants precede T (measured on the bench data set, 1,000,000
+      // access tokens over 100 providers, with a T before every expiry: 7,082 buffers and 31-38 ms by a generic
+      // plan; this form, 100 index probes and under 2 ms). The plan no longer depends on T, so list() prepares it.
+      const direction = byProvider.ascending ? 'ASC' : 'DESC';
+      const perProvider = integerLiteral(window.skip + window.take);
+      return `SELECT ${this.columns(kind)}, row_number() OVER (ORDER BY ${orderBySql(params.ordering)}) AS ord
+        FROM ${kind.table} g
+        JOIN (SELECT g.id FROM oauth2_providers p CROSS JOIN LATERAL (
+                SELECT g.id, g.expires FROM ${kind.table} g ${where.toString()} AND g.provider_id = p.id
+                 ORDER BY g.expires ${direction}, g.id ${direction} LIMIT ${perProvider}) g
+               ORDER BY p.id ${direction}, g.expires ${direction}, g.id ${direction}
+               LIMIT ${limit} OFFSET ${offset}) page ON page.id = g.id`;
+    }
     const matched = materialize
       ? `WITH matched AS MATERIALIZED (
            SELECT g.id, g.provider_id, g.user_id, g.expires, g.revoked FROM ${kind.table} g ${where.toString()})`
