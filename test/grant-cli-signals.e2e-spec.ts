@@ -241,6 +241,44 @@ describe('grants export --output, stopped midway', () => {
     });
   }
 
+  it('a statement stuck on a lock does not hold up the stop: the connection is closed under it', async () => {
+    const { child, stderr, exit } = start(args());
+    await partialAppears(directory, exit);
+    // The export's next batch reads users: it waits behind this lock until the test lets go, long after the CLI.
+    const locker = dataSource.createQueryRunner();
+    await locker.connect();
+    try {
+      await locker.startTransaction();
+      await locker.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+      let ended = false;
+      void exit.then(() => (ended = true));
+      for (;;) {
+        const [waiting] = await dataSource.query<{ n: number }[]>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE application_name = 'grantry-cli' AND datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if ((waiting?.n ?? 0) > 0) break;
+        if (ended) throw new Error(`the CLI ended before waiting on the lock: ${stderr()}`);
+      }
+      child.kill('SIGTERM');
+      const elapsed = stopwatch();
+      const [code, signal] = await exit;
+      const ms = elapsed();
+      // The clean stop's line, not the one of the forced exit at SHUTDOWN_TIMEOUT_MS.
+      expect({ code, signal, stderr: stderr() }).toEqual({
+        code: 143,
+        signal: null,
+        stderr: `error: interrupted (SIGTERM): the export stopped; "${file}" was not written\n`,
+      });
+      expectWithin(ms, slackBound(SHUTDOWN_MS), 'the exit after SIGTERM with a statement stuck');
+      expect(fs.readdirSync(directory)).toEqual(['export.ndjson']);
+      expect(fs.readFileSync(file).equals(previous)).toBe(true);
+    } finally {
+      await locker.rollbackTransaction().catch(() => undefined);
+      await locker.release();
+    }
+  });
+
   it('the database lost midway: partial file removed, FILE as it was, exit 2 with a message without secrets', async () => {
     const { child, stderr, exit } = start(args());
     await partialAppears(directory, exit);

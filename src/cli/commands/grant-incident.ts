@@ -265,6 +265,9 @@ async function writeStdout(
 ): Promise<void> {
   const stop = (): void => void result.stream.destroy(new Error('export stopped'));
   signal.addEventListener('abort', stop, { once: true });
+  // pipeline reports the first error; one after it (the batch in flight failing as the database is closed on the
+  // way out) must not become an uncaught exception.
+  result.stream.on('error', () => undefined);
   try {
     if (signal.aborted) stop();
     await pipeline(result.stream, stdout, { end: false });
@@ -368,7 +371,9 @@ export const grantsExport = defineCommand({
   notes:
     'Without filters, every grant of the type. Rows are read in batches of 2,000 in pk order, so memory does not ' +
     'grow with the export. Rows are those whose pk existed when the export started, each as it was when its batch ' +
-    'was read. With stdout as the data, the summary (and --json) goes to stderr.',
+    'was read. With stdout as the data, the summary (and --json) goes to stderr. A reader closing stdout early ' +
+    '(grants export | head) ends the export quietly, exit 0. SIGINT or SIGTERM stops it (exit 130 or 143); with ' +
+    '--output, the temporary file is removed and FILE left as it was.',
   prepare(options) {
     const type = options.type;
     const given = givenFilters(options);
