@@ -250,7 +250,7 @@ export async function main(argv: readonly string[]): Promise<number> {
             ),
           );
         }
-        process.exit(code);
+        void (handle?.embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(code));
       }, limit).unref();
       return;
     }
@@ -262,10 +262,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const interrupt = (signal: NodeJS.Signals): void => stop(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
   // Without a listener, a closed stdout's EPIPE would be an uncaught exception (Node ignores SIGPIPE). Left in place
-  // to the end: the error is emitted after the failed write, possibly after main returns.
+  // to the end: the error is emitted after the failed write, possibly after main returns. Other errors (ENOSPC) are
+  // for the writer to report (an export's pipeline listens too); with no other listener they stay uncaught, as before.
   const stdoutError = (error: NodeJS.ErrnoException): void => {
-    if (error.code !== 'EPIPE') throw error;
-    stop('EPIPE');
+    if (error.code === 'EPIPE') stop('EPIPE');
+    else if (error.code !== 'ERR_STREAM_DESTROYED' && process.stdout.listenerCount('error') === 1)
+      throw error;
   };
   process.stdout.on('error', stdoutError);
   const interruptible: CommandContext['interruptible'] = async (work) => {
