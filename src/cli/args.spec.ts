@@ -207,7 +207,7 @@ describe('defineCommand', () => {
 
   it('prepares the work with the parsed options, or nothing under --help', async () => {
     prepared.length = 0;
-    const parsed = command.parse(['--username', 'ada', '--json']);
+    const parsed = await command.parse(['--username', 'ada', '--json']);
     expect(parsed.options).toEqual({ json: true, help: false, verbose: false });
     expect(prepared).toEqual([{ username: 'ada', json: true, help: false, verbose: false }]);
     await expect(parsed.run?.({} as CommandContext)).resolves.toEqual({
@@ -215,7 +215,7 @@ describe('defineCommand', () => {
       text: 'ada',
     });
 
-    const help = command.parse(['--help', '--verbose']);
+    const help = await command.parse(['--help', '--verbose']);
     expect(help.options).toEqual({ json: false, help: true, verbose: true });
     expect(help.run).toBeUndefined();
     expect(prepared).toHaveLength(1);

@@ -14,6 +14,22 @@ import type { DataSource } from 'typeorm';
 /** A command line that cannot be run as written; its message is meant for the user. */
 export class ArgumentError extends Error {}
 
+/** Why a command is told to stop before its end: a signal, or the reader of its stdout going away (EPIPE). */
+export type StopReason = 'SIGINT' | 'SIGTERM' | 'EPIPE';
+
+/**
+ * A command that stopped early because it was told to (CommandContext.interruptible): main exits with the reason's
+ * status (130 for SIGINT, 143 for SIGTERM, 0 for EPIPE) and prints the message, if any, as the one error line.
+ */
+export class Stopped extends Error {
+  constructor(
+    readonly reason: StopReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface OptionSpec {
   type: 'string' | 'boolean';
   description: string;
@@ -232,6 +248,13 @@ export interface CommandContext {
    * API's bulk_revoke and export handlers, started on first call, without SECRET_KEY.
    */
   grants: () => Promise<{ commandBus: CommandBus; queryBus: QueryBus }>;
+  /**
+   * Runs work that can be stopped cleanly: while it runs, SIGINT, SIGTERM (or, for work writing to stdout, the reader
+   * closing it: EPIPE) abort `signal` with the StopReason instead of ending the process at once; the work then
+   * undoes what it must and throws Stopped, and main closes the database before exiting. Outside of it, a signal
+   * ends the process at once (after stopping an embedded PostgreSQL), and an EPIPE only loses what is printed.
+   */
+  interruptible: <T>(work: (signal: AbortSignal) => Promise<T>) => Promise<T>;
   /** For a command whose result is data (grants export without --output); its summary then goes to stderr. */
   stdout: NodeJS.WritableStream;
   /** For progress output; stdout belongs to the command's result. */
@@ -249,6 +272,8 @@ export interface CommandOutput {
   to?: 'stderr';
 }
 
+export type Runner = (context: CommandContext) => Promise<CommandOutput>;
+
 export interface CommandDefinition<O extends OptionSpecs> {
   /** The words that select it, e.g. "user create". */
   name: string;
@@ -258,16 +283,16 @@ export interface CommandDefinition<O extends OptionSpecs> {
   /** Set for `migrate`; every other command runs once the migrations are applied. */
   migratesItself?: boolean;
   /**
-   * Checks what can be checked without a database (so a typo fails before an embedded PostgreSQL is started), and
-   * returns the work to do once it is open.
+   * Checks what can be checked without a database (so a typo fails before an embedded PostgreSQL is started, or a
+   * connection to DATABASE_URL is tried), and returns the work to do once it is open.
    */
-  prepare(options: ParsedOptions<O>): (context: CommandContext) => Promise<CommandOutput>;
+  prepare(options: ParsedOptions<O>): Runner | Promise<Runner>;
 }
 
 export interface PreparedCommand {
   options: GlobalOptions;
   /** Undefined when --help was asked for: nothing is checked or run then. */
-  run: ((context: CommandContext) => Promise<CommandOutput>) | undefined;
+  run: Runner | undefined;
 }
 
 export interface Command {
@@ -275,7 +300,8 @@ export interface Command {
   summary: string;
   migratesItself: boolean;
   help(): string;
-  parse(argv: readonly string[]): PreparedCommand;
+  /** The options parsed and checked (everything that needs no database), or the errors, as ArgumentError. */
+  parse(argv: readonly string[]): Promise<PreparedCommand>;
 }
 
 export function defineCommand<const O extends OptionSpecs>(definition: CommandDefinition<O>): Command {
@@ -284,10 +310,10 @@ export function defineCommand<const O extends OptionSpecs>(definition: CommandDe
     summary: definition.summary,
     migratesItself: definition.migratesItself ?? false,
     help: () => formatHelp(definition.name, definition.summary, definition.options, definition.notes),
-    parse(argv) {
+    async parse(argv) {
       const options = parseOptions(definition.name, definition.options, argv);
       const globals = { json: options.json, help: options.help, verbose: options.verbose };
-      return { options: globals, run: options.help ? undefined : definition.prepare(options) };
+      return { options: globals, run: options.help ? undefined : await definition.prepare(options) };
     },
   };
 }

@@ -15,7 +15,15 @@ import { checkSecretKey, resolveSecretKey } from '../keys/secret-key';
 import { Sealer } from '../keys/sealing';
 import { createLogger } from '../logging/logger';
 import { openGrantsContext, openManagementContext } from './bus';
-import { ArgumentError, type Command, type CommandContext, type CommandOutput } from './args';
+import {
+  ArgumentError,
+  type Command,
+  type CommandContext,
+  type CommandOutput,
+  type Runner,
+  Stopped,
+  type StopReason,
+} from './args';
 import { appCreate } from './commands/app';
 import { countsCheck } from './commands/counts';
 import { grantCreate, grantsCleanup } from './commands/grant';
@@ -52,6 +60,11 @@ const COMMANDS: readonly Command[] = [
 
 const EXIT_USAGE = 1;
 const EXIT_CONFIG = 2;
+/**
+ * A command told to stop: 128 + the signal's number, as a shell reports a process the signal ended; 0 when the
+ * reader of stdout closed it (see writeStdout in commands/grant-incident.ts for why not SIGPIPE's 141).
+ */
+const EXIT_STOPPED: Record<StopReason, number> = { SIGINT: 130, SIGTERM: 143, EPIPE: 0 };
 
 function overview(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((command) => command.name.length));
@@ -67,7 +80,8 @@ function overview(commands: readonly Command[] = COMMANDS): string {
     '',
     'Run "grantry <command> --help" for its options. With --json, stdout holds exactly one JSON object.',
     'Exit status: 0 done, 1 the command cannot be done as asked, 2 configuration or database unavailable,',
-    '3 "counts check" found a kept count differing from its rows.',
+    '3 "counts check" found a kept count differing from its rows, 130 interrupted (SIGINT), 143 terminated',
+    '(SIGTERM). A reader closing stdout early (grants export | head) ends an export quietly, with 0.',
     '',
   ].join('\n');
 }
@@ -109,8 +123,9 @@ async function execute(
   config: AppConfig,
   logger: Logger,
   command: Command,
-  run: (context: CommandContext) => Promise<CommandOutput>,
+  run: Runner,
   opened: (handle: DatabaseHandle) => void,
+  interruptible: CommandContext['interruptible'],
 ): Promise<CommandOutput> {
   const handle = await openDatabase(config, logger);
   opened(handle);
@@ -154,6 +169,7 @@ async function execute(
           sealer: openSealerOnce,
           bus,
           grants,
+          interruptible,
         });
       } finally {
         if (context) await (await context).close();
@@ -166,6 +182,8 @@ async function execute(
 }
 
 function classify(error: unknown, verbose: boolean): { message: string; code: number } {
+  // Told to stop, and stopped cleanly: its message (none for a closed stdout) and the reason's status.
+  if (error instanceof Stopped) return { message: error.message, code: EXIT_STOPPED[error.reason] };
   if (error instanceof ArgumentError || error instanceof InputError) {
     return { message: error.message, code: EXIT_USAGE };
   }
@@ -205,15 +223,61 @@ function classify(error: unknown, verbose: boolean): { message: string; code: nu
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose');
+  const errorLine = (message: string): string =>
+    json ? `${JSON.stringify({ error: message })}\n` : `error: ${message}\n`;
   const print = (output: CommandOutput): void => {
     const destination = output.to === 'stderr' ? process.stderr : process.stdout;
     destination.write(json ? `${JSON.stringify(output.json)}\n` : `${output.text.trimEnd()}\n`);
   };
   let handle: DatabaseHandle | undefined;
-  // An interrupted command still stops the PostgreSQL it started; a half-done seed can simply be run again.
-  const interrupt = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`\ninterrupted (${signal})\n`);
-    void (handle?.embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  let shutdownTimeoutMs = 0;
+  let finished = false;
+  /** The stoppable work running now (CommandContext.interruptible), if any. */
+  let running: AbortController | undefined;
+  const stop = (reason: StopReason): void => {
+    const code = EXIT_STOPPED[reason];
+    if (running !== undefined && !running.signal.aborted) {
+      // The work undoes what it must and unwinds, and execute() closes the database on the way out. Should that
+      // take longer than SHUTDOWN_TIMEOUT_MS (a statement that does not end), the process ends anyway.
+      running.abort(reason);
+      const limit = shutdownTimeoutMs;
+      setTimeout(() => {
+        if (!finished) {
+          const what = reason === 'EPIPE' ? 'stdout closed by its reader' : `interrupted (${reason})`;
+          process.stderr.write(
+            errorLine(
+              `${what}: not stopped within SHUTDOWN_TIMEOUT_MS (${limit} ms), exiting without waiting`,
+            ),
+          );
+        }
+        void (handle?.embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(code));
+      }, limit).unref();
+      return;
+    }
+    // Nothing that can stop cleanly is running: the command finishes as it would, and what it prints is lost.
+    if (reason === 'EPIPE') return;
+    // An interrupted command still stops the PostgreSQL it started; a half-done seed can simply be run again.
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}interrupted (${reason})\n`);
+    void (handle?.embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(code));
+  };
+  const interrupt = (signal: NodeJS.Signals): void => stop(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+  // Without a listener, a closed stdout's EPIPE would be an uncaught exception (Node ignores SIGPIPE). Left in place
+  // to the end: the error is emitted after the failed write, possibly after main returns. Other errors (ENOSPC) are
+  // for the writer to report (an export's pipeline listens too); with no other listener they stay uncaught, as before.
+  const stdoutError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE') stop('EPIPE');
+    else if (error.code !== 'ERR_STREAM_DESTROYED' && process.stdout.listenerCount('error') === 1)
+      throw error;
+  };
+  process.stdout.on('error', stdoutError);
+  const interruptible: CommandContext['interruptible'] = async (work) => {
+    const controller = new AbortController();
+    running = controller;
+    try {
+      return await work(controller.signal);
+    } finally {
+      running = undefined;
+    }
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
@@ -223,27 +287,36 @@ export async function main(argv: readonly string[]): Promise<number> {
       print({ json: { help: resolved.help }, text: resolved.help });
       return 0;
     }
-    const { run } = resolved.command.parse(resolved.rest);
+    const { run } = await resolved.command.parse(resolved.rest);
     if (run === undefined) {
       const help = resolved.command.help();
       print({ json: { help }, text: help });
       return 0;
     }
     const config = loadConfig();
+    shutdownTimeoutMs = config.shutdownTimeoutMs;
     const logger = createLogger(
       { logLevel: verbose ? 'debug' : 'warn' },
       pino.destination({ dest: 2, sync: true }),
     );
-    const output = await execute(config, logger, resolved.command, run, (opened) => {
-      handle = opened;
-    });
+    const output = await execute(
+      config,
+      logger,
+      resolved.command,
+      run,
+      (opened) => {
+        handle = opened;
+      },
+      interruptible,
+    );
     print(output);
     return output.exitCode ?? 0;
   } catch (error) {
     const { message, code } = classify(error, verbose);
-    process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `error: ${message}\n`);
+    if (message !== '') process.stderr.write(errorLine(message));
     return code;
   } finally {
+    finished = true;
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }

@@ -15,7 +15,7 @@ export async function runCli(
   command: Command,
   argv: string[],
 ): Promise<Record<string, unknown>> {
-  const { run } = command.parse(argv);
+  const { run } = await command.parse(argv);
   if (run === undefined) throw new Error(`${command.name}: nothing to run`);
   let context: Promise<INestApplicationContext> | undefined;
   const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: TEST_SECRET_KEY });
@@ -31,6 +31,8 @@ export async function runCli(
         context ??= openManagementContext(config, dataSource, testSealer());
         return (await context).get(CommandBus);
       },
+      // Nothing signals this process's commands: their work runs to its end.
+      interruptible: (work) => work(new AbortController().signal),
       grants: async () => {
         const opened = await (grantsContext ??= openGrantsContext(config, dataSource));
         return { commandBus: opened.get(CommandBus), queryBus: opened.get(QueryBus) };

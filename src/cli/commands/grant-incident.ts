@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CLI_CALLER, callerPrincipal } from '../../common/auth/caller';
 import { ValidationApiError } from '../../common/errors/api-error';
 import { GRANT_KIND_NAMES, type GrantKindName } from '../../oauth2/common/grants';
 import { BulkRevokeGrantsCommand, type BulkRevokeResult } from '../../oauth2/grants/bulk-revoke';
+import { parseBulkRevokeBody } from '../../oauth2/grants/bulk-revoke.dto';
 import { EXPORT_FORMATS, type GrantExport } from '../../oauth2/grants/grant-export';
 import {
   ACCESS_TOKENS,
@@ -16,7 +16,14 @@ import {
 } from '../../oauth2/grants/grant-kind';
 import { ExportGrantsQuery } from '../../oauth2/grants/grant.queries';
 import { type FilterParams, parseFilters, parseSearch, type RawQuery } from '../../oauth2/grants/list-params';
-import { ArgumentError, defineCommand, type OptionSpecs, parseInteger } from '../args';
+import {
+  ArgumentError,
+  defineCommand,
+  type OptionSpecs,
+  parseInteger,
+  Stopped,
+  type StopReason,
+} from '../args';
 
 /*
  * The incident operations for an operator with a shell on the server and no API key (the API down, its keys
@@ -181,7 +188,7 @@ export const grantsRevoke = defineCommand({
     'inventory; running the same command again revokes 0 more. Runs in batches of 5,000 rows, each its own ' +
     'transaction, so the server keeps answering meanwhile, and records one event (model_updated, actor ' +
     'grantry-cli) with the filters and the count. Date-times are ISO 8601 with a time (2030-01-31T12:00:00Z).',
-  prepare(options) {
+  async prepare(options) {
     const type = options.type;
     const given = givenFilters(options);
     // The body of bulk_revoke/: the handler validates it exactly as the API's (messages translated back).
@@ -200,6 +207,13 @@ export const grantsRevoke = defineCommand({
     }
     body.dry_run = options['dry-run'];
     if (options['include-access-tokens']) body.include_access_tokens = true;
+    // The handler's own body check, run here too, before the database is opened: a bad value is reported alike
+    // whether or not the database can be reached (only `--user`/`--provider` existence needs it).
+    try {
+      await parseBulkRevokeBody(KINDS[type], body);
+    } catch (error) {
+      throw asOptionError(error, given);
+    }
     return async ({ grants }) => {
       let result: BulkRevokeResult;
       try {
@@ -226,27 +240,100 @@ function checkOutput(file: string): string {
   return target;
 }
 
+const interrupted = (reason: StopReason): string => `interrupted (${reason})`;
+
+/**
+ * An export cut short by a failure (the database lost midway, an unexpected error): what was left undone, with the
+ * error as its cause, so that main still classifies it (exit 2 when the database is unavailable). The message is
+ * the driver's or Node's, never the connection string.
+ */
+function exportFailed(error: unknown, rows: number, what: string): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(`the export stopped after ${rows} rows; ${what}: ${message}`, { cause: error });
+}
+
+/**
+ * Streams the export to stdout. The reader closing the pipe (`grants export | head -1`: EPIPE) is normal Unix use,
+ * not an error: the export stops, quietly, and the command exits 0. Exit 0 rather than SIGPIPE's 141 (what `git log
+ * | head` ends with, seen by the shell only under `set -o pipefail`): the reader asked for no more rows and got
+ * what it asked for, and scripts running with pipefail, a common strict mode, would otherwise fail on every `| head`.
+ */
+async function writeStdout(
+  result: GrantExport,
+  stdout: NodeJS.WritableStream,
+  signal: AbortSignal,
+): Promise<void> {
+  const stop = (): void => void result.stream.destroy(new Error('export stopped'));
+  signal.addEventListener('abort', stop, { once: true });
+  // pipeline reports the first error; one after it (the batch in flight failing as the database is closed on the
+  // way out) must not become an uncaught exception.
+  result.stream.on('error', () => undefined);
+  try {
+    if (signal.aborted) stop();
+    await pipeline(result.stream, stdout, { end: false });
+  } catch (error) {
+    const reason = signal.aborted
+      ? (signal.reason as StopReason)
+      : (error as NodeJS.ErrnoException).code === 'EPIPE'
+        ? 'EPIPE'
+        : undefined;
+    if (reason === 'EPIPE') throw new Stopped(reason, '');
+    if (reason !== undefined) {
+      throw new Stopped(
+        reason,
+        `${interrupted(reason)}: the export to stdout stopped after ${result.progress.rows} rows`,
+      );
+    }
+    throw exportFailed(error, result.progress.rows, 'stdout holds only those');
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+}
+
 /**
  * Writes the export to `target` through a temporary file in the same directory, renamed over it once the last row
- * is written: a failed export never leaves a truncated file under the name asked for. Mode 0600: the rows name
- * users and their applications.
+ * is written: a failed or interrupted export never leaves a truncated file under the name asked for, nor its
+ * temporary file, and a file already at `target` stays as it was. Mode 0600: the rows name users and their
+ * applications.
  */
-async function writeFile(stream: Readable, target: string): Promise<void> {
+async function writeFile(result: GrantExport, target: string, signal: AbortSignal): Promise<void> {
   const partial = path.join(
     path.dirname(target),
     `.${path.basename(target)}.${randomBytes(6).toString('hex')}.partial`,
   );
+  const output = fs.createWriteStream(partial, { flags: 'wx', mode: 0o600 });
+  // The file's own errors (ENOSPC, EACCES) are reported as such; pipeline hands the rows' errors (a lost database)
+  // to the file stream too, so those are told apart by where they came from.
+  let readError: Error | undefined;
+  let writeError: Error | undefined;
+  result.stream.on('error', (error) => (readError ??= error));
+  output.on('error', (error) => {
+    if (error !== readError) writeError ??= error;
+  });
+  // On a stop the temporary file goes at once, not once the batch being read has arrived: should closing take
+  // longer than SHUTDOWN_TIMEOUT_MS, main ends the process without waiting for the rest of this function.
+  const stop = (): void => {
+    output.destroy();
+    fs.rmSync(partial, { force: true });
+    result.stream.destroy(new Error('export stopped'));
+  };
+  signal.addEventListener('abort', stop, { once: true });
   try {
-    await pipeline(stream, fs.createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
+    if (signal.aborted) stop();
+    await pipeline(result.stream, output);
     await fs.promises.rename(partial, target);
   } catch (error) {
-    stream.destroy();
+    result.stream.destroy();
+    // Again: a stop during the file's opening may have removed it before it existed.
     await fs.promises.rm(partial, { force: true });
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== undefined && code.startsWith('E')) {
-      throw new ArgumentError(`cannot write "${target}": ${(error as Error).message}`);
+    if (signal.aborted) {
+      const reason = signal.reason as StopReason;
+      throw new Stopped(reason, `${interrupted(reason)}: the export stopped; "${target}" was not written`);
     }
-    throw error;
+    if (writeError !== undefined) throw new ArgumentError(`cannot write "${target}": ${writeError.message}`);
+    throw exportFailed(error, result.progress.rows, `"${target}" was not written`);
+  } finally {
+    signal.removeEventListener('abort', stop);
   }
 }
 
@@ -284,7 +371,9 @@ export const grantsExport = defineCommand({
   notes:
     'Without filters, every grant of the type. Rows are read in batches of 2,000 in pk order, so memory does not ' +
     'grow with the export. Rows are those whose pk existed when the export started, each as it was when its batch ' +
-    'was read. With stdout as the data, the summary (and --json) goes to stderr.',
+    'was read. With stdout as the data, the summary (and --json) goes to stderr. A reader closing stdout early ' +
+    '(grants export | head) ends the export quietly, exit 0. SIGINT or SIGTERM stops it (exit 130 or 143); with ' +
+    '--output, the temporary file is removed and FILE left as it was.',
   prepare(options) {
     const type = options.type;
     const given = givenFilters(options);
@@ -299,7 +388,7 @@ export const grantsExport = defineCommand({
     const search = parseSearch(query.search);
     const format = options.format ?? 'ndjson';
     const target = options.output === undefined ? undefined : checkOutput(options.output);
-    return async ({ grants, stdout }) => {
+    return async ({ grants, stdout, interruptible }) => {
       let result: GrantExport;
       try {
         const { queryBus } = await grants();
@@ -309,8 +398,9 @@ export const grantsExport = defineCommand({
       } catch (error) {
         throw asOptionError(error, given);
       }
-      if (target === undefined) await pipeline(result.stream, stdout, { end: false });
-      else await writeFile(result.stream, target);
+      await interruptible((signal) =>
+        target === undefined ? writeStdout(result, stdout, signal) : writeFile(result, target, signal),
+      );
       const rows = result.progress.rows;
       return {
         json: { type, format, rows, output: target ?? null },
