@@ -9,8 +9,10 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
  *
  * Only for a fixed `text` (a constant, or one of a bounded set named by StatementNames): each name holds one plan
  * per pooled connection for as long as the connection lives. Not for statements whose best plan depends on their
- * parameters (the filtered list queries): PostgreSQL may switch a prepared statement to a generic plan, measured 15x
- * slower for those. A statement without parameters has one plan anyway.
+ * parameters (most filtered list queries): the pool's connections run named statements with their generic plan
+ * (plan_cache_mode = force_generic_plan, see dataSourceOptions), measured 15x slower for those. A statement without
+ * parameters has one plan anyway; one with parameters must be written so that its generic plan is right for every
+ * value (the grant list's expiry range: see GrantStore.pageSql).
  */
 export async function preparedQuery<T extends QueryResultRow>(
   dataSource: DataSource,
