@@ -187,6 +187,12 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
         },
       ],
       ['an empty scope', { scope: ' , ' }, { scope: ['This field may not be blank.'] }],
+      // As the list's query parameter: a value that cannot be a slug is refused, not an empty match.
+      [
+        'an application that cannot be a slug',
+        { application: 'not a slug' },
+        { application: ['Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.'] },
+      ],
       // valid_at alone or beside a good filter: a malformed instant never falls back to "no filter".
       ['valid_at in words', { valid_at: 'yesterday' }, { valid_at: [DATETIME_FORMAT] }],
       [

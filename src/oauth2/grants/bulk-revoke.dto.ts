@@ -10,7 +10,13 @@ import {
 } from '../../common/validation/fields';
 import { validateBody } from '../../management/common/validate-body';
 import type { GrantKind } from './grant-kind';
-import { type FilterParams, INCIDENT_FILTER_NAMES, type IncidentFilterName } from './list-params';
+import {
+  type FilterParams,
+  INCIDENT_FILTER_NAMES,
+  type IncidentFilterName,
+  INVALID_SLUG,
+  SLUG,
+} from './list-params';
 
 /*
  * The body of POST /api/v3/oauth2/<type>/bulk_revoke/ (a Grantry extension, issue 14): the list's filters as JSON
@@ -22,19 +28,27 @@ import { type FilterParams, INCIDENT_FILTER_NAMES, type IncidentFilterName } fro
 const MAX_INT4 = 2_147_483_647;
 
 /** A string, strictly (DRF's CharField would take a number as its text; a filter value must be what was meant). */
-function StrictString(maxLength: number, description: string): PropertyDecorator {
+function StrictString(
+  maxLength: number,
+  description: string,
+  pattern?: { regex: RegExp; message: string },
+): PropertyDecorator {
   return field(
     'bulkString',
     { required: false, description },
-    { type: String, maxLength, minLength: 1 },
+    { type: String, maxLength, minLength: 1, ...(pattern ? { pattern: pattern.regex.source } : {}) },
     (value) => {
       if (typeof value !== 'string') return MESSAGES.string;
       if (value.trim() === '') return MESSAGES.blank;
       if (value.includes('\0')) return 'Null characters are not allowed.';
-      return value.length > maxLength ? MESSAGES.maxLength(maxLength) : null;
+      if (value.length > maxLength) return MESSAGES.maxLength(maxLength);
+      return pattern && !pattern.regex.test(value) ? pattern.message : null;
     },
   );
 }
+
+/** As the list's `application` (list-params): a value that cannot be a slug is a mistake, not an empty match. */
+const APPLICATION_SLUG = { regex: SLUG, message: INVALID_SLUG };
 
 /** Scopes as the query takes them (one string, space- or comma-separated) or as a JSON list of scope strings. */
 const SCOPE_TERM = /^[\x21\x23-\x5b\x5d-\x7e]+$/; // RFC 6749's scope-token characters
@@ -99,7 +113,7 @@ export class GrantBulkRevokeRequest {
   )
   scope?: string | string[];
 
-  @StrictString(50, "An application's slug: grants of the provider that application uses.")
+  @StrictString(50, "An application's slug: grants of the provider that application uses.", APPLICATION_SLUG)
   application?: string;
 
   @StrictString(255, "A provider's client_id.")

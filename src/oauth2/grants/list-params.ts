@@ -130,6 +130,10 @@ const MAX_SCOPE_LENGTH = 255;
 /** The longest value each text filter can match: the column's length (a longer one is a mistake, not a miss). */
 const MAX_LENGTH = { application: 50, client_id: 255, username: 150 } as const;
 
+/** Django's validate_slug, for `application` (here and in bulk_revoke's body). */
+export const SLUG = /^[-a-zA-Z0-9_]+$/;
+export const INVALID_SLUG = 'Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.';
+
 const MESSAGES = {
   invalidBoolean: (value: string) =>
     `Select a valid choice. ${shown(value)} is not one of the available choices.`,
@@ -137,7 +141,7 @@ const MESSAGES = {
   invalidScope:
     'Enter scopes separated by spaces or commas, each of printable characters other than " and \\.',
   tooManyScopes: `Ensure this field has no more than ${MAX_SCOPES} scopes.`,
-  invalidSlug: 'Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.',
+  invalidSlug: INVALID_SLUG,
   nullCharacter: 'Null characters are not allowed.',
   tooLong: (max: number, length: number) =>
     `Ensure this field has no more than ${max} characters (it has ${length}).`,
@@ -196,7 +200,6 @@ function leap(year: number): boolean {
 
 /** An OAuth2 scope-token (RFC 6749 3.3): %x21 / %x23-5B / %x5D-7E. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
-const SLUG = /^[-a-zA-Z0-9_]+$/;
 
 /**
  * Reads the incident filters from a query string: the last of a repeated parameter counts, as DRF reads it, and an
