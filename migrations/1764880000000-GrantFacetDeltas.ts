@@ -38,45 +38,59 @@ const DELTA_COUNTS = {
     DELETE FROM grant_facet_deltas WHERE table_name = TG_TABLE_NAME;`,
 };
 
+export const CREATE_FACET_DELTAS = `
+  CREATE TABLE "grant_facet_deltas" (
+    "table_name" text NOT NULL, "scope" text NOT NULL, "revoked" boolean NOT NULL, "expiring" boolean NOT NULL,
+    "bucket" timestamptz, "delta" bigint NOT NULL)`;
+
+/** Sets the grant-count trigger functions as this migration has them (GrantDeltas' down restores them). */
+export const setDeltaFunctions = async (queryRunner: QueryRunner): Promise<void> => {
+  for (const [event, body] of Object.entries(PROVIDER_COUNTS)) {
+    await queryRunner.query(`
+      CREATE OR REPLACE FUNCTION grant_counts_${event}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        ${body}
+        ${DELTA_COUNTS[event as keyof typeof DELTA_COUNTS]}
+        RETURN NULL;
+      END $$`);
+  }
+};
+
+/**
+ * `grant_facet_deltas`' rows moved into `grant_facet_counts` as GrantFacetCounts' triggers would have written them:
+ * one row per word and one for all grants (this migration's down, and GrantDeltas' up).
+ */
+export const moveFacetDeltasIntoFacets = async (queryRunner: QueryRunner): Promise<void> => {
+  await queryRunner.query(`
+    INSERT INTO grant_facet_counts (table_name, word, revoked, expiring, bucket, delta)
+      SELECT table_name, word, revoked, expiring, bucket, sum(delta) FROM (
+        SELECT table_name, NULL::text AS word, revoked, expiring, bucket, delta FROM grant_facet_deltas
+        UNION ALL
+        SELECT d.table_name, w.word, d.revoked, d.expiring, d.bucket, d.delta FROM grant_facet_deltas d
+          CROSS JOIN LATERAL (
+            SELECT DISTINCT x AS word FROM unnest(string_to_array(d.scope, ' ')) x WHERE x <> '') w
+      ) f GROUP BY table_name, word, revoked, expiring, bucket HAVING sum(delta) <> 0`);
+};
+
 export class GrantFacetDeltas1764880000000 implements MigrationInterface {
   name = 'GrantFacetDeltas1764880000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`
-      CREATE TABLE "grant_facet_deltas" (
-        "table_name" text NOT NULL, "scope" text NOT NULL, "revoked" boolean NOT NULL, "expiring" boolean NOT NULL,
-        "bucket" timestamptz, "delta" bigint NOT NULL)`);
+    await queryRunner.query(CREATE_FACET_DELTAS);
     // No writer may append old-style facets after the functions changed: they would be counted, but by a body
     // this migration no longer describes. Writers wait for the few statements below.
     for (const table of GRANT_TABLES) {
       await queryRunner.query(`LOCK TABLE "${table}" IN SHARE ROW EXCLUSIVE MODE`);
     }
-    for (const [event, body] of Object.entries(PROVIDER_COUNTS)) {
-      await queryRunner.query(`
-        CREATE OR REPLACE FUNCTION grant_counts_${event}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          ${body}
-          ${DELTA_COUNTS[event as keyof typeof DELTA_COUNTS]}
-          RETURN NULL;
-        END $$`);
-    }
+    await setDeltaFunctions(queryRunner);
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     for (const table of GRANT_TABLES) {
       await queryRunner.query(`LOCK TABLE "${table}" IN SHARE ROW EXCLUSIVE MODE`);
     }
-    // The deltas not folded yet, as GrantFacetCounts' triggers would have written them: one row per word and one
-    // for all grants.
-    await queryRunner.query(`
-      INSERT INTO grant_facet_counts (table_name, word, revoked, expiring, bucket, delta)
-        SELECT table_name, word, revoked, expiring, bucket, sum(delta) FROM (
-          SELECT table_name, NULL::text AS word, revoked, expiring, bucket, delta FROM grant_facet_deltas
-          UNION ALL
-          SELECT d.table_name, w.word, d.revoked, d.expiring, d.bucket, d.delta FROM grant_facet_deltas d
-            CROSS JOIN LATERAL (
-              SELECT DISTINCT x AS word FROM unnest(string_to_array(d.scope, ' ')) x WHERE x <> '') w
-        ) f GROUP BY table_name, word, revoked, expiring, bucket HAVING sum(delta) <> 0`);
+    // The deltas not folded yet, as GrantFacetCounts' triggers would have written them.
+    await moveFacetDeltasIntoFacets(queryRunner);
     await restoreGrantFacetCounts(queryRunner, true);
     await queryRunner.query(`DROP TABLE "grant_facet_deltas"`);
   }

@@ -20,6 +20,7 @@ import { GrantFilters1764861000000 } from './1764861000000-GrantFilters';
 import { GrantFacetCounts1764870000000 } from './1764870000000-GrantFacetCounts';
 import { GrantRevokedAt1764871000000 } from './1764871000000-GrantRevokedAt';
 import { GrantFacetDeltas1764880000000 } from './1764880000000-GrantFacetDeltas';
+import { GrantDeltas1764890000000 } from './1764890000000-GrantDeltas';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -44,4 +45,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   GrantFacetCounts1764870000000,
   GrantRevokedAt1764871000000,
   GrantFacetDeltas1764880000000,
+  GrantDeltas1764890000000,
 ];

@@ -64,14 +64,18 @@ interface Snapshot {
   mismatched: number;
 }
 
+/** The kept per-provider rows of table $1: folded (grant_counts) and not folded yet (grant_deltas). */
+const KEPT = `(SELECT provider_id, delta FROM grant_counts WHERE table_name = $1
+               UNION ALL SELECT provider_id, delta FROM grant_deltas WHERE table_name = $1) kept`;
+
 /** The counts and the deltas from one statement, so from one snapshot even while writers run. */
 async function sameSnapshot(type: GrantType): Promise<Snapshot> {
   const { table } = TABLES[type];
   const [row] = await t.dataSource.query<Snapshot[]>(
     `SELECT (SELECT count(*) FROM ${table})::int AS counted,
-            (SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = $1)::int AS summed,
+            (SELECT coalesce(sum(delta), 0) FROM ${KEPT})::int AS summed,
             (SELECT count(*) FROM (SELECT provider_id, count(*) AS n FROM ${table} GROUP BY provider_id) c
-               FULL JOIN (SELECT provider_id, sum(delta) AS n FROM grant_counts WHERE table_name = $1
+               FULL JOIN (SELECT provider_id, sum(delta) AS n FROM ${KEPT}
                            GROUP BY provider_id HAVING sum(delta) <> 0) d USING (provider_id)
               WHERE c.n IS DISTINCT FROM d.n)::int AS mismatched`,
     [table],
@@ -183,10 +187,12 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
     expect(await apiCount(type)).toBe(after);
     const [folded] = await t.dataSource.query<{ rows: number; providers: number }[]>(
       `SELECT (SELECT count(*) FROM grant_counts WHERE table_name = $1)::int AS rows,
+              (SELECT count(*) FROM grant_deltas WHERE table_name = $1)::int AS deltas,
               (SELECT count(DISTINCT provider_id) FROM ${TABLES[type].table})::int AS providers`,
       [TABLES[type].table],
     );
-    expect(folded?.rows).toBe(folded?.providers); // folded into one row per provider
+    // Folded into one row per provider, no delta left behind.
+    expect(folded).toEqual({ rows: folded?.providers, deltas: 0, providers: folded?.providers });
     expect(await sameSnapshot(type)).toMatchObject({ mismatched: 0 });
   });
 
@@ -224,10 +230,9 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
     await runner.startTransaction();
     try {
       await runner.query(`TRUNCATE ${TABLES[type].table} CASCADE`);
-      const [row] = (await runner.query(
-        'SELECT coalesce(sum(delta), 0)::int AS summed FROM grant_counts WHERE table_name = $1',
-        [TABLES[type].table],
-      )) as { summed: number }[];
+      const [row] = (await runner.query(`SELECT coalesce(sum(delta), 0)::int AS summed FROM ${KEPT}`, [
+        TABLES[type].table,
+      ])) as { summed: number }[];
       expect(row?.summed).toBe(0);
     } finally {
       await runner.rollbackTransaction();

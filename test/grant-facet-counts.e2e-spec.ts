@@ -138,13 +138,39 @@ async function compareAll(type: GrantTable): Promise<void> {
 }
 
 /** grant_facet_counts' sums for one table, and the same figures counted from the grants themselves. */
-async function expectFacetsMatchRows(type: GrantTable): Promise<void> {
+/**
+ * The facets (with, on GrantFacetDeltas' schema, its unfolded scope deltas split into words) against the rows; and
+ * with `providers`, grant_counts against the rows per provider.
+ */
+async function expectFacetsMatchRows(
+  type: GrantTable,
+  olderSchema?: { facetDeltas: true; providers: true },
+): Promise<void> {
   const key = `coalesce(word, '*') || ' ' || revoked || ' ' || expiring || ' ' || coalesce(bucket::text, '-')`;
+  const facetDeltas = olderSchema?.facetDeltas
+    ? `UNION ALL SELECT NULL, revoked, expiring, bucket, delta FROM grant_facet_deltas WHERE table_name = $1
+       UNION ALL SELECT w, d.revoked, d.expiring, d.bucket, d.delta
+                   FROM grant_facet_deltas d, LATERAL (SELECT DISTINCT w FROM unnest(string_to_array(d.scope, ' ')) w
+                                                        WHERE w <> '') words
+                  WHERE d.table_name = $1`
+    : '';
   const facets = await dataSource.query<{ key: string; n: number }[]>(
-    `SELECT ${key} AS key, sum(delta)::int AS n FROM grant_facet_counts WHERE table_name = $1
+    `SELECT ${key} AS key, sum(delta)::int AS n FROM (
+       SELECT word, revoked, expiring, bucket, delta FROM grant_facet_counts WHERE table_name = $1 ${facetDeltas}) f
       GROUP BY 1 HAVING sum(delta) <> 0 ORDER BY 1`,
     [type.table],
   );
+  if (olderSchema?.providers) {
+    const kept = await dataSource.query<unknown[]>(
+      `SELECT provider_id, sum(delta)::int AS n FROM grant_counts WHERE table_name = $1
+        GROUP BY 1 HAVING sum(delta) <> 0 ORDER BY 1`,
+      [type.table],
+    );
+    const counted = await dataSource.query<unknown[]>(
+      `SELECT provider_id, count(*)::int AS n FROM ${type.table} GROUP BY 1 ORDER BY 1`,
+    );
+    expect(kept).toEqual(counted);
+  }
   const rows = await dataSource.query<{ key: string; n: number }[]>(
     `SELECT ${key} AS key, count(*)::int AS n FROM (
        SELECT NULL::text AS word, revoked, expiring, grant_expiry_bucket(expires) AS bucket FROM ${type.table}
@@ -184,6 +210,7 @@ describe('facet counts', () => {
       await dataSource.undoLastMigration({ transaction: 'all' });
     }
     expect(undone).toEqual([
+      'GrantDeltas1764890000000',
       'GrantFacetDeltas1764880000000',
       'GrantRevokedAt1764871000000',
       'GrantFacetCounts1764870000000',
@@ -207,9 +234,9 @@ describe('facet counts', () => {
     );
     // A delta not folded yet keeps the scope whole: it counts once under each of its words, repeated or not.
     await dataSource.query(
-      `INSERT INTO grant_facet_deltas (table_name, scope, revoked, expiring, bucket, delta)
-       VALUES ($1, 'openid openid email', false, true, '2091-01-01T00:00:00Z', 10)`,
-      [type.table],
+      `INSERT INTO grant_deltas (table_name, provider_id, scope, revoked, expiring, bucket, delta)
+       VALUES ($1, $2, 'openid openid email', false, true, '2091-01-01T00:00:00Z', 10)`,
+      [type.table, providerId],
     );
     try {
       const after = Object.fromEntries(
@@ -240,16 +267,16 @@ describe('facet counts', () => {
     } finally {
       await dataSource.query(`DELETE FROM grant_facet_counts WHERE delta IN (1000, 100) AND bucket IN
         ('1990-01-01T00:00:00Z', '2090-01-01T00:00:00Z')`);
-      await dataSource.query(`DELETE FROM grant_facet_deltas WHERE bucket = '2091-01-01T00:00:00Z'`);
+      await dataSource.query(`DELETE FROM grant_deltas WHERE bucket = '2091-01-01T00:00:00Z'`);
     }
   });
 
-  it('a write appends one unindexed delta per group of its rows; the fold splits them into word facets', async () => {
+  it('an insert appends one unindexed delta per row, an update one per group of its rows; the fold splits them into word facets', async () => {
     const type = TYPES[1]!;
     const rows = async (): Promise<{ deltas: unknown[]; facets: number }> => {
       const deltas = await dataSource.query<unknown[]>(
         `SELECT scope, revoked, expiring, to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS bucket,
-                delta::int FROM grant_facet_deltas WHERE table_name = $1 ORDER BY delta, revoked`,
+                delta::int FROM grant_deltas WHERE table_name = $1 ORDER BY delta, revoked`,
         [type.table],
       );
       const [facets] = await dataSource.query<{ n: number }[]>(
@@ -261,7 +288,8 @@ describe('facet counts', () => {
     await foldGrantCounts(dataSource);
     const folded = await rows();
     expect(folded.deltas).toEqual([]);
-    // Three grants in one statement, alike but for their expiry within one hour: one delta row, no facet row.
+    // Three grants in one statement, alike but for their expiry within one hour: a delta row each (a row-level
+    // trigger, migration GrantDeltas), no facet row.
     await dataSource.query(
       `INSERT INTO ${type.table} (provider_id, user_id, token_hash, scope, expires, expiring, revoked)
        SELECT $1, $2, sha256(gen_random_uuid()::text::bytea), 'delta-a delta-b delta-a', e, true, false
@@ -269,14 +297,17 @@ describe('facet counts', () => {
       [providerId, aliceId],
     );
     const one = { scope: 'delta-a delta-b delta-a', expiring: true, bucket: '2031-05-05 10:00' };
-    expect(await rows()).toEqual({ deltas: [{ ...one, revoked: false, delta: 3 }], facets: folded.facets });
+    const inserted = { ...one, revoked: false, delta: 1 };
+    expect(await rows()).toEqual({ deltas: [inserted, inserted, inserted], facets: folded.facets });
     // Revoking them moves them: minus three unrevoked, plus three revoked. Touching no counted column moves nothing.
     await dataSource.query(`UPDATE ${type.table} SET revoked = true WHERE scope = $1`, [one.scope]);
     await dataSource.query(`UPDATE ${type.table} SET created = created WHERE scope = $1`, [one.scope]);
     expect(await rows()).toEqual({
       deltas: [
         { ...one, revoked: false, delta: -3 },
-        { ...one, revoked: false, delta: 3 },
+        inserted,
+        inserted,
+        inserted,
         { ...one, revoked: true, delta: 3 },
       ],
       facets: folded.facets,
@@ -384,7 +415,7 @@ describe('facet counts', () => {
     );
     expect(left?.n).toBe('0');
     const [deltas] = await dataSource.query<{ n: string }[]>(
-      'SELECT count(*)::text AS n FROM grant_facet_deltas WHERE table_name = $1',
+      'SELECT count(*)::text AS n FROM grant_deltas WHERE table_name = $1',
       [type.table],
     );
     expect(deltas?.n).toBe('0');
@@ -394,12 +425,12 @@ describe('facet counts', () => {
     expect(await apiCount(type, 'revoked=true')).toBe(6);
   });
 
-  it('undoing GrantFacetDeltas keeps the unfolded deltas as word facets, and the old triggers count on', async () => {
+  it('undoing GrantDeltas keeps the unfolded deltas as provider counts and scope deltas, and the old triggers count on', async () => {
     const type = TYPES[0]!;
     await insertRows(type);
     await dataSource.query(`UPDATE ${type.table} SET revoked = NOT revoked WHERE scope LIKE 'openid%'`);
     const [pending] = await dataSource.query<{ n: number }[]>(
-      'SELECT count(*)::int AS n FROM grant_facet_deltas WHERE table_name = $1',
+      'SELECT count(*)::int AS n FROM grant_deltas WHERE table_name = $1',
       [type.table],
     );
     expect(pending?.n).toBeGreaterThan(0);
@@ -408,12 +439,14 @@ describe('facet counts', () => {
       const [last] = await dataSource.query<{ name: string }[]>(
         'SELECT name FROM migrations ORDER BY id DESC LIMIT 1',
       );
-      expect(last?.name).toBe('GrantRevokedAt1764871000000');
-      // This code reads the deltas' table, so the API cannot answer on the older schema: the facets are compared
-      // with the rows directly, per word (and all grants), revoked or not, expiring or not and hour of expiry.
-      await expectFacetsMatchRows(type);
+      expect(last?.name).toBe('GrantFacetDeltas1764880000000');
+      // This code reads the deltas' table, so the API cannot answer on the older schema: the kept counts are
+      // compared with the rows directly, per provider, and per word (and all grants), revoked or not, expiring or
+      // not and hour of expiry.
+      const olderSchema = { facetDeltas: true, providers: true } as const;
+      await expectFacetsMatchRows(type, olderSchema);
       await insertRows(type);
-      await expectFacetsMatchRows(type);
+      await expectFacetsMatchRows(type, olderSchema);
     } finally {
       await dataSource.runMigrations({ transaction: 'all' });
     }

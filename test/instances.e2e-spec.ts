@@ -273,17 +273,18 @@ describe('two instances on one database', () => {
         }
       }
     }
-    // And the folds caught up: one delta row per table and provider.
+    // And the folds caught up: one kept row per table and provider, no delta left.
     const folded = await waitFor(
       async () => {
-        const [row] = await db.query<{ rows: number; expected: number }[]>(
+        const [row] = await db.query<{ rows: number; deltas: number; expected: number }[]>(
           `SELECT (SELECT count(*) FROM grant_counts)::int AS rows,
+                (SELECT count(*) FROM grant_deltas)::int AS deltas,
                 (SELECT count(*) FROM (SELECT DISTINCT 'a', provider_id FROM oauth2_access_tokens
                                        UNION SELECT DISTINCT 'r', provider_id FROM oauth2_refresh_tokens
                                        UNION SELECT DISTINCT 'c', provider_id FROM oauth2_authorization_codes) p)::int
                   AS expected`,
         );
-        return row !== undefined && row.rows === row.expected;
+        return row !== undefined && row.rows === row.expected && row.deltas === 0;
       },
       100 * FOLD_MS + 10_000,
     );

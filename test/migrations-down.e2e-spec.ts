@@ -21,6 +21,7 @@ const DERIVED = [
   'grant_counts',
   'grant_facet_counts',
   'grant_facet_deltas',
+  'grant_deltas',
   'row_counts',
   'user_documents',
   'provider_documents',
@@ -52,6 +53,9 @@ const REBUILT_BY_DOWN: Record<string, string[]> = {
   // GrantFacetDeltas' down moves the deltas not folded yet into the facets (split into words), and its up starts
   // with no delta: the rows differ, the counts they add up to do not (expectFacetsCurrent).
   GrantFacetDeltas1764880000000: ['grant_facet_counts', 'grant_facet_deltas'],
+  // GrantDeltas' down moves its deltas into grant_counts (per provider) and grant_facet_deltas (per scope), its up
+  // moves those into the facets: again the rows differ and the counts do not (expectFacetsCurrent).
+  GrantDeltas1764890000000: ['grant_counts', 'grant_facet_counts', 'grant_facet_deltas', 'grant_deltas'],
   // GrantFacetCounts' up counts one row per facet, where the data it is re-applied on held several (the deltas
   // GrantFacetDeltas' down left, not folded).
   GrantFacetCounts1764870000000: ['grant_facet_counts'],
@@ -65,11 +69,15 @@ const REBUILT_BY_DOWN: Record<string, string[]> = {
 async function expectFacetsCurrent(dataSource: DataSource, name: string): Promise<void> {
   const tables = await publicTables(dataSource);
   if (!tables.includes('grant_facet_counts')) return;
-  const deltas = tables.includes('grant_facet_deltas')
-    ? `UNION ALL SELECT table_name, NULL, revoked, expiring, bucket, delta FROM grant_facet_deltas
+  // The scope deltas not folded yet: GrantFacetDeltas' table, or GrantDeltas' (which also carries the provider).
+  const deltas = ['grant_facet_deltas', 'grant_deltas']
+    .filter((table) => tables.includes(table))
+    .map(
+      (table) => `UNION ALL SELECT table_name, NULL, revoked, expiring, bucket, delta FROM ${table}
        UNION ALL SELECT DISTINCT ON (d.ctid, w) d.table_name, w, d.revoked, d.expiring, d.bucket, d.delta
-                   FROM grant_facet_deltas d, unnest(string_to_array(d.scope, ' ')) w WHERE w <> ''`
-    : '';
+                   FROM ${table} d, unnest(string_to_array(d.scope, ' ')) w WHERE w <> ''`,
+    )
+    .join(' ');
   const key = `table_name || ' ' || coalesce(word, '*') || ' ' || revoked || ' ' || expiring || ' ' || coalesce(bucket::text, '-')`;
   const kept = await dataSource.query<{ key: string; n: number }[]>(
     `SELECT ${key} AS key, sum(delta)::int AS n FROM (
@@ -90,6 +98,23 @@ async function expectFacetsCurrent(dataSource: DataSource, name: string): Promis
   );
   expect({ name, rows: counted.length > 0 }).toEqual({ name, rows: true });
   expect({ name, facets: kept }).toEqual({ name, facets: counted });
+  // And the grants per provider: grant_counts, plus GrantDeltas' deltas once it is applied.
+  const providerDeltas = tables.includes('grant_deltas')
+    ? 'UNION ALL SELECT table_name, provider_id, delta FROM grant_deltas'
+    : '';
+  const providers = await dataSource.query<unknown[]>(
+    `SELECT table_name, provider_id, sum(delta)::int AS n FROM (
+       SELECT table_name, provider_id, delta FROM grant_counts ${providerDeltas}) k
+      GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 1, 2`,
+  );
+  const perProvider = await dataSource.query<unknown[]>(
+    `SELECT table_name, provider_id, count(*)::int AS n FROM (
+       ${['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes']
+         .map((table) => `SELECT '${table}' AS table_name, provider_id FROM ${table}`)
+         .join(' UNION ALL ')}) g
+      GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+  expect({ name, providers }).toEqual({ name, providers: perProvider });
 }
 
 /** With the Documents migration applied: the stored documents are those its functions build from the rows now. */

@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 
 /**
  * The counts that statement-level triggers keep next to the rows they count (migrations GrantCounts,
- * ManagementBench, GrantFacetCounts, GrantFacetDeltas), checked against the rows themselves and, on request,
+ * ManagementBench, GrantFacetCounts, GrantDeltas), checked against the rows themselves and, on request,
  * rebuilt from them: `grantry counts check [--repair]`.
  *
  * The triggers keep them exact (deltas commit and roll back with the rows), so a difference means something went
@@ -42,21 +42,35 @@ const grantFacets = (table: string): string => `
 function keptCounts(): KeptCount[] {
   const counts: KeptCount[] = [];
   for (const table of GRANT_TABLES) {
+    // The triggers' deltas not folded yet count toward both kept tables (migration GrantDeltas); a rebuild leaves
+    // them in place and writes the kept rows as the rows' counts minus them, so each kept table is repaired alone.
+    const deltas = `FROM grant_deltas WHERE table_name = '${table}'`;
     counts.push({
       table,
       kept: 'grant_counts',
       keys: ['provider_id'],
       fromRows: `SELECT provider_id, count(*) AS n FROM ${table} GROUP BY provider_id`,
-      fromKept: `SELECT provider_id, sum(delta) AS n FROM grant_counts WHERE table_name = '${table}'
+      fromKept: `SELECT provider_id, sum(delta) AS n FROM (
+                   SELECT provider_id, delta FROM grant_counts WHERE table_name = '${table}'
+                   UNION ALL SELECT provider_id, delta ${deltas}) k
                   GROUP BY provider_id HAVING sum(delta) <> 0`,
       rebuild: [
         `DELETE FROM grant_counts WHERE table_name = '${table}'`,
         `INSERT INTO grant_counts (table_name, provider_id, delta)
-           SELECT '${table}', provider_id, count(*) FROM ${table} GROUP BY provider_id`,
+           SELECT '${table}', provider_id, sum(n) FROM (
+             SELECT provider_id, count(*) AS n FROM ${table} GROUP BY provider_id
+             UNION ALL SELECT provider_id, -delta ${deltas}) c
+            GROUP BY provider_id HAVING sum(n) <> 0`,
       ],
-      lockKept: ['grant_counts'],
+      lockKept: ['grant_counts', 'grant_deltas'],
     });
     const key = 'word, revoked, expiring, bucket';
+    const deltaFacets = `
+      SELECT NULL::text AS word, revoked, expiring, bucket, delta ${deltas}
+      UNION ALL
+      SELECT w.word, d.revoked, d.expiring, d.bucket, d.delta FROM grant_deltas d
+        CROSS JOIN LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(d.scope, ' ')) x WHERE x <> '') w
+       WHERE d.table_name = '${table}'`;
     counts.push({
       table,
       kept: 'grant_facet_counts',
@@ -64,21 +78,17 @@ function keptCounts(): KeptCount[] {
       fromRows: `SELECT ${key}, count(*) AS n FROM (${grantFacets(table)}) f GROUP BY ${key}`,
       fromKept: `SELECT ${key}, sum(delta) AS n FROM (
                    SELECT ${key}, delta FROM grant_facet_counts WHERE table_name = '${table}'
-                   UNION ALL
-                   SELECT NULL, revoked, expiring, bucket, delta FROM grant_facet_deltas WHERE table_name = '${table}'
-                   UNION ALL
-                   SELECT w.word, d.revoked, d.expiring, d.bucket, d.delta FROM grant_facet_deltas d
-                     CROSS JOIN LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(d.scope, ' ')) x
-                                          WHERE x <> '') w
-                    WHERE d.table_name = '${table}') k
+                   UNION ALL ${deltaFacets}) k
                   GROUP BY ${key} HAVING sum(delta) <> 0`,
       rebuild: [
-        `DELETE FROM grant_facet_deltas WHERE table_name = '${table}'`,
         `DELETE FROM grant_facet_counts WHERE table_name = '${table}'`,
         `INSERT INTO grant_facet_counts (table_name, ${key}, delta)
-           SELECT '${table}', ${key}, count(*) FROM (${grantFacets(table)}) f GROUP BY ${key}`,
+           SELECT '${table}', ${key}, sum(n) FROM (
+             SELECT ${key}, count(*) AS n FROM (${grantFacets(table)}) f GROUP BY ${key}
+             UNION ALL SELECT ${key}, -delta FROM (${deltaFacets}) d) c
+            GROUP BY ${key} HAVING sum(n) <> 0`,
       ],
-      lockKept: ['grant_facet_counts', 'grant_facet_deltas'],
+      lockKept: ['grant_facet_counts', 'grant_deltas'],
     });
   }
   const rowCounts: Record<string, string> = {

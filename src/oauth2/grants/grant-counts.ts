@@ -54,18 +54,14 @@ async function foldRowCounts(manager: EntityManager, table: string): Promise<num
 
 async function foldTable(manager: EntityManager, table: string): Promise<number> {
   await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
-  const [row] = await manager.query<{ folded: string }[]>(
-    `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta),
-          summed AS (INSERT INTO grant_counts (table_name, provider_id, delta)
-                     SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0)
-     SELECT count(*)::text AS folded FROM folded`,
-    [table],
-  );
-  // The incident filters' deltas (migration GrantFacetDeltas) move into their facets, split into words: one row for
-  // all grants and one per distinct word of the scope. Rows of transactions still in flight stay behind, as above.
+  // The triggers' deltas (migration GrantDeltas) move into both kept counts at once: summed per provider into
+  // grant_counts, and split into words into grant_facet_counts (one row for all grants and one per distinct word
+  // of the scope). Rows of transactions still in flight are invisible to the DELETE and stay for the next fold.
   const [moved] = await manager.query<{ folded: string }[]>(
-    `WITH moved AS (DELETE FROM grant_facet_deltas WHERE table_name = $1
-                    RETURNING scope, revoked, expiring, bucket, delta),
+    `WITH moved AS (DELETE FROM grant_deltas WHERE table_name = $1
+                    RETURNING provider_id, scope, revoked, expiring, bucket, delta),
+          providers AS (INSERT INTO grant_counts (table_name, provider_id, delta)
+                        SELECT $1, provider_id, sum(delta) FROM moved GROUP BY provider_id HAVING sum(delta) <> 0),
           split AS (INSERT INTO grant_facet_counts (table_name, word, revoked, expiring, bucket, delta)
                     SELECT $1, word, revoked, expiring, bucket, sum(delta) FROM (
                       SELECT NULL::text AS word, revoked, expiring, bucket, delta FROM moved
@@ -75,6 +71,14 @@ async function foldTable(manager: EntityManager, table: string): Promise<number>
                                              WHERE x <> '') w
                     ) f GROUP BY word, revoked, expiring, bucket HAVING sum(delta) <> 0)
      SELECT count(*)::text AS folded FROM moved`,
+    [table],
+  );
+  // Then each kept table's own rows for one key (a provider's, a facet's) into one.
+  const [row] = await manager.query<{ folded: string }[]>(
+    `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta),
+          summed AS (INSERT INTO grant_counts (table_name, provider_id, delta)
+                     SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0)
+     SELECT count(*)::text AS folded FROM folded`,
     [table],
   );
   // Then the facets (migration GrantFacetCounts): only the facets with more than one row, since a table
@@ -108,12 +112,14 @@ function foldExclusively(dataSource: DataSource): Promise<JobRun<number> | undef
 }
 
 /**
- * Keeps the exact whole-table counts of the grant tables cheap to read. GrantStore sums the `grant_counts` deltas
- * that statement-level triggers append on every INSERT and DELETE (migration GrantCounts); the sum is exact for the
- * reader's snapshot, because deltas commit and roll back with the rows they count.
+ * Keeps the exact whole-table counts of the grant tables cheap to read. GrantStore sums `grant_counts` and the
+ * `grant_deltas` rows that triggers append on every INSERT, DELETE and counted UPDATE (migrations GrantCounts,
+ * GrantDeltas); the sum is exact for the reader's snapshot, because deltas commit and roll back with the rows they
+ * count.
  *
- * Folding: every `GRANT_COUNTS_FOLD_MS` the deltas of each table and provider are replaced by their sum, in one statement
- * (`DELETE ... RETURNING` feeding an `INSERT`), so a read sums a handful of rows instead of one per write. Deltas of
+ * Folding: every `GRANT_COUNTS_FOLD_MS` the deltas of each table move into one row per provider (and into the
+ * facets), in one statement (`DELETE ... RETURNING` feeding `INSERT`s), so a read sums a handful of rows instead of
+ * one per write. Deltas of
  * transactions still in flight are invisible to the fold's DELETE and stay behind; a TRUNCATE waits for the fold. No
  * delta is lost or counted twice.
  *

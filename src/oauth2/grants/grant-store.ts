@@ -192,12 +192,12 @@ export class Where {
   facetCountSql(table: string): string | undefined {
     const facets = this.facets;
     if (!facets || this.clauses.length === 0) return undefined;
-    // The folded facets and the deltas appended since the last fold (migration GrantFacetDeltas), which keep the
+    // The folded facets and the deltas appended since the last fold (migration GrantDeltas), which keep the
     // scope as it is: a grant with the word counts once, however often its scope repeats it.
     const facetRows = `(SELECT revoked, expiring, bucket, delta FROM grant_facet_counts
                          WHERE table_name = '${table}' AND ${facets.word === undefined ? 'word IS NULL' : `word = ${facets.word}`}
                         UNION ALL
-                        SELECT revoked, expiring, bucket, delta FROM grant_facet_deltas
+                        SELECT revoked, expiring, bucket, delta FROM grant_deltas
                          WHERE table_name = '${table}'
                            ${facets.word === undefined ? '' : `AND ${facets.word} = ANY (string_to_array(scope, ' '))`}) c`;
     const conditions = facets.clauses.join(' AND ');
@@ -215,6 +215,14 @@ export class Where {
                      ${this.toString()})`;
   }
 }
+
+/**
+ * The kept per-provider counts of a grant table as (provider_id, delta) rows: the folded ones and the triggers'
+ * deltas not folded yet (migrations GrantCounts, GrantDeltas), read in one snapshot.
+ */
+const providerCountRows = (table: string): string =>
+  `(SELECT provider_id, delta FROM grant_counts WHERE table_name = '${table}'
+    UNION ALL SELECT provider_id, delta FROM grant_deltas WHERE table_name = '${table}') kept`;
 
 function integerLiteral(value: number): string {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`not a row count: ${value}`);
@@ -475,13 +483,13 @@ export class GrantStore {
      */
     const headSql = (checkParam: number, withProviders: boolean): string => {
       const countSql = wholeTable
-        ? `(SELECT coalesce(sum(delta), 0) FROM grant_counts WHERE table_name = '${kind.table}'
-              ${where.providerTerms.map((term) => `AND provider_id ${term}`).join(' ')})`
+        ? `(SELECT coalesce(sum(delta), 0) FROM ${providerCountRows(kind.table)}
+             ${where.providerTerms.length > 0 ? `WHERE ${where.providerTerms.map((term) => `provider_id ${term}`).join(' AND ')}` : ''})`
         : `(${where.facetCountSql(kind.table) ?? where.countSql(kind.table, params.search.length > 0)})`;
       const providersSql =
         byProvider && withProviders
           ? `, (SELECT json_agg(json_build_array(provider_id, rows)) FROM (
-               SELECT provider_id, sum(delta) AS rows FROM grant_counts WHERE table_name = '${kind.table}'
+               SELECT provider_id, sum(delta) AS rows FROM ${providerCountRows(kind.table)}
                 GROUP BY provider_id HAVING sum(delta) <> 0) c) AS providers`
           : '';
       const check = filtered ? FILTER_CHECK_SQL(checkParam) : 'true AS user_ok, true AS provider_ok';
