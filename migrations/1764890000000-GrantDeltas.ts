@@ -27,10 +27,10 @@ const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_a
  * the deltas into both kept tables (per provider; per word); readers add the deltas not folded yet to either, in the
  * same snapshot. A bulk INSERT (seeding) appends a row per grant until the next fold.
  */
-const DELTA_COLUMNS = 'table_name, provider_id, scope, revoked, expiring, bucket, delta';
-const KEY = 'provider_id, scope, revoked, expiring';
+export const DELTA_COLUMNS = 'table_name, provider_id, scope, revoked, expiring, bucket, delta';
+export const KEY = 'provider_id, scope, revoked, expiring';
 
-const STATEMENT_FUNCTIONS = {
+export const STATEMENT_FUNCTIONS = {
   deleted: `INSERT INTO grant_deltas (${DELTA_COLUMNS})
     SELECT TG_TABLE_NAME, ${KEY}, grant_expiry_bucket(expires), -count(*)
       FROM old_rows GROUP BY ${KEY}, grant_expiry_bucket(expires);`,

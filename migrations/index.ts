@@ -21,6 +21,7 @@ import { GrantFacetCounts1764870000000 } from './1764870000000-GrantFacetCounts'
 import { GrantRevokedAt1764871000000 } from './1764871000000-GrantRevokedAt';
 import { GrantFacetDeltas1764880000000 } from './1764880000000-GrantFacetDeltas';
 import { GrantDeltas1764890000000 } from './1764890000000-GrantDeltas';
+import { GrantFoldMarks1764900000000 } from './1764900000000-GrantFoldMarks';
 
 /** Every migration, in order. An explicit list, so the build and the schema check see exactly these. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -46,4 +47,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   GrantRevokedAt1764871000000,
   GrantFacetDeltas1764880000000,
   GrantDeltas1764890000000,
+  GrantFoldMarks1764900000000,
 ];

@@ -3,7 +3,7 @@
  * inserted and deleted from several connections, with transactions rolling back and folds running concurrently.
  */
 import { DataSource } from 'typeorm';
-import { GrantCounts } from '../src/oauth2/grants/grant-counts';
+import { GrantCounts, unfoldedGrantDeltas } from '../src/oauth2/grants/grant-counts';
 import { bearer, createTestApp, openTestDataSource, request, type TestApp } from './support/app';
 import { GRANT_TABLES, GrantFactories, type GrantType } from './support/factories';
 
@@ -64,18 +64,21 @@ interface Snapshot {
   mismatched: number;
 }
 
-/** The kept per-provider rows of table $1: folded (grant_counts) and not folded yet (grant_deltas). */
-const KEPT = `(SELECT provider_id, delta FROM grant_counts WHERE table_name = $1
-               UNION ALL SELECT provider_id, delta FROM grant_deltas WHERE table_name = $1) kept`;
+/**
+ * The kept per-provider rows of table $1: folded (grant_counts) and not folded yet (the triggers' deltas and the
+ * grants above the fold mark, unfoldedGrantDeltas).
+ */
+const kept = (table: string): string => `(SELECT provider_id, delta FROM grant_counts WHERE table_name = $1
+               UNION ALL SELECT provider_id, delta FROM (${unfoldedGrantDeltas(table)}) u) kept`;
 
 /** The counts and the deltas from one statement, so from one snapshot even while writers run. */
 async function sameSnapshot(type: GrantType): Promise<Snapshot> {
   const { table } = TABLES[type];
   const [row] = await t.dataSource.query<Snapshot[]>(
     `SELECT (SELECT count(*) FROM ${table})::int AS counted,
-            (SELECT coalesce(sum(delta), 0) FROM ${KEPT})::int AS summed,
+            (SELECT coalesce(sum(delta), 0) FROM ${kept(table)})::int AS summed,
             (SELECT count(*) FROM (SELECT provider_id, count(*) AS n FROM ${table} GROUP BY provider_id) c
-               FULL JOIN (SELECT provider_id, sum(delta) AS n FROM ${KEPT}
+               FULL JOIN (SELECT provider_id, sum(delta) AS n FROM ${kept(table)}
                            GROUP BY provider_id HAVING sum(delta) <> 0) d USING (provider_id)
               WHERE c.n IS DISTINCT FROM d.n)::int AS mismatched`,
     [table],
@@ -188,11 +191,13 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
     const [folded] = await t.dataSource.query<{ rows: number; providers: number }[]>(
       `SELECT (SELECT count(*) FROM grant_counts WHERE table_name = $1)::int AS rows,
               (SELECT count(*) FROM grant_deltas WHERE table_name = $1)::int AS deltas,
+              (SELECT count(*) FROM ${TABLES[type].table}
+                WHERE id > (SELECT last_id FROM grant_fold_marks WHERE table_name = $1))::int AS above,
               (SELECT count(DISTINCT provider_id) FROM ${TABLES[type].table})::int AS providers`,
       [TABLES[type].table],
     );
-    // Folded into one row per provider, no delta left behind.
-    expect(folded).toEqual({ rows: folded?.providers, deltas: 0, providers: folded?.providers });
+    // Folded into one row per provider, no delta and no grant above the fold mark left behind.
+    expect(folded).toEqual({ rows: folded?.providers, deltas: 0, above: 0, providers: folded?.providers });
     expect(await sameSnapshot(type)).toMatchObject({ mismatched: 0 });
   });
 
@@ -230,15 +235,113 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
     await runner.startTransaction();
     try {
       await runner.query(`TRUNCATE ${TABLES[type].table} CASCADE`);
-      const [row] = (await runner.query(`SELECT coalesce(sum(delta), 0)::int AS summed FROM ${KEPT}`, [
-        TABLES[type].table,
-      ])) as { summed: number }[];
+      const [row] = (await runner.query(
+        `SELECT coalesce(sum(delta), 0)::int AS summed FROM ${kept(TABLES[type].table)}`,
+        [TABLES[type].table],
+      )) as { summed: number }[];
       expect(row?.summed).toBe(0);
     } finally {
       await runner.rollbackTransaction();
       await runner.release();
     }
     expect(await apiCount(type)).toBe(await tableCount(type));
+  });
+});
+
+describe('the fold mark (migration GrantFoldMarks)', () => {
+  const table = 'oauth2_access_tokens';
+  const mark = async (): Promise<number> => {
+    const [row] = await t.dataSource.query<{ last_id: string }[]>(
+      'SELECT last_id::text FROM grant_fold_marks WHERE table_name = $1',
+      [table],
+    );
+    return Number(row?.last_id);
+  };
+
+  it('never passes a grant whose transaction is still open: a lower id committed after a higher one is counted', async () => {
+    const folds = t.app.get(GrantCounts);
+    await folds.fold();
+    const open = writers.createQueryRunner();
+    await open.startTransaction();
+    try {
+      const [low] = (await open.query(`${insertSql('access', 1)} RETURNING id`, [providerId, userId])) as {
+        id: number;
+      }[];
+      // A higher id, committed while the lower one is not.
+      const [high] = await t.dataSource.query<{ id: number }[]>(`${insertSql('access', 1)} RETURNING id`, [
+        providerId,
+        userId,
+      ]);
+      expect(high!.id).toBeGreaterThan(low!.id);
+      // The fold cannot take the table while the insert is open: it gives up on it (after its lock timeout) and
+      // leaves the mark below the open grant; the committed one is counted from above the mark.
+      const started = Date.now();
+      expect(await folds.fold()).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(await mark()).toBeLessThan(low!.id);
+      expect(await apiCount('access')).toBe(await tableCount('access'));
+      await open.commitTransaction();
+    } finally {
+      if (open.isTransactionActive) await open.rollbackTransaction();
+      await open.release();
+    }
+    expect(await apiCount('access')).toBe(await tableCount('access'));
+    await folds.fold();
+    const [sequence] = await t.dataSource.query<{ last: string }[]>(
+      `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)::text AS last`,
+      [table],
+    );
+    expect(await mark()).toBe(Number(sequence?.last));
+    expect(await apiCount('access')).toBe(await tableCount('access'));
+    expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
+  });
+
+  it('a REPEATABLE READ delete whose snapshot predates a fold of its grants fails (40001) instead of miscounting', async () => {
+    const folds = t.app.get(GrantCounts);
+    await folds.fold();
+    const [grant] = await t.dataSource.query<{ id: number }[]>(`${insertSql('access', 1)} RETURNING id`, [
+      providerId,
+      userId,
+    ]);
+    const before = await tableCount('access');
+    const reader = writers.createQueryRunner();
+    await reader.startTransaction('REPEATABLE READ');
+    try {
+      await reader.query('SELECT 1'); // the snapshot: the grant is above the mark in it
+      await folds.fold();
+      expect(await mark()).toBeGreaterThanOrEqual(grant!.id);
+      const error = await reader.query(`DELETE FROM ${table} WHERE id = $1`, [grant!.id]).then(
+        () => undefined,
+        (thrown: { driverError?: { code?: string } }) => thrown.driverError?.code,
+      );
+      expect(error).toBe('40001');
+    } finally {
+      await reader.rollbackTransaction();
+      await reader.release();
+    }
+    expect(await tableCount('access')).toBe(before);
+    // A REPEATABLE READ delete whose snapshot is newer than the fold counts as any other.
+    await t.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      await manager.query(`DELETE FROM ${table} WHERE id = $1`, [grant!.id]);
+    });
+    expect(await tableCount('access')).toBe(before - 1);
+    expect(await apiCount('access')).toBe(before - 1);
+    expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
+  });
+
+  it('a bulk insert of 25,000 grants folds in chunks, all of them', async () => {
+    const folds = t.app.get(GrantCounts);
+    await t.dataSource.query(insertSql('access', 25_000), [otherProviderId, userId]);
+    expect(await apiCount('access')).toBe(await tableCount('access'));
+    await folds.fold();
+    const [sequence] = await t.dataSource.query<{ last: string }[]>(
+      `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)::text AS last`,
+      [table],
+    );
+    expect(await mark()).toBe(Number(sequence?.last));
+    expect(await apiCount('access')).toBe(await tableCount('access'));
+    expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
+    await t.dataSource.query(`DELETE FROM ${table} WHERE provider_id = $1`, [otherProviderId]);
   });
 });
 

@@ -144,16 +144,22 @@ async function compareAll(type: GrantTable): Promise<void> {
  */
 async function expectFacetsMatchRows(
   type: GrantTable,
-  olderSchema?: { facetDeltas: true; providers: true },
+  olderSchema?: { deltaTable: 'grant_facet_deltas' | 'grant_deltas'; providers: true },
 ): Promise<void> {
   const key = `coalesce(word, '*') || ' ' || revoked || ' ' || expiring || ' ' || coalesce(bucket::text, '-')`;
-  const facetDeltas = olderSchema?.facetDeltas
-    ? `UNION ALL SELECT NULL, revoked, expiring, bucket, delta FROM grant_facet_deltas WHERE table_name = $1
+  const deltaTable = olderSchema?.deltaTable;
+  const facetDeltas = deltaTable
+    ? `UNION ALL SELECT NULL, revoked, expiring, bucket, delta FROM ${deltaTable} WHERE table_name = $1
        UNION ALL SELECT w, d.revoked, d.expiring, d.bucket, d.delta
-                   FROM grant_facet_deltas d, LATERAL (SELECT DISTINCT w FROM unnest(string_to_array(d.scope, ' ')) w
-                                                        WHERE w <> '') words
+                   FROM ${deltaTable} d, LATERAL (SELECT DISTINCT w FROM unnest(string_to_array(d.scope, ' ')) w
+                                                   WHERE w <> '') words
                   WHERE d.table_name = $1`
     : '';
+  // On GrantDeltas' schema the provider counts' unfolded deltas are in grant_deltas too.
+  const providerDeltas =
+    deltaTable === 'grant_deltas'
+      ? 'UNION ALL SELECT provider_id, delta FROM grant_deltas WHERE table_name = $1'
+      : '';
   const facets = await dataSource.query<{ key: string; n: number }[]>(
     `SELECT ${key} AS key, sum(delta)::int AS n FROM (
        SELECT word, revoked, expiring, bucket, delta FROM grant_facet_counts WHERE table_name = $1 ${facetDeltas}) f
@@ -162,7 +168,8 @@ async function expectFacetsMatchRows(
   );
   if (olderSchema?.providers) {
     const kept = await dataSource.query<unknown[]>(
-      `SELECT provider_id, sum(delta)::int AS n FROM grant_counts WHERE table_name = $1
+      `SELECT provider_id, sum(delta)::int AS n FROM (
+         SELECT provider_id, delta FROM grant_counts WHERE table_name = $1 ${providerDeltas}) k
         GROUP BY 1 HAVING sum(delta) <> 0 ORDER BY 1`,
       [type.table],
     );
@@ -210,6 +217,7 @@ describe('facet counts', () => {
       await dataSource.undoLastMigration({ transaction: 'all' });
     }
     expect(undone).toEqual([
+      'GrantFoldMarks1764900000000',
       'GrantDeltas1764890000000',
       'GrantFacetDeltas1764880000000',
       'GrantRevokedAt1764871000000',
@@ -271,65 +279,76 @@ describe('facet counts', () => {
     }
   });
 
-  it('an insert appends one unindexed delta per row, an update one per group of its rows; the fold splits them into word facets', async () => {
+  it('an insert writes no delta (the grants above the fold mark are counted from the table), an update of folded grants one per group; the fold splits them into word facets and moves the mark', async () => {
     const type = TYPES[1]!;
-    const rows = async (): Promise<{ deltas: unknown[]; facets: number }> => {
+    const rows = async (): Promise<{ deltas: unknown[]; facets: number; above: number }> => {
       const deltas = await dataSource.query<unknown[]>(
         `SELECT scope, revoked, expiring, to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS bucket,
                 delta::int FROM grant_deltas WHERE table_name = $1 ORDER BY delta, revoked`,
         [type.table],
       );
-      const [facets] = await dataSource.query<{ n: number }[]>(
-        'SELECT count(*)::int AS n FROM grant_facet_counts WHERE table_name = $1',
+      const [counts] = await dataSource.query<{ facets: number; above: number }[]>(
+        `SELECT (SELECT count(*) FROM grant_facet_counts WHERE table_name = $1)::int AS facets,
+                (SELECT count(*) FROM ${type.table}
+                  WHERE id > (SELECT last_id FROM grant_fold_marks WHERE table_name = $1))::int AS above`,
         [type.table],
       );
-      return { deltas, facets: facets?.n ?? -1 };
+      return { deltas, facets: counts?.facets ?? -1, above: counts?.above ?? -1 };
     };
     await foldGrantCounts(dataSource);
     const folded = await rows();
-    expect(folded.deltas).toEqual([]);
-    // Three grants in one statement, alike but for their expiry within one hour: a delta row each (a row-level
-    // trigger, migration GrantDeltas), no facet row.
+    expect(folded).toEqual({ deltas: [], facets: folded.facets, above: 0 });
+    // Three grants in one statement, alike but for their expiry within one hour: no delta row (no insert trigger,
+    // migration GrantFoldMarks), no facet row; three grants above the mark.
     await dataSource.query(
       `INSERT INTO ${type.table} (provider_id, user_id, token_hash, scope, expires, expiring, revoked)
        SELECT $1, $2, sha256(gen_random_uuid()::text::bytea), 'delta-a delta-b delta-a', e, true, false
          FROM unnest(ARRAY['2031-05-05T10:05:00Z', '2031-05-05T10:30:00Z', '2031-05-05T10:59:00Z']::timestamptz[]) e`,
       [providerId, aliceId],
     );
-    const one = { scope: 'delta-a delta-b delta-a', expiring: true, bucket: '2031-05-05 10:00' };
-    const inserted = { ...one, revoked: false, delta: 1 };
-    expect(await rows()).toEqual({ deltas: [inserted, inserted, inserted], facets: folded.facets });
-    // Revoking them moves them: minus three unrevoked, plus three revoked. Touching no counted column moves nothing.
-    await dataSource.query(`UPDATE ${type.table} SET revoked = true WHERE scope = $1`, [one.scope]);
-    await dataSource.query(`UPDATE ${type.table} SET created = created WHERE scope = $1`, [one.scope]);
-    expect(await rows()).toEqual({
-      deltas: [
-        { ...one, revoked: false, delta: -3 },
-        inserted,
-        inserted,
-        inserted,
-        { ...one, revoked: true, delta: 3 },
-      ],
-      facets: folded.facets,
-    });
+    expect(await rows()).toEqual({ deltas: [], facets: folded.facets, above: 3 });
+    // Revoking them before a fold writes no delta either: they are counted from the table as they are.
+    await dataSource.query(`UPDATE ${type.table} SET revoked = true WHERE scope = 'delta-a delta-b delta-a'`);
+    expect(await rows()).toEqual({ deltas: [], facets: folded.facets, above: 3 });
     expect(await apiCount(type, 'scope=delta-a')).toBe(3);
     expect(await apiCount(type, 'scope=delta-b&revoked=true')).toBe(3);
     expect(await apiCount(type, 'scope=delta-b&revoked=false')).toBe(0);
-    // Folded: the deltas are gone, and the grants counted under all grants and each distinct word, revoked.
+    // Folded: nothing above the mark, and the grants counted under all grants and each distinct word, revoked.
     await foldGrantCounts(dataSource);
-    expect((await rows()).deltas).toEqual([]);
-    const words = await dataSource.query<unknown[]>(
-      `SELECT word, revoked, delta::int FROM grant_facet_counts
-        WHERE table_name = $1 AND bucket = '2031-05-05T10:00:00Z' ORDER BY word NULLS FIRST`,
-      [type.table],
-    );
-    expect(words).toEqual([
+    expect(await rows()).toMatchObject({ deltas: [], above: 0 });
+    const words = async (): Promise<unknown[]> =>
+      dataSource.query<unknown[]>(
+        `SELECT word, revoked, sum(delta)::int AS delta FROM grant_facet_counts
+          WHERE table_name = $1 AND bucket = '2031-05-05T10:00:00Z' GROUP BY 1, 2 ORDER BY word NULLS FIRST, revoked`,
+        [type.table],
+      );
+    expect(await words()).toEqual([
       { word: null, revoked: true, delta: 3 },
       { word: 'delta-a', revoked: true, delta: 3 },
       { word: 'delta-b', revoked: true, delta: 3 },
     ]);
-    expect(await apiCount(type, 'scope=delta-a')).toBe(3);
-    expect(await apiCount(type, 'scope=delta-b&revoked=false')).toBe(0);
+    // Now below the mark, an update moves them with one delta per group: minus three revoked, plus three not.
+    // Touching no counted column moves nothing.
+    await dataSource.query(
+      `UPDATE ${type.table} SET revoked = false WHERE scope = 'delta-a delta-b delta-a'`,
+    );
+    await dataSource.query(
+      `UPDATE ${type.table} SET created = created WHERE scope = 'delta-a delta-b delta-a'`,
+    );
+    const one = { scope: 'delta-a delta-b delta-a', expiring: true, bucket: '2031-05-05 10:00' };
+    expect((await rows()).deltas).toEqual([
+      { ...one, revoked: true, delta: -3 },
+      { ...one, revoked: false, delta: 3 },
+    ]);
+    expect(await apiCount(type, 'scope=delta-a&revoked=false')).toBe(3);
+    expect(await apiCount(type, 'scope=delta-b&revoked=true')).toBe(0);
+    await foldGrantCounts(dataSource);
+    expect(await rows()).toMatchObject({ deltas: [], above: 0 });
+    expect(await words()).toEqual([
+      { word: null, revoked: false, delta: 3 },
+      { word: 'delta-a', revoked: false, delta: 3 },
+      { word: 'delta-b', revoked: false, delta: 3 },
+    ]);
     await compareAll(type);
   });
 
@@ -419,16 +438,60 @@ describe('facet counts', () => {
       [type.table],
     );
     expect(deltas?.n).toBe('0');
+    const [mark] = await dataSource.query<{ last_id: string }[]>(
+      'SELECT last_id::text FROM grant_fold_marks WHERE table_name = $1',
+      [type.table],
+    );
+    expect(mark?.last_id).toBe('0');
     expect(await apiCount(type, 'revoked=true')).toBe(0);
     await insertRows(type);
     await compareAll(type);
     expect(await apiCount(type, 'revoked=true')).toBe(6);
   });
 
+  it("undoing GrantFoldMarks turns the grants above the mark into deltas, and GrantDeltas' insert trigger counts on", async () => {
+    const type = TYPES[0]!;
+    await insertRows(type);
+    await foldGrantCounts(dataSource);
+    await insertRows(type);
+    await dataSource.query(`UPDATE ${type.table} SET revoked = NOT revoked WHERE scope LIKE 'openid%'`);
+    const [pending] = await dataSource.query<{ deltas: number; above: number }[]>(
+      `SELECT (SELECT count(*) FROM grant_deltas WHERE table_name = $1)::int AS deltas,
+              (SELECT count(*) FROM ${type.table}
+                WHERE id > (SELECT last_id FROM grant_fold_marks WHERE table_name = $1))::int AS above`,
+      [type.table],
+    );
+    // The update touched folded grants (deltas) and the 18 new ones (above the mark, no delta).
+    expect(pending?.deltas).toBeGreaterThan(0);
+    expect(pending?.above).toBe(18);
+    await dataSource.undoLastMigration({ transaction: 'all' });
+    try {
+      const [last] = await dataSource.query<{ name: string }[]>(
+        'SELECT name FROM migrations ORDER BY id DESC LIMIT 1',
+      );
+      expect(last?.name).toBe('GrantDeltas1764890000000');
+      // This code reads the fold marks, so the API cannot answer on the older schema: the kept counts and
+      // grant_deltas are compared with the rows directly, per provider and per facet.
+      const olderSchema = { deltaTable: 'grant_deltas', providers: true } as const;
+      await expectFacetsMatchRows(type, olderSchema);
+      await insertRows(type);
+      await dataSource.query(`DELETE FROM ${type.table} WHERE scope = 'profile'`);
+      await expectFacetsMatchRows(type, olderSchema);
+    } finally {
+      await dataSource.runMigrations({ transaction: 'all' });
+    }
+    await insertRows(type);
+    await compareAll(type);
+    await foldGrantCounts(dataSource);
+    await compareAll(type);
+  });
+
   it('undoing GrantDeltas keeps the unfolded deltas as provider counts and scope deltas, and the old triggers count on', async () => {
     const type = TYPES[0]!;
     await insertRows(type);
     await dataSource.query(`UPDATE ${type.table} SET revoked = NOT revoked WHERE scope LIKE 'openid%'`);
+    // GrantFoldMarks' down turns the grants above the mark into deltas; GrantDeltas' then moves them on.
+    await dataSource.undoLastMigration({ transaction: 'all' });
     const [pending] = await dataSource.query<{ n: number }[]>(
       'SELECT count(*)::int AS n FROM grant_deltas WHERE table_name = $1',
       [type.table],
@@ -443,7 +506,7 @@ describe('facet counts', () => {
       // This code reads the deltas' table, so the API cannot answer on the older schema: the kept counts are
       // compared with the rows directly, per provider, and per word (and all grants), revoked or not, expiring or
       // not and hour of expiry.
-      const olderSchema = { facetDeltas: true, providers: true } as const;
+      const olderSchema = { deltaTable: 'grant_facet_deltas', providers: true } as const;
       await expectFacetsMatchRows(type, olderSchema);
       await insertRows(type);
       await expectFacetsMatchRows(type, olderSchema);

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { unfoldedGrantDeltas } from '../oauth2/grants/grant-counts';
 
 /**
  * The counts that statement-level triggers keep next to the rows they count (migrations GrantCounts,
@@ -42,9 +43,10 @@ const grantFacets = (table: string): string => `
 function keptCounts(): KeptCount[] {
   const counts: KeptCount[] = [];
   for (const table of GRANT_TABLES) {
-    // The triggers' deltas not folded yet count toward both kept tables (migration GrantDeltas); a rebuild leaves
-    // them in place and writes the kept rows as the rows' counts minus them, so each kept table is repaired alone.
-    const deltas = `FROM grant_deltas WHERE table_name = '${table}'`;
+    // The changes not folded yet (the triggers' deltas and the grants above the fold mark, migrations GrantDeltas
+    // and GrantFoldMarks) count toward both kept tables; a rebuild leaves them in place and writes the kept rows as
+    // the rows' counts minus them, so each kept table is repaired alone.
+    const deltas = `FROM (${unfoldedGrantDeltas(table)}) u`;
     counts.push({
       table,
       kept: 'grant_counts',
@@ -68,9 +70,8 @@ function keptCounts(): KeptCount[] {
     const deltaFacets = `
       SELECT NULL::text AS word, revoked, expiring, bucket, delta ${deltas}
       UNION ALL
-      SELECT w.word, d.revoked, d.expiring, d.bucket, d.delta FROM grant_deltas d
-        CROSS JOIN LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(d.scope, ' ')) x WHERE x <> '') w
-       WHERE d.table_name = '${table}'`;
+      SELECT w.word, d.revoked, d.expiring, d.bucket, d.delta FROM (${unfoldedGrantDeltas(table)}) d
+        CROSS JOIN LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(d.scope, ' ')) x WHERE x <> '') w`;
     counts.push({
       table,
       kept: 'grant_facet_counts',

@@ -13,6 +13,7 @@ import { isoFromSql, isoSql } from '../../common/serializers/timestamps';
 import { toUserDto, type UserRow } from '../../common/serializers/user';
 import { APP_CONFIG, type AppConfig } from '../../config/config';
 import { preparedQuery, StatementNames } from '../../database/prepared';
+import { unfoldedGrantDeltas } from './grant-counts';
 import { deletePermission, type GrantKind, type OrderingField, viewPermission } from './grant-kind';
 import { type FilterParams, hasIncidentFilter, invalidChoice, type ListParams } from './list-params';
 import { type PageWindow, pageWindow } from './page-window';
@@ -192,14 +193,13 @@ export class Where {
   facetCountSql(table: string): string | undefined {
     const facets = this.facets;
     if (!facets || this.clauses.length === 0) return undefined;
-    // The folded facets and the deltas appended since the last fold (migration GrantDeltas), which keep the
-    // scope as it is: a grant with the word counts once, however often its scope repeats it.
+    // The folded facets and the changes not folded yet (unfoldedGrantDeltas), which keep the scope as it is: a
+    // grant with the word counts once, however often its scope repeats it.
     const facetRows = `(SELECT revoked, expiring, bucket, delta FROM grant_facet_counts
                          WHERE table_name = '${table}' AND ${facets.word === undefined ? 'word IS NULL' : `word = ${facets.word}`}
                         UNION ALL
-                        SELECT revoked, expiring, bucket, delta FROM grant_deltas
-                         WHERE table_name = '${table}'
-                           ${facets.word === undefined ? '' : `AND ${facets.word} = ANY (string_to_array(scope, ' '))`}) c`;
+                        SELECT revoked, expiring, bucket, delta FROM (${unfoldedGrantDeltas(table)}) u
+                         ${facets.word === undefined ? '' : `WHERE ${facets.word} = ANY (string_to_array(u.scope, ' '))`}) c`;
     const conditions = facets.clauses.join(' AND ');
     if (facets.boundaries.length === 0) {
       return `SELECT coalesce(sum(c.delta), 0) FROM ${facetRows} ${conditions ? `WHERE ${conditions}` : ''}`;
@@ -217,12 +217,12 @@ export class Where {
 }
 
 /**
- * The kept per-provider counts of a grant table as (provider_id, delta) rows: the folded ones and the triggers'
- * deltas not folded yet (migrations GrantCounts, GrantDeltas), read in one snapshot.
+ * The kept per-provider counts of a grant table as (provider_id, delta) rows: the folded ones and the changes not
+ * folded yet (migrations GrantCounts, GrantFoldMarks; unfoldedGrantDeltas), read in one snapshot.
  */
 const providerCountRows = (table: string): string =>
   `(SELECT provider_id, delta FROM grant_counts WHERE table_name = '${table}'
-    UNION ALL SELECT provider_id, delta FROM grant_deltas WHERE table_name = '${table}') kept`;
+    UNION ALL SELECT provider_id, delta FROM (${unfoldedGrantDeltas(table)}) u) kept`;
 
 function integerLiteral(value: number): string {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`not a row count: ${value}`);
