@@ -98,18 +98,47 @@ async function foldTable(manager: EntityManager, table: string, lockTimeoutMs: n
   if (mark.to !== mark.from) {
     await manager.query(`UPDATE grant_fold_marks SET last_id = $2 WHERE table_name = $1`, [table, mark.to]);
   }
-  // Then each kept table's own rows for one key (a provider's, a facet's) into one.
-  const [row] = await manager.query<{ folded: string }[]>(
-    `WITH folded AS (DELETE FROM grant_counts WHERE table_name = $1 RETURNING provider_id, delta),
+  return { folded: Number(moved?.folded ?? 0), more: BigInt(mark.to) < BigInt(mark.last) };
+}
+
+/**
+ * Whether a grant table has anything to fold: a delta, or a grant id handed out above the mark. Read without the
+ * table lock, so that a fold of an idle table makes its writers wait for nothing; a change racing this read is
+ * folded at the next tick.
+ */
+async function hasPending(dataSource: DataSource, table: string): Promise<boolean> {
+  const [row] = await dataSource.query<{ pending: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM grant_deltas WHERE table_name = $1)
+            OR coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass), 0)
+               > (SELECT last_id FROM grant_fold_marks WHERE table_name = $1) AS pending`,
+    [table],
+  );
+  return row?.pending === true;
+}
+
+/**
+ * Merges each kept table's rows for one key (a provider's, a facet's) into one, for one grant table: after its
+ * folds, in a transaction of its own, without the lock that keeps writers out (the sums stay the same; a reader sees
+ * the rows before or after). The grant table is held in ACCESS SHARE mode, which blocks only a TRUNCATE, whose
+ * trigger deletes the kept rows and would otherwise miss a sum this inserts. Only keys with more than one row are
+ * rewritten: a table has thousands of facets and few change between folds (rewriting all of them every few seconds
+ * left 250,000 dead rows in five minutes of the filter benchmark). Rows are only ever inserted and deleted, so a
+ * ctid names one row; PARTITION BY and GROUP BY put NULLs together. Returns how many rows it merged.
+ */
+async function compactTable(manager: EntityManager, table: string): Promise<number> {
+  await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+  const [providers] = await manager.query<{ folded: string }[]>(
+    `WITH shared AS (SELECT row_id FROM (
+                       SELECT ctid AS row_id, count(*) OVER (PARTITION BY provider_id) AS n
+                         FROM grant_counts WHERE table_name = $1) r
+                      WHERE n > 1),
+          folded AS (DELETE FROM grant_counts WHERE table_name = $1 AND ctid IN (SELECT row_id FROM shared)
+                     RETURNING provider_id, delta),
           summed AS (INSERT INTO grant_counts (table_name, provider_id, delta)
                      SELECT $1, provider_id, sum(delta) FROM folded GROUP BY provider_id HAVING sum(delta) <> 0)
      SELECT count(*)::text AS folded FROM folded`,
     [table],
   );
-  // Then the facets (migration GrantFacetCounts): only the facets with more than one row, since a table
-  // has thousands of facets and few change between folds (rewriting all of them every few seconds left 250,000 dead
-  // rows in five minutes of the filter benchmark). Rows are only ever inserted and deleted, so a ctid names one
-  // delta; PARTITION BY and GROUP BY put NULLs together.
   const [facets] = await manager.query<{ folded: string }[]>(
     `WITH shared AS (SELECT row_id FROM (
                        SELECT ctid AS row_id, count(*) OVER (PARTITION BY word, revoked, expiring, bucket) AS n
@@ -123,30 +152,73 @@ async function foldTable(manager: EntityManager, table: string, lockTimeoutMs: n
      SELECT count(*)::text AS folded FROM folded`,
     [table],
   );
-  return {
-    folded: Number(row?.folded ?? 0) + Number(moved?.folded ?? 0) + Number(facets?.folded ?? 0),
-    more: BigInt(mark.to) < BigInt(mark.last),
-  };
+  return Number(providers?.folded ?? 0) + Number(facets?.folded ?? 0);
 }
 
 /** Whether an error is PostgreSQL's lock_timeout (lock_not_available). */
 const isLockTimeout = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '55P03';
 
+/** Runs one transaction of a fold: under the fold's job lock (a server's tick) or not (the CLI). */
+type FoldRunner = <T>(work: (manager: EntityManager) => Promise<T>) => Promise<JobRun<T> | undefined>;
+
+/** What folding one grant table did: its transactions, and whether the job lock or the table's writers stopped it. */
+interface TableFold {
+  runs: JobRun<number>[];
+  skipped: boolean;
+  busy: boolean;
+}
+
 /**
- * Folds every grant table's pending changes (foldTable, a transaction per chunk of grants, until the mark reaches
- * the sequence) and the row counts, waiting for writers as long as it takes. The CLI's fold (`seed`); correct
- * concurrently with writers and with another fold (each delta row is deleted once, the marks move under the table
- * lock). Returns how many delta rows and grants it moved.
+ * Folds one grant table: nothing when it has nothing pending; else its pending changes chunk by chunk (foldTable,
+ * a transaction each, until the mark reaches the sequence's last value), then the kept rows' compaction.
+ */
+async function foldGrantTable(
+  dataSource: DataSource,
+  table: string,
+  run: FoldRunner,
+  lockTimeoutMs: number,
+): Promise<TableFold> {
+  const fold: TableFold = { runs: [], skipped: false, busy: false };
+  if (!(await hasPending(dataSource, table))) return fold;
+  for (let more = true; more;) {
+    let step: JobRun<FoldStep> | undefined;
+    try {
+      step = await run((manager) => foldTable(manager, table, lockTimeoutMs));
+    } catch (error) {
+      if (!isLockTimeout(error)) throw error;
+      fold.busy = true;
+      break;
+    }
+    if (step === undefined) {
+      fold.skipped = true;
+      break;
+    }
+    fold.runs.push({ ...step, result: step.result.folded });
+    more = step.result.more;
+  }
+  if (fold.runs.length > 0 && !fold.skipped) {
+    const compacted = await run((manager) => compactTable(manager, table));
+    if (compacted === undefined) fold.skipped = true;
+    else fold.runs.push(compacted);
+  }
+  return fold;
+}
+
+/**
+ * Folds every grant table's pending changes and the row counts, waiting for writers as long as it takes: the CLI's
+ * fold (`seed`), run without the job lock. Correct concurrently with writers and with another fold (each delta row
+ * is deleted once; the marks move under the table lock). Returns how many delta rows and grants it moved, and kept
+ * rows it merged.
  */
 export async function foldGrantCounts(dataSource: DataSource): Promise<number> {
+  const run: FoldRunner = async (work) => {
+    const result = await dataSource.transaction(work);
+    return { result, startedUs: 0, finishedUs: 0 };
+  };
   let folded = 0;
   for (const table of GRANT_TABLES) {
-    for (let more = true; more;) {
-      const step = await dataSource.transaction((manager) => foldTable(manager, table, 0));
-      folded += step.folded;
-      more = step.more;
-    }
+    for (const step of (await foldGrantTable(dataSource, table, run, 0)).runs) folded += step.result;
   }
   for (const table of ROW_COUNT_TABLES) {
     await dataSource.transaction(async (manager) => {
@@ -180,40 +252,30 @@ interface FoldTick {
 }
 
 /**
- * One tick of a server's fold: each grant table chunk by chunk, then the row counts, every transaction under the
+ * One tick of a server's fold: each grant table (foldGrantTable), then the row counts, every transaction under the
  * fold's job lock (so, with several instances, one folds at a time). A table whose writers do not let the fold in
  * within FOLD_LOCK_TIMEOUT_MS is left for the next tick (its pending changes stay counted from where they are); the
  * tick ends when another session holds the job lock.
  */
 async function foldTick(dataSource: DataSource): Promise<FoldTick> {
   const tick: FoldTick = { runs: [], skipped: false, busy: [] };
-  const step = async <T>(work: (manager: EntityManager) => Promise<T>): Promise<JobRun<T> | undefined> => {
-    const run = await runExclusively(dataSource, BackgroundJob.grantCountsFold, work);
-    if (run === undefined) tick.skipped = true;
-    return run;
-  };
+  const run: FoldRunner = (work) => runExclusively(dataSource, BackgroundJob.grantCountsFold, work);
   for (const table of GRANT_TABLES) {
-    for (let more = true; more && !tick.skipped;) {
-      try {
-        const run = await step((manager) => foldTable(manager, table, FOLD_LOCK_TIMEOUT_MS));
-        if (run === undefined) break;
-        tick.runs.push({ ...run, result: run.result.folded });
-        more = run.result.more;
-      } catch (error) {
-        if (!isLockTimeout(error)) throw error;
-        tick.busy.push(table);
-        break;
-      }
+    const fold = await foldGrantTable(dataSource, table, run, FOLD_LOCK_TIMEOUT_MS);
+    tick.runs.push(...fold.runs);
+    if (fold.busy) tick.busy.push(table);
+    if (fold.skipped) {
+      tick.skipped = true;
+      return tick;
     }
   }
-  if (!tick.skipped) {
-    const run = await step(async (manager) => {
-      let folded = 0;
-      for (const table of ROW_COUNT_TABLES) folded += await foldRowCounts(manager, table);
-      return folded;
-    });
-    if (run !== undefined) tick.runs.push(run);
-  }
+  const rows = await run(async (manager) => {
+    let folded = 0;
+    for (const table of ROW_COUNT_TABLES) folded += await foldRowCounts(manager, table);
+    return folded;
+  });
+  if (rows === undefined) tick.skipped = true;
+  else tick.runs.push(rows);
   return tick;
 }
 
