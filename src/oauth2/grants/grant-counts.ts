@@ -32,7 +32,7 @@ export const unfoldedGrantDeltas = (table: string): string => `
    WHERE m.table_name = '${table}'`;
 
 /** Grants moved above the mark per transaction of a fold: the time writers of the table wait for it is bounded. */
-const FOLD_CHUNK = 10_000;
+const FOLD_CHUNK = 2_000;
 
 /**
  * How long a server's fold waits for a grant table's writers to end before it skips the table until its next tick.
@@ -289,7 +289,7 @@ async function foldTick(dataSource: DataSource): Promise<FoldTick> {
  * Folding: every `GRANT_COUNTS_FOLD_MS` each table's deltas and new grants move into one row per provider (and
  * into the facets), in one statement (`DELETE ... RETURNING` feeding `INSERT`s), so a read sums a handful of rows
  * and a few seconds' grants instead of one row per write. The fold holds the grant table in SHARE ROW EXCLUSIVE
- * mode for that transaction (foldTable): writers of that table wait for it, for a chunk of at most 10,000 grants;
+ * mode for that transaction (foldTable): writers of that table wait for it, for a chunk of at most 2,000 grants;
  * a table whose writers hold it past 200 ms is left for the next tick. No change is lost or counted twice.
  *
  * Several instances: every instance schedules the fold, and each of its transactions tries the fold's job lock
