@@ -2,6 +2,7 @@
  * The unfiltered list's `count` comes from trigger-maintained deltas, not COUNT(*). It must stay exact while rows are
  * inserted and deleted from several connections, with transactions rolling back and folds running concurrently.
  */
+import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { GrantCounts, unfoldedGrantDeltas } from '../src/oauth2/grants/grant-counts';
 import { bearer, createTestApp, openTestDataSource, request, type TestApp } from './support/app';
@@ -331,9 +332,24 @@ describe('the fold mark (migration GrantFoldMarks)', () => {
 
   it('a bulk insert of 25,000 grants folds in chunks, all of them', async () => {
     const folds = t.app.get(GrantCounts);
-    await t.dataSource.query(insertSql('access', 25_000), [otherProviderId, userId]);
-    expect(await apiCount('access')).toBe(await tableCount('access'));
-    await folds.fold();
+    await folds.fold(); // nothing pending: the 25,000 grants are all the fold has to move
+    // Each transaction of a fold (this test's or the app's own ticks) is logged with what it moved.
+    const logger = Reflect.get(folds, 'logger') as Logger;
+    const debug = jest.spyOn(logger, 'debug');
+    try {
+      await t.dataSource.query(insertSql('access', 25_000), [otherProviderId, userId]);
+      expect(await apiCount('access')).toBe(await tableCount('access'));
+      await folds.fold();
+    } finally {
+      debug.mockRestore();
+    }
+    const moved = debug.mock.calls
+      .map(([message]) => /^grant counts folded: (\d+) deltas/.exec(String(message))?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number);
+    // 2,000 grants per transaction at most, so writers of the table wait briefly: twelve chunks and the rest.
+    expect(moved.filter((n) => n === 2000).length).toBe(12);
+    expect(moved).toContain(1000);
     const [sequence] = await t.dataSource.query<{ last: string }[]>(
       `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)::text AS last`,
       [table],

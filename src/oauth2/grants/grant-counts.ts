@@ -31,8 +31,13 @@ export const unfoldedGrantDeltas = (table: string): string => `
     FROM grant_fold_marks m JOIN ${table} g ON g.id > m.last_id AND g.id <= m.last_id + 2147483647
    WHERE m.table_name = '${table}'`;
 
-/** Grants moved above the mark per transaction of a fold: the time writers of the table wait for it is bounded. */
+/**
+ * Grants moved past the mark per transaction of a server's fold, which bounds how long writers of the table wait for
+ * it: about 20 ms under an insert load, against 100-150 ms for 10,000 (bench/RESULTS.md). The CLI's fold, which
+ * runs when nothing else writes (after `seed`), moves more at a time.
+ */
 const FOLD_CHUNK = 2_000;
+const CLI_FOLD_CHUNK = 100_000;
 
 /**
  * How long a server's fold waits for a grant table's writers to end before it skips the table until its next tick.
@@ -48,7 +53,7 @@ interface FoldStep {
 
 /**
  * Moves one grant table's pending changes into its kept counts, in one transaction: the triggers' deltas, and the
- * grants between the fold mark and the id sequence's last value (at most FOLD_CHUNK ids of them), whose mark then
+ * grants between the fold mark and the id sequence's last value (at most `chunk` ids of them), whose mark then
  * advances (migration GrantFoldMarks).
  *
  * The grant table is locked in SHARE ROW EXCLUSIVE mode first. That waits for every transaction writing the table
@@ -58,17 +63,22 @@ interface FoldStep {
  * move the grants above one mark). Reads go on. `lockTimeoutMs` bounds the wait (0: none); past it, PostgreSQL's
  * 55P03 aborts this transaction.
  */
-async function foldTable(manager: EntityManager, table: string, lockTimeoutMs: number): Promise<FoldStep> {
+async function foldTable(
+  manager: EntityManager,
+  table: string,
+  lockTimeoutMs: number,
+  chunk: number,
+): Promise<FoldStep> {
   await manager.query(`SET LOCAL lock_timeout = ${Math.max(0, Math.trunc(lockTimeoutMs))}`);
   await manager.query(`LOCK TABLE ${table} IN SHARE ROW EXCLUSIVE MODE`);
-  // The new mark: the sequence's last value, at most FOLD_CHUNK above the mark, never below it.
+  // The new mark: the sequence's last value, at most `chunk` above the mark, never below it.
   const [mark] = await manager.query<{ from: string; to: string; last: string }[]>(
     `SELECT m.last_id::text AS from, greatest(m.last_id, least(s.last, m.last_id + $2))::text AS to,
             s.last::text AS last
        FROM grant_fold_marks m,
             LATERAL (SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass), 0) AS last) s
       WHERE m.table_name = $1`,
-    [table, FOLD_CHUNK],
+    [table, chunk],
   );
   if (!mark) throw new Error(`no fold mark for ${table}`);
   // The deltas and the grants move into both kept counts at once: summed per provider into grant_counts, and split
@@ -178,13 +188,14 @@ async function foldGrantTable(
   table: string,
   run: FoldRunner,
   lockTimeoutMs: number,
+  chunk: number,
 ): Promise<TableFold> {
   const fold: TableFold = { runs: [], skipped: false, busy: false };
   if (!(await hasPending(dataSource, table))) return fold;
   for (let more = true; more;) {
     let step: JobRun<FoldStep> | undefined;
     try {
-      step = await run((manager) => foldTable(manager, table, lockTimeoutMs));
+      step = await run((manager) => foldTable(manager, table, lockTimeoutMs, chunk));
     } catch (error) {
       if (!isLockTimeout(error)) throw error;
       fold.busy = true;
@@ -218,7 +229,8 @@ export async function foldGrantCounts(dataSource: DataSource): Promise<number> {
   };
   let folded = 0;
   for (const table of GRANT_TABLES) {
-    for (const step of (await foldGrantTable(dataSource, table, run, 0)).runs) folded += step.result;
+    for (const step of (await foldGrantTable(dataSource, table, run, 0, CLI_FOLD_CHUNK)).runs)
+      folded += step.result;
   }
   for (const table of ROW_COUNT_TABLES) {
     await dataSource.transaction(async (manager) => {
@@ -261,7 +273,7 @@ async function foldTick(dataSource: DataSource): Promise<FoldTick> {
   const tick: FoldTick = { runs: [], skipped: false, busy: [] };
   const run: FoldRunner = (work) => runExclusively(dataSource, BackgroundJob.grantCountsFold, work);
   for (const table of GRANT_TABLES) {
-    const fold = await foldGrantTable(dataSource, table, run, FOLD_LOCK_TIMEOUT_MS);
+    const fold = await foldGrantTable(dataSource, table, run, FOLD_LOCK_TIMEOUT_MS, FOLD_CHUNK);
     tick.runs.push(...fold.runs);
     if (fold.busy) tick.busy.push(table);
     if (fold.skipped) {
