@@ -28,9 +28,9 @@ const TYPE_OF: Record<Path, GrantType> = {
   authorization_codes: 'code',
 };
 const REDIRECT = 'https://rp.example.com/callback';
-/** DRF DateTimeField's message, written out. */
+/** DRF DateTimeField's message, written out, with the date form the body's instants accept too (as the list). */
 const DATETIME_FORMAT =
-  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
+  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
 
 describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
   let t: TestApp;
@@ -173,12 +173,8 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
           provider: ['A valid integer is required.'],
           dry_run: ['Must be a valid boolean.'],
           is_expired: ['Must be a valid boolean.'],
-          expires__lt: [
-            'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].',
-          ],
-          expires__gte: [
-            'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].',
-          ],
+          expires__lt: [DATETIME_FORMAT],
+          expires__gte: [DATETIME_FORMAT],
           scope: ['Expected a string of scopes or a list of scope strings.'],
           application: ['This field may not be blank.'],
           client_id: ['Not a valid string.'],
@@ -201,7 +197,12 @@ describe('bulk revocation: POST /api/v3/oauth2/<type>/bulk_revoke/', () => {
         { valid_at: [DATETIME_FORMAT] },
       ],
       ['valid_at at 24:00', { valid_at: '2026-01-01T24:00:00Z' }, { valid_at: [DATETIME_FORMAT] }],
-      ['valid_at without a time', { valid_at: '2026-01-01' }, { valid_at: [DATETIME_FORMAT] }],
+      [
+        "valid_at with a space for the offset (a query string's unencoded +)",
+        { valid_at: '2026-01-01T10:00 05:00' },
+        { valid_at: [DATETIME_FORMAT] },
+      ],
+      ['valid_at as a date on February 30th', { valid_at: '2026-02-30' }, { valid_at: [DATETIME_FORMAT] }],
       [
         'valid_at with an offset of 25 hours',
         { valid_at: '2026-01-01T00:00:00+25:00' },
@@ -743,5 +744,42 @@ describe('bulk revocation with the incident filters (after i14-filters)', () => 
     // The same numbers as the list with the same filters (not yet revoked).
     expect(await listCount('scope=profile')).toBe(2);
     expect(await listCount('is_expired=true')).toBe(1);
+  });
+
+  it('reads an instant as the list does: a date alone is midnight UTC, a date-time without an offset is UTC', async () => {
+    const provider = await f.provider();
+    const owner = await f.user();
+    for (const expires of ['2031-02-28T23:59:59.999Z', '2031-03-01T00:00:00Z', '2031-03-01T05:30:00Z']) {
+      await f.grant('access', owner.id, provider.id, { expires: new Date(expires) });
+    }
+    const listCount = async (query: string): Promise<number> => {
+      const response = await request(
+        t.app,
+        'GET',
+        `/api/v3/oauth2/access_tokens/?provider=${provider.id}&${query}`,
+        bearer(adminKey),
+      );
+      expect(response.status).toBe(200);
+      return (response.body as { pagination: { count: number } }).pagination.count;
+    };
+    const cases: [Record<string, string>, number][] = [
+      [{ expires__lt: '2031-03-01' }, 1],
+      [{ expires__gte: '2031-03-01' }, 2],
+      [{ expires__lt: '2031-03-01T00:00:00' }, 1],
+      [{ expires__lt: '2031-03-01T05:30' }, 2],
+      [{ expires__lt: '2031-03-01T06:00:00+01:00' }, 2],
+      [{ expires__gte: '2031-03-01 05:30:00' }, 1],
+    ];
+    const got = [];
+    for (const [filter, count] of cases) {
+      const query = new URLSearchParams(filter).toString();
+      got.push({
+        filter,
+        dry: await dry({ provider: provider.id, ...filter }),
+        list: await listCount(query),
+        count,
+      });
+    }
+    expect(got).toEqual(cases.map(([filter, count]) => ({ filter, dry: count, list: count, count })));
   });
 });

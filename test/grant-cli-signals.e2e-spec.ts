@@ -24,7 +24,7 @@ const ENV = { DATABASE_URL: testDatabaseUrl(), SHUTDOWN_TIMEOUT_MS: String(SHUTD
 /** Enough rows that an export is far from done when the test acts (40 batches of 2,000; about 16 MB of NDJSON). */
 const ROWS = 80_000;
 const DATETIME_FORMAT =
-  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
+  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
 
 let dataSource: DataSource;
 let f: GrantFactories;

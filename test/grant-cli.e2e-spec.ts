@@ -24,7 +24,7 @@ const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const HOUR = 3600_000;
 const DATETIME_FORMAT =
-  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
+  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
 const INVALID_CHOICE = 'Select a valid choice. That choice is not one of the available choices.';
 
 let t: TestApp;
@@ -195,6 +195,26 @@ describe('grants revoke', () => {
     const now = new Date().toISOString();
     expect(await count(['--provider', String(s.provider.id), '--valid-at', now])).toBe(5);
     expect(await count(['--provider', String(s.provider.id), '--expires-lt', now])).toBe(1);
+    // A date alone is midnight UTC, for revoke as for export (the body reads instants as the list does).
+    const dated = ['--provider', String(s.provider.id), '--expires-lt', '2999-01-01'];
+    // (A revocation counts the grants not revoked yet: the export is asked for those.)
+    const exported = await cli(['export', '--type', 'access', ...dated, '--revoked', 'false']);
+    const exportedRows = exported.stdout.split('\n').filter(Boolean).length;
+    expect({ code: exported.code, stderr: exported.stderr }).toEqual({
+      code: 0,
+      stderr: `Exported ${exportedRows} access tokens as ndjson.\n`,
+    });
+    const expiring = await count([
+      '--provider',
+      String(s.provider.id),
+      '--expires-lt',
+      '2999-01-01T00:00:00Z',
+    ]);
+    expect(expiring).toBeGreaterThan(0);
+    expect({ revoke: await count(dated), exported: exportedRows }).toEqual({
+      revoke: expiring,
+      exported: expiring,
+    });
     expect(
       await count(['--provider', String(s.provider.id), '--expires-gte', now, '--created-lt', now]),
     ).toBe(4);

@@ -83,6 +83,15 @@ export class PeriodicTask {
     return this.running as Promise<T>;
   }
 
+  /**
+   * A run that starts after this call: one in flight may have started before the caller's writes, so it is waited
+   * for (its outcome ignored) and then a run is started, or joined when another caller started one meanwhile.
+   */
+  async runAfterNow<T>(): Promise<T> {
+    await this.running?.catch(() => undefined);
+    return this.runOnce<T>();
+  }
+
   start(intervalMs: number): void {
     if (intervalMs <= 0 || this.timer) return;
     this.timer = setInterval(() => {

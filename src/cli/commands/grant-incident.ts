@@ -70,7 +70,7 @@ const FILTER_OPTIONS = {
   'expires-lt': {
     type: 'string',
     valueName: 'DATETIME',
-    description: 'expiring before this instant (ISO 8601; UTC when no offset)',
+    description: 'expiring before this instant (ISO 8601: a date alone is midnight UTC; UTC when no offset)',
   },
   'expires-gte': { type: 'string', valueName: 'DATETIME', description: 'expiring at or after this instant' },
   'created-lt': { type: 'string', valueName: 'DATETIME', description: 'issued before this instant' },

@@ -1,13 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ValidationApiError, type ValidationErrorBody } from '../../common/errors/api-error';
-import {
-  BooleanField,
-  DateTimeField,
-  field,
-  IntegerField,
-  MESSAGES,
-  parseDateTime,
-} from '../../common/validation/fields';
+import { BooleanField, field, IntegerField, MESSAGES } from '../../common/validation/fields';
 import { validateBody } from '../../management/common/validate-body';
 import type { GrantKind } from './grant-kind';
 import {
@@ -15,6 +8,7 @@ import {
   INCIDENT_FILTER_NAMES,
   type IncidentFilterName,
   INVALID_SLUG,
+  parseDateTime,
   SLUG,
 } from './list-params';
 
@@ -78,24 +72,22 @@ export class GrantBulkRevokeRequest {
   @BooleanField({ required: false, description: FILTER_DESCRIPTION })
   is_expired?: boolean;
 
-  @DateTimeField({ required: false, description: 'Grants expiring before this instant (ISO 8601).' })
+  @InstantField('Grants expiring before this instant (ISO 8601).')
   expires__lt?: string;
 
-  @DateTimeField({ required: false, description: 'Grants expiring at or after this instant (ISO 8601).' })
+  @InstantField('Grants expiring at or after this instant (ISO 8601).')
   expires__gte?: string;
 
-  @DateTimeField({ required: false, description: 'Grants issued before this instant (ISO 8601).' })
+  @InstantField('Grants issued before this instant (ISO 8601).')
   created__lt?: string;
 
-  @DateTimeField({ required: false, description: 'Grants issued at or after this instant (ISO 8601).' })
+  @InstantField('Grants issued at or after this instant (ISO 8601).')
   created__gte?: string;
 
-  @DateTimeField({
-    required: false,
-    description:
-      'Grants usable at this instant (ISO 8601): issued by then, not expired then, not revoked by then (a grant ' +
+  @InstantField(
+    'Grants usable at this instant (ISO 8601): issued by then, not expired then, not revoked by then (a grant ' +
       'revoked at an unknown time counts as possibly usable).',
-  })
+  )
   valid_at?: string;
 
   @field(
@@ -165,10 +157,36 @@ export const unknownField = (kind: GrantKind): string =>
     ...(kind.table === 'oauth2_refresh_tokens' ? ['include_access_tokens'] : []),
   ].join(', ')}.`;
 
-/** A validated ISO 8601 date-time; without an offset it is UTC (authentik's TIME_ZONE), not the process's zone. */
-function instant(value: string): Date {
-  const zoned = /(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value.slice(10));
-  return parseDateTime(zoned ? value : `${value}Z`) ?? new Date(NaN);
+/**
+ * An instant in the body: what the list's query parameter of the same name accepts (list-params' parseDateTime, as
+ * django-filter reads it: a date alone is midnight UTC; a date-time without an offset is UTC), so a predicate
+ * written for the list, or the CLI's `--expires-lt 2030-01-01`, revokes what the list shows. Except the query
+ * string's " HH:MM" for an unencoded "+HH:MM", which a JSON body has no reason to send.
+ */
+function instant(value: unknown): Date | undefined {
+  if (typeof value !== 'string' || /\d{2}:\d{2}(:\d{2}([.,]\d+)?)? \d{2}:\d{2}$/.test(value))
+    return undefined;
+  return parseDateTime(value);
+}
+
+/** An instant the body's validation accepted. */
+function validInstant(value: string): Date {
+  const date = instant(value);
+  if (date === undefined) throw new Error('an instant that was not validated');
+  return date;
+}
+
+/** DRF DateTimeField's message, with the date form this field accepts too. */
+export const INSTANT_FORMAT =
+  'Datetime has wrong format. Use one of these formats instead: YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].';
+
+function InstantField(description: string): PropertyDecorator {
+  return field(
+    'bulkInstant',
+    { required: false, description },
+    { type: String, format: 'date-time' },
+    (value) => (instant(value) ? null : INSTANT_FORMAT),
+  );
 }
 
 export interface BulkRevokeInput {
@@ -229,11 +247,11 @@ export async function parseBulkRevokeBody(kind: GrantKind, body: unknown): Promi
     else filters[key] = id;
   }
   if (dto.is_expired !== undefined) filters.isExpired = dto.is_expired;
-  if (dto.expires__lt !== undefined) filters.expiresLt = instant(dto.expires__lt);
-  if (dto.expires__gte !== undefined) filters.expiresGte = instant(dto.expires__gte);
-  if (dto.created__lt !== undefined) filters.createdLt = instant(dto.created__lt);
-  if (dto.created__gte !== undefined) filters.createdGte = instant(dto.created__gte);
-  if (dto.valid_at !== undefined) filters.validAt = instant(dto.valid_at);
+  if (dto.expires__lt !== undefined) filters.expiresLt = validInstant(dto.expires__lt);
+  if (dto.expires__gte !== undefined) filters.expiresGte = validInstant(dto.expires__gte);
+  if (dto.created__lt !== undefined) filters.createdLt = validInstant(dto.created__lt);
+  if (dto.created__gte !== undefined) filters.createdGte = validInstant(dto.created__gte);
+  if (dto.valid_at !== undefined) filters.validAt = validInstant(dto.valid_at);
   if (dto.scope !== undefined) {
     const terms = scopeTerms(dto.scope);
     if (typeof terms !== 'string') {

@@ -321,11 +321,12 @@ export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdow
   ) {}
 
   /**
-   * Folds each table's deltas into one row per provider, unless another instance is folding right now. Resolves to
+   * Folds each table's pending changes (what was committed before this call included: a run of the periodic fold
+   * already in flight is waited for, then a new one runs), unless another instance is folding right now. Resolves to
    * whether this call folded. Safe to run concurrently with writers.
    */
   fold(): Promise<boolean> {
-    return this.task.runOnce<boolean>();
+    return this.task.runAfterNow<boolean>();
   }
 
   private async foldNow(): Promise<boolean> {
