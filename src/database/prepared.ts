@@ -7,12 +7,12 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
  * per connection instead of on every request; for the authentication statement, run before every API request, that
  * was most of its cost.
  *
- * Only for a fixed `text` (a constant, or one of a bounded set named by StatementNames): each name holds one plan
+ * Only for a fixed `text` (a constant, or one of a bounded set named by StatementNames): each name holds its plans
  * per pooled connection for as long as the connection lives. Not for statements whose best plan depends on their
- * parameters (most filtered list queries): the pool's connections run named statements with their generic plan
- * (plan_cache_mode = force_generic_plan, see dataSourceOptions), measured 15x slower for those. A statement without
- * parameters has one plan anyway; one with parameters must be written so that its generic plan is right for every
- * value (the grant list's expiry range: see GrantStore.pageSql).
+ * parameters (most filtered list queries): after five executions PostgreSQL may settle on a generic plan, measured
+ * up to 15x slower for those. A statement without parameters has one plan anyway; one with parameters must be
+ * written so that its generic plan, if PostgreSQL picks it, is right for every value (the grant list's expiry range:
+ * see GrantStore.pageSql).
  */
 export async function preparedQuery<T extends QueryResultRow>(
   dataSource: DataSource,

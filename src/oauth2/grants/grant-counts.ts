@@ -51,19 +51,50 @@ interface FoldStep {
   more: boolean;
 }
 
+/** The kept counts' statement: (provider_id, scope, revoked, expiring, bucket, delta) rows of `moved` into both. */
+const INTO_KEPT_COUNTS = `
+          providers AS (INSERT INTO grant_counts (table_name, provider_id, delta)
+                        SELECT $1, provider_id, sum(delta) FROM moved GROUP BY provider_id HAVING sum(delta) <> 0),
+          split AS (INSERT INTO grant_facet_counts (table_name, word, revoked, expiring, bucket, delta)
+                    SELECT $1, word, revoked, expiring, bucket, sum(delta) FROM (
+                      SELECT NULL::text AS word, revoked, expiring, bucket, delta FROM moved
+                      UNION ALL
+                      SELECT w.word, m.revoked, m.expiring, m.bucket, m.delta FROM moved m
+                        CROSS JOIN LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(m.scope, ' ')) x
+                                             WHERE x <> '') w
+                    ) f GROUP BY word, revoked, expiring, bucket HAVING sum(delta) <> 0)
+     SELECT count(*)::text AS folded FROM moved`;
+
 /**
- * Moves one grant table's pending changes into its kept counts, in one transaction: the triggers' deltas, and the
- * grants between the fold mark and the id sequence's last value (at most `chunk` ids of them), whose mark then
- * advances (migration GrantFoldMarks).
+ * Moves one grant table's DELETE and UPDATE deltas into its kept counts, in one statement: summed per provider into
+ * grant_counts, and split into words into grant_facet_counts (one row for all grants and one per distinct word of
+ * the scope). Writers never wait for it: the grant table is held in ACCESS SHARE mode, which blocks only a TRUNCATE
+ * (whose trigger deletes the deltas and would otherwise miss the sums this inserts); deltas of transactions still in
+ * flight are invisible to the DELETE and stay for the next fold. So a bulk revocation or a clean-up, whose batches
+ * keep the table written for seconds, has its deltas folded as it goes.
+ */
+async function foldDeltas(manager: EntityManager, table: string): Promise<number> {
+  await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+  const [moved] = await manager.query<{ folded: string }[]>(
+    `WITH moved AS (DELETE FROM grant_deltas WHERE table_name = $1
+                    RETURNING provider_id, scope, revoked, expiring, bucket, delta), ${INTO_KEPT_COUNTS}`,
+    [table],
+  );
+  return Number(moved?.folded ?? 0);
+}
+
+/**
+ * Moves the grants between one grant table's fold mark and the id sequence's last value (at most `chunk` ids of
+ * them) into its kept counts and advances the mark, in one transaction (migration GrantFoldMarks).
  *
  * The grant table is locked in SHARE ROW EXCLUSIVE mode first. That waits for every transaction writing the table
  * to end, and keeps new writers out until this one commits: every id the sequence handed out so far is then
  * committed or rolled back, so no grant can appear below the new mark later, and no DELETE or UPDATE counts against
  * the mark while it moves. The mode also excludes another fold of the table (SHARE would not: two folds would both
  * move the grants above one mark). Reads go on. `lockTimeoutMs` bounds the wait (0: none); past it, PostgreSQL's
- * 55P03 aborts this transaction.
+ * 55P03 aborts this transaction. Deltas are foldDeltas' (they need no such lock).
  */
-async function foldTable(
+async function foldGrants(
   manager: EntityManager,
   table: string,
   lockTimeoutMs: number,
@@ -81,49 +112,30 @@ async function foldTable(
     [table, chunk],
   );
   if (!mark) throw new Error(`no fold mark for ${table}`);
-  // The deltas and the grants move into both kept counts at once: summed per provider into grant_counts, and split
-  // into words into grant_facet_counts (one row for all grants and one per distinct word of the scope).
-  const [moved] = await manager.query<{ folded: string }[]>(
-    `WITH deltas AS (DELETE FROM grant_deltas WHERE table_name = $1
-                     RETURNING provider_id, scope, revoked, expiring, bucket, delta),
-          moved AS (SELECT * FROM deltas
-                    UNION ALL
-                    SELECT provider_id, scope, revoked, expiring, grant_expiry_bucket(expires), 1 FROM ${table}
-                     WHERE id > $2 AND id <= $3),
-          providers AS (INSERT INTO grant_counts (table_name, provider_id, delta)
-                        SELECT $1, provider_id, sum(delta) FROM moved GROUP BY provider_id HAVING sum(delta) <> 0),
-          split AS (INSERT INTO grant_facet_counts (table_name, word, revoked, expiring, bucket, delta)
-                    SELECT $1, word, revoked, expiring, bucket, sum(delta) FROM (
-                      SELECT NULL::text AS word, revoked, expiring, bucket, delta FROM moved
-                      UNION ALL
-                      SELECT w.word, m.revoked, m.expiring, m.bucket, m.delta FROM moved m
-                        CROSS JOIN LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(m.scope, ' ')) x
-                                             WHERE x <> '') w
-                    ) f GROUP BY word, revoked, expiring, bucket HAVING sum(delta) <> 0)
-     SELECT count(*)::text AS folded FROM moved`,
-    [table, mark.from, mark.to],
-  );
   // Only a mark that moves is written: a REPEATABLE READ writer fails when the mark's row changed since its
   // snapshot (grant_fold_mark), which a fold with nothing to move has no reason to cause.
-  if (mark.to !== mark.from) {
-    await manager.query(`UPDATE grant_fold_marks SET last_id = $2 WHERE table_name = $1`, [table, mark.to]);
-  }
+  if (mark.to === mark.from) return { folded: 0, more: false };
+  const [moved] = await manager.query<{ folded: string }[]>(
+    `WITH moved AS (SELECT provider_id, scope, revoked, expiring, grant_expiry_bucket(expires) AS bucket, 1 AS delta
+                      FROM ${table} WHERE id > $2 AND id <= $3), ${INTO_KEPT_COUNTS}`,
+    [table, mark.from, mark.to],
+  );
+  await manager.query(`UPDATE grant_fold_marks SET last_id = $2 WHERE table_name = $1`, [table, mark.to]);
   return { folded: Number(moved?.folded ?? 0), more: BigInt(mark.to) < BigInt(mark.last) };
 }
 
 /**
- * Whether a grant table has anything to fold: a delta, or a grant id handed out above the mark. Read without the
- * table lock, so that a fold of an idle table makes its writers wait for nothing; a change racing this read is
- * folded at the next tick.
+ * What a grant table has to fold: deltas, and grant ids handed out above the mark. Read without any lock, so that a
+ * fold of an idle table makes nobody wait; a change racing this read is folded at the next tick.
  */
-async function hasPending(dataSource: DataSource, table: string): Promise<boolean> {
-  const [row] = await dataSource.query<{ pending: boolean }[]>(
-    `SELECT EXISTS (SELECT 1 FROM grant_deltas WHERE table_name = $1)
-            OR coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass), 0)
-               > (SELECT last_id FROM grant_fold_marks WHERE table_name = $1) AS pending`,
+async function pending(dataSource: DataSource, table: string): Promise<{ deltas: boolean; grants: boolean }> {
+  const [row] = await dataSource.query<{ deltas: boolean; grants: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM grant_deltas WHERE table_name = $1) AS deltas,
+            coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass), 0)
+              > (SELECT last_id FROM grant_fold_marks WHERE table_name = $1) AS grants`,
     [table],
   );
-  return row?.pending === true;
+  return { deltas: row?.deltas === true, grants: row?.grants === true };
 }
 
 /**
@@ -180,8 +192,9 @@ interface TableFold {
 }
 
 /**
- * Folds one grant table: nothing when it has nothing pending; else its pending changes chunk by chunk (foldTable,
- * a transaction each, until the mark reaches the sequence's last value), then the kept rows' compaction.
+ * Folds one grant table: nothing when it has nothing pending; else its deltas (foldDeltas, one transaction), its
+ * grants above the mark chunk by chunk (foldGrants, a transaction each, until the mark reaches the sequence's last
+ * value, or until the table's writers keep it past the lock timeout), then the kept rows' compaction.
  */
 async function foldGrantTable(
   dataSource: DataSource,
@@ -191,27 +204,29 @@ async function foldGrantTable(
   chunk: number,
 ): Promise<TableFold> {
   const fold: TableFold = { runs: [], skipped: false, busy: false };
-  if (!(await hasPending(dataSource, table))) return fold;
-  for (let more = true; more;) {
+  const todo = await pending(dataSource, table);
+  if (todo.deltas) {
+    const step = await run((manager) => foldDeltas(manager, table));
+    if (step === undefined) return { ...fold, skipped: true };
+    fold.runs.push(step);
+  }
+  for (let more = todo.grants; more;) {
     let step: JobRun<FoldStep> | undefined;
     try {
-      step = await run((manager) => foldTable(manager, table, lockTimeoutMs, chunk));
+      step = await run((manager) => foldGrants(manager, table, lockTimeoutMs, chunk));
     } catch (error) {
       if (!isLockTimeout(error)) throw error;
       fold.busy = true;
       break;
     }
-    if (step === undefined) {
-      fold.skipped = true;
-      break;
-    }
+    if (step === undefined) return { ...fold, skipped: true };
     fold.runs.push({ ...step, result: step.result.folded });
     more = step.result.more;
   }
-  if (fold.runs.length > 0 && !fold.skipped) {
+  if (fold.runs.length > 0) {
     const compacted = await run((manager) => compactTable(manager, table));
-    if (compacted === undefined) fold.skipped = true;
-    else fold.runs.push(compacted);
+    if (compacted === undefined) return { ...fold, skipped: true };
+    fold.runs.push(compacted);
   }
   return fold;
 }
@@ -243,7 +258,7 @@ export async function foldGrantCounts(dataSource: DataSource): Promise<number> {
 /** The tables whose counts `row_counts` keeps (migration ManagementBench), folded with the grant counts. */
 const ROW_COUNT_TABLES = ['users', 'audit_events'];
 
-/** As foldTable, for `row_counts`: one row per table and key. */
+/** As foldDeltas, for `row_counts`: one row per table and key. */
 async function foldRowCounts(manager: EntityManager, table: string): Promise<number> {
   await manager.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
   const [row] = await manager.query<{ folded: string }[]>(
@@ -299,10 +314,11 @@ async function foldTick(dataSource: DataSource): Promise<FoldTick> {
  * with the rows they count, and the fold moves the mark and the counts in one transaction.
  *
  * Folding: every `GRANT_COUNTS_FOLD_MS` each table's deltas and new grants move into one row per provider (and
- * into the facets), in one statement (`DELETE ... RETURNING` feeding `INSERT`s), so a read sums a handful of rows
- * and a few seconds' grants instead of one row per write. The fold holds the grant table in SHARE ROW EXCLUSIVE
- * mode for that transaction (foldTable): writers of that table wait for it, for a chunk of at most 2,000 grants;
- * a table whose writers hold it past 200 ms is left for the next tick. No change is lost or counted twice.
+ * into the facets), each in one statement (`DELETE ... RETURNING` or a read of the new grants, feeding `INSERT`s),
+ * so a read sums a handful of rows and a few seconds' grants instead of one row per write. Moving deltas makes no
+ * writer wait (foldDeltas); moving grants and their mark holds the grant table in SHARE ROW EXCLUSIVE mode for its
+ * transaction (foldGrants): writers of that table wait for it, for a chunk of at most 2,000 grants, and a table
+ * whose writers hold it past 200 ms keeps its new grants for the next tick. No change is lost or counted twice.
  *
  * Several instances: every instance schedules the fold, and each of its transactions tries the fold's job lock
  * without waiting (runExclusively): the instance that gets it folds, the others skip that tick. So one fold runs at
