@@ -330,6 +330,41 @@ describe('the fold mark (migration GrantFoldMarks)', () => {
     expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
   });
 
+  it('folds deltas while the table is being written (a bulk revocation), and leaves only the mark for later', async () => {
+    const folds = t.app.get(GrantCounts);
+    await folds.fold();
+    const [a, b] = await t.dataSource.query<{ id: number }[]>(`${insertSql('access', 2)} RETURNING id`, [
+      providerId,
+      userId,
+    ]);
+    await folds.fold(); // both folded: below the mark
+    const markBefore = await mark();
+    // A writer holds the table (as a revocation batch does), while another revocation commits its deltas.
+    const writer = writers.createQueryRunner();
+    await writer.startTransaction();
+    try {
+      await writer.query(`UPDATE ${table} SET revoked = true WHERE id = $1`, [a!.id]);
+      await t.dataSource.query(`UPDATE ${table} SET revoked = true WHERE id = $1`, [b!.id]);
+      await t.dataSource.query(insertSql('access', 1), [providerId, userId]);
+      expect(await folds.fold()).toBe(true);
+      // The committed deltas are folded although the table lock could not be had; the new grant waits.
+      const [left] = await t.dataSource.query<{ n: number }[]>(
+        'SELECT count(*)::int AS n FROM grant_deltas WHERE table_name = $1',
+        [table],
+      );
+      expect(left?.n).toBe(0);
+      expect(await mark()).toBe(markBefore);
+      expect(await apiCount('access')).toBe(await tableCount('access'));
+      await writer.commitTransaction();
+    } finally {
+      if (writer.isTransactionActive) await writer.rollbackTransaction();
+      await writer.release();
+    }
+    await folds.fold();
+    expect(await mark()).toBeGreaterThan(markBefore);
+    expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
+  });
+
   it('a bulk insert of 25,000 grants folds in chunks, all of them', async () => {
     const folds = t.app.get(GrantCounts);
     await folds.fold(); // nothing pending: the 25,000 grants are all the fold has to move
