@@ -30,7 +30,7 @@ const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_a
 export const DELTA_COLUMNS = 'table_name, provider_id, scope, revoked, expiring, bucket, delta';
 export const KEY = 'provider_id, scope, revoked, expiring';
 
-export const STATEMENT_FUNCTIONS = {
+const STATEMENT_FUNCTIONS = {
   deleted: `INSERT INTO grant_deltas (${DELTA_COLUMNS})
     SELECT TG_TABLE_NAME, ${KEY}, grant_expiry_bucket(expires), -count(*)
       FROM old_rows GROUP BY ${KEY}, grant_expiry_bucket(expires);`,
@@ -43,6 +43,28 @@ export const STATEMENT_FUNCTIONS = {
   truncated: `DELETE FROM grant_counts WHERE table_name = TG_TABLE_NAME;
     DELETE FROM grant_facet_counts WHERE table_name = TG_TABLE_NAME;
     DELETE FROM grant_deltas WHERE table_name = TG_TABLE_NAME;`,
+};
+
+/**
+ * Creates this migration's row-level insert function and sets the statement-level ones (GrantFoldMarks' down
+ * restores them).
+ */
+export const setGrantDeltasFunctions = async (queryRunner: QueryRunner): Promise<void> => {
+  await queryRunner.query(`
+    CREATE FUNCTION grant_counts_inserted_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO grant_deltas (${DELTA_COLUMNS}) VALUES (TG_TABLE_NAME, NEW.provider_id, NEW.scope, NEW.revoked,
+        NEW.expiring, grant_expiry_bucket(NEW.expires), 1);
+      RETURN NULL;
+    END $$`);
+  for (const [event, body] of Object.entries(STATEMENT_FUNCTIONS)) {
+    await queryRunner.query(`
+      CREATE OR REPLACE FUNCTION grant_counts_${event}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        ${body}
+        RETURN NULL;
+      END $$`);
+  }
 };
 
 export class GrantDeltas1764890000000 implements MigrationInterface {
@@ -59,21 +81,7 @@ export class GrantDeltas1764890000000 implements MigrationInterface {
     }
     await moveFacetDeltasIntoFacets(queryRunner);
     await queryRunner.query(`DROP TABLE "grant_facet_deltas"`);
-    await queryRunner.query(`
-      CREATE FUNCTION grant_counts_inserted_row() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO grant_deltas (${DELTA_COLUMNS}) VALUES (TG_TABLE_NAME, NEW.provider_id, NEW.scope, NEW.revoked,
-          NEW.expiring, grant_expiry_bucket(NEW.expires), 1);
-        RETURN NULL;
-      END $$`);
-    for (const [event, body] of Object.entries(STATEMENT_FUNCTIONS)) {
-      await queryRunner.query(`
-        CREATE OR REPLACE FUNCTION grant_counts_${event}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          ${body}
-          RETURN NULL;
-        END $$`);
-    }
+    await setGrantDeltasFunctions(queryRunner);
     for (const table of GRANT_TABLES) {
       await queryRunner.query(`DROP TRIGGER "${table}_count_insert" ON "${table}"`);
       await queryRunner.query(`CREATE TRIGGER "${table}_count_insert" AFTER INSERT ON "${table}"

@@ -1,6 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 // GrantDeltas' trigger bodies, which down() restores.
-import { DELTA_COLUMNS, KEY, STATEMENT_FUNCTIONS } from './1764890000000-GrantDeltas';
+import { DELTA_COLUMNS, KEY, setGrantDeltasFunctions } from './1764890000000-GrantDeltas';
 
 const GRANT_TABLES = ['oauth2_access_tokens', 'oauth2_refresh_tokens', 'oauth2_authorization_codes'] as const;
 
@@ -95,28 +95,17 @@ export class GrantFoldMarks1764900000000 implements MigrationInterface {
         END IF;
         RETURN mark;
       END $$`);
-    await queryRunner.query(`
-      CREATE OR REPLACE FUNCTION grant_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-      DECLARE
-        mark bigint := grant_fold_mark(TG_TABLE_NAME);
-      BEGIN
-        ${FUNCTIONS.deleted}
-        RETURN NULL;
-      END $$`);
-    await queryRunner.query(`
-      CREATE OR REPLACE FUNCTION grant_counts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-      DECLARE
-        mark bigint := grant_fold_mark(TG_TABLE_NAME);
-      BEGIN
-        ${FUNCTIONS.updated}
-        RETURN NULL;
-      END $$`);
-    await queryRunner.query(`
-      CREATE OR REPLACE FUNCTION grant_counts_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        ${FUNCTIONS.truncated}
-        RETURN NULL;
-      END $$`);
+    // DELETE and UPDATE count against the mark, read once per statement; TRUNCATE needs none.
+    for (const [event, body] of Object.entries(FUNCTIONS)) {
+      const declare = event === 'truncated' ? '' : 'DECLARE mark bigint := grant_fold_mark(TG_TABLE_NAME);';
+      await queryRunner.query(`
+        CREATE OR REPLACE FUNCTION grant_counts_${event}() RETURNS trigger LANGUAGE plpgsql AS $$
+        ${declare}
+        BEGIN
+          ${body}
+          RETURN NULL;
+        END $$`);
+    }
     for (const table of GRANT_TABLES) {
       await queryRunner.query(`DROP TRIGGER "${table}_count_insert" ON "${table}"`);
     }
@@ -129,21 +118,7 @@ export class GrantFoldMarks1764900000000 implements MigrationInterface {
     }
     // The grants not folded yet become deltas, as GrantDeltas' insert trigger would have written them.
     for (const table of GRANT_TABLES) await queryRunner.query(deltasAboveMark(table, ''));
-    await queryRunner.query(`
-      CREATE FUNCTION grant_counts_inserted_row() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO grant_deltas (${DELTA_COLUMNS}) VALUES (TG_TABLE_NAME, NEW.provider_id, NEW.scope, NEW.revoked,
-          NEW.expiring, grant_expiry_bucket(NEW.expires), 1);
-        RETURN NULL;
-      END $$`);
-    for (const [event, body] of Object.entries(STATEMENT_FUNCTIONS)) {
-      await queryRunner.query(`
-        CREATE OR REPLACE FUNCTION grant_counts_${event}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          ${body}
-          RETURN NULL;
-        END $$`);
-    }
+    await setGrantDeltasFunctions(queryRunner);
     for (const table of GRANT_TABLES) {
       await queryRunner.query(`CREATE TRIGGER "${table}_count_insert" AFTER INSERT ON "${table}"
         FOR EACH ROW EXECUTE FUNCTION grant_counts_inserted_row()`);

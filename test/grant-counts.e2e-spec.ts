@@ -251,6 +251,14 @@ describe.each(['access', 'refresh', 'code'] as GrantType[])('%s: the list count'
 
 describe('the fold mark (migration GrantFoldMarks)', () => {
   const table = 'oauth2_access_tokens';
+  /** The id sequence's last value: where the mark stands once everything is folded. */
+  const sequenceLast = async (): Promise<number> => {
+    const [row] = await t.dataSource.query<{ last: string }[]>(
+      `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)::text AS last`,
+      [table],
+    );
+    return Number(row?.last);
+  };
   const mark = async (): Promise<number> => {
     const [row] = await t.dataSource.query<{ last_id: string }[]>(
       'SELECT last_id::text FROM grant_fold_marks WHERE table_name = $1',
@@ -288,11 +296,7 @@ describe('the fold mark (migration GrantFoldMarks)', () => {
     }
     expect(await apiCount('access')).toBe(await tableCount('access'));
     await folds.fold();
-    const [sequence] = await t.dataSource.query<{ last: string }[]>(
-      `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)::text AS last`,
-      [table],
-    );
-    expect(await mark()).toBe(Number(sequence?.last));
+    expect(await mark()).toBe(await sequenceLast());
     expect(await apiCount('access')).toBe(await tableCount('access'));
     expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
   });
@@ -388,11 +392,7 @@ describe('the fold mark (migration GrantFoldMarks)', () => {
       // 2,000 grants per transaction at most, so writers of the table wait briefly: twelve chunks and the rest.
       expect(moved.filter((n) => n === 2000).length).toBe(12);
       expect(moved).toContain(1000);
-      const [sequence] = await t.dataSource.query<{ last: string }[]>(
-        `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)::text AS last`,
-        [table],
-      );
-      expect(await mark()).toBe(Number(sequence?.last));
+      expect(await mark()).toBe(await sequenceLast());
       expect(await apiCount('access')).toBe(await tableCount('access'));
       expect(await sameSnapshot('access')).toMatchObject({ mismatched: 0 });
     } finally {
