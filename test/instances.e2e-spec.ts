@@ -273,7 +273,8 @@ describe('two instances on one database', () => {
         }
       }
     }
-    // And the folds caught up: one kept row per table and provider, no delta left.
+    // And the folds caught up: one kept row per table and provider, no delta left (else the last state read).
+    let state: { rows: number; deltas: number; expected: number } | undefined;
     const folded = await waitFor(
       async () => {
         const [row] = await db.query<{ rows: number; deltas: number; expected: number }[]>(
@@ -284,11 +285,15 @@ describe('two instances on one database', () => {
                                        UNION SELECT DISTINCT 'c', provider_id FROM oauth2_authorization_codes) p)::int
                   AS expected`,
         );
+        state = row;
         return row !== undefined && row.rows === row.expected && row.deltas === 0;
       },
       100 * FOLD_MS + 10_000,
     );
-    expect(folded).toBe(true);
+    expect({ folded, state }).toEqual({
+      folded: true,
+      state: { ...state, deltas: 0, rows: state?.expected },
+    });
   });
 
   it('no duplicate background work: folds of the two instances never overlap, and none runs while the lock is held', async () => {

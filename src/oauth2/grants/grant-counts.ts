@@ -192,9 +192,15 @@ interface TableFold {
 }
 
 /**
- * Folds one grant table: nothing when it has nothing pending; else its deltas (foldDeltas, one transaction), its
- * grants above the mark chunk by chunk (foldGrants, a transaction each, until the mark reaches the sequence's last
- * value, or until the table's writers keep it past the lock timeout), then the kept rows' compaction.
+ * Folds one grant table: its deltas (foldDeltas, one transaction), its grants above the mark chunk by chunk
+ * (foldGrants, a transaction each, until the mark reaches the sequence's last value, or until the table's writers
+ * keep it past the lock timeout), then the kept rows' compaction; nothing when nothing is pending and no compaction
+ * is owed.
+ *
+ * `uncompacted` holds the tables whose folds committed rows that no compaction has merged since: a table joins it
+ * with its first committed fold step and leaves it when a compaction commits. A compaction that did not run (the job
+ * lock taken by another instance between two of this fold's transactions, an error) is so made up at the next tick,
+ * even when that tick finds nothing to fold; without it the extra rows stayed until the table was written again.
  */
 async function foldGrantTable(
   dataSource: DataSource,
@@ -202,12 +208,14 @@ async function foldGrantTable(
   run: FoldRunner,
   lockTimeoutMs: number,
   chunk: number,
+  uncompacted: Set<string>,
 ): Promise<TableFold> {
   const fold: TableFold = { runs: [], skipped: false, busy: false };
   const todo = await pending(dataSource, table);
   if (todo.deltas) {
     const step = await run((manager) => foldDeltas(manager, table));
     if (step === undefined) return { ...fold, skipped: true };
+    if (step.result > 0) uncompacted.add(table);
     fold.runs.push(step);
   }
   for (let more = todo.grants; more;) {
@@ -220,12 +228,14 @@ async function foldGrantTable(
       break;
     }
     if (step === undefined) return { ...fold, skipped: true };
+    if (step.result.folded > 0) uncompacted.add(table);
     fold.runs.push({ ...step, result: step.result.folded });
     more = step.result.more;
   }
-  if (fold.runs.length > 0) {
+  if (uncompacted.has(table)) {
     const compacted = await run((manager) => compactTable(manager, table));
     if (compacted === undefined) return { ...fold, skipped: true };
+    uncompacted.delete(table);
     fold.runs.push(compacted);
   }
   return fold;
@@ -243,8 +253,9 @@ export async function foldGrantCounts(dataSource: DataSource): Promise<number> {
     return { result, startedUs: 0, finishedUs: 0 };
   };
   let folded = 0;
+  const uncompacted = new Set<string>();
   for (const table of GRANT_TABLES) {
-    for (const step of (await foldGrantTable(dataSource, table, run, 0, CLI_FOLD_CHUNK)).runs)
+    for (const step of (await foldGrantTable(dataSource, table, run, 0, CLI_FOLD_CHUNK, uncompacted)).runs)
       folded += step.result;
   }
   for (const table of ROW_COUNT_TABLES) {
@@ -284,11 +295,11 @@ interface FoldTick {
  * within FOLD_LOCK_TIMEOUT_MS is left for the next tick (its pending changes stay counted from where they are); the
  * tick ends when another session holds the job lock.
  */
-async function foldTick(dataSource: DataSource): Promise<FoldTick> {
+async function foldTick(dataSource: DataSource, uncompacted: Set<string>): Promise<FoldTick> {
   const tick: FoldTick = { runs: [], skipped: false, busy: [] };
   const run: FoldRunner = (work) => runExclusively(dataSource, BackgroundJob.grantCountsFold, work);
   for (const table of GRANT_TABLES) {
-    const fold = await foldGrantTable(dataSource, table, run, FOLD_LOCK_TIMEOUT_MS, FOLD_CHUNK);
+    const fold = await foldGrantTable(dataSource, table, run, FOLD_LOCK_TIMEOUT_MS, FOLD_CHUNK, uncompacted);
     tick.runs.push(...fold.runs);
     if (fold.busy) tick.busy.push(table);
     if (fold.skipped) {
@@ -330,6 +341,8 @@ async function foldTick(dataSource: DataSource): Promise<FoldTick> {
 export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(GrantCounts.name);
   private readonly task = new PeriodicTask('folding grant counts', () => this.foldNow(), this.logger);
+  /** Grant tables whose folded rows this instance has yet to compact (foldGrantTable). */
+  private readonly uncompacted = new Set<string>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -346,7 +359,7 @@ export class GrantCounts implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private async foldNow(): Promise<boolean> {
-    const tick = await foldTick(this.dataSource);
+    const tick = await foldTick(this.dataSource, this.uncompacted);
     // Each transaction's lock hold time by the database's clock: what shows that runs of two instances never overlap.
     for (const run of tick.runs) {
       this.logger.debug(
