@@ -337,6 +337,12 @@ export async function writeScenario(
   let users: number[];
   let providers: number[];
   try {
+    // The copies are built fresh, so their indexes are packed; the real table's carry the bloat of every earlier
+    // scenario's inserts and deletes (on the bench data set after a full run: primary key 45 MB against 21 MB
+    // rebuilt, token_hash 205 MB against 56 MB, 3-4x each), which no longer fit in shared_buffers and cost the
+    // inserts: 0.69x churned, 0.78x rebuilt, the same schema a minute apart (bench/RESULTS.md). The ratio is the
+    // schema's cost, so the real table is rebuilt first too (about 12 s; the server's fold waits or skips a tick).
+    await client.query('VACUUM FULL oauth2_access_tokens');
     // Both copies hold the same rows as the real table: inserting into an empty table is cheaper (shallow
     // indexes) but has to extend its files all the time, so only a copy of the same size is a fair yardstick.
     await client.query(`CREATE TABLE ${PLAIN} (LIKE oauth2_access_tokens INCLUDING DEFAULTS)`);
@@ -358,9 +364,8 @@ export async function writeScenario(
     await client.query(`INSERT INTO ${BARE} SELECT * FROM oauth2_access_tokens`);
     await client.query(`ALTER TABLE ${BARE} ADD PRIMARY KEY (id)`);
     await client.query(`CREATE UNIQUE INDEX ${BARE}_token_hash_key ON ${BARE} (token_hash)`);
-    // The three tables start alike: vacuumed and analyzed (the real one carries the dead rows of earlier runs'
-    // clean-ups), and the two copies' gigabyte of writes checkpointed first, so that a checkpoint does not land in
-    // whichever segment happens to run next.
+    // The three tables start alike: rebuilt or built fresh, vacuumed and analyzed, and the gigabytes of writes
+    // checkpointed first, so that a checkpoint does not land in whichever segment happens to run next.
     await client.query(`VACUUM ANALYZE oauth2_access_tokens, ${PLAIN}, ${BARE}`);
     await client.query('CHECKPOINT').catch(() => undefined); // needs superuser (or pg_checkpoint); best effort
     users = (await client.query<{ id: number }>('SELECT id FROM users ORDER BY id LIMIT 10000')).rows.map(
