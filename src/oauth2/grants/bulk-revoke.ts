@@ -257,9 +257,8 @@ export class BulkRevokeGrantsHandler implements ICommandHandler<BulkRevokeGrants
     const targets: [Target, { count: number; first_ids: number[] }][] = [[main, result]];
     if (cascade && result.access_tokens) targets.push([cascade, result.access_tokens]);
     // One connection for the whole run, each batch a transaction on it: taking one from the pool per batch queued a
-    // run of 100,000 rows behind the reads it slows down (the bench's 16 readers on a pool of 10), where a wait past
-    // DB_CONNECT_TIMEOUT_MS would fail it midway. (The request still needs a connection to authenticate: under that
-    // load it can be refused before it starts; bench/RESULTS.md.)
+    // run of 100,000 rows behind the concurrent reads (the bench's 16 readers on a pool of 10) at every batch, where
+    // a wait past DB_CONNECT_TIMEOUT_MS would fail it midway, batches already committed.
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
